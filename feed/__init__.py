@@ -1,0 +1,4 @@
+"""The server: FastAPI app for app clients and the console, authentication, roles, ranking.
+
+May import pipeline and store.
+"""

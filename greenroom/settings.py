@@ -1,0 +1,112 @@
+"""Greenroom's one settings object: every configurable value, read once.
+
+Values come from (highest first) explicit arguments, ``GREENROOM_*`` environment
+variables, an optional TOML config file named by ``GREENROOM_CONFIG``, and the
+defaults below. No other module reads the environment; everything that needs a
+setting receives it from here.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Limits(BaseSettings):
+    """Bounds on every input we accept, checked before any decoding."""
+
+    model_config = SettingsConfigDict(env_prefix="GREENROOM_LIMIT_", extra="ignore")
+
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_blob_bytes: int = 200 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_video_seconds: float = 120.0
+    max_video_pixels_per_frame: int = 3840 * 2160
+    max_prompt_chars: int = 4000
+    max_json_body_bytes: int = 2 * 1024 * 1024
+    max_policy_file_bytes: int = 512 * 1024
+
+
+class Settings(BaseSettings):
+    """All of Greenroom's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GREENROOM_", env_file=None, extra="ignore", env_nested_delimiter="__"
+    )
+
+    # Where things live.
+    data_dir: Path = Path("greenroom-data")
+    models_dir: Path = Path("models")
+    fixtures_dir: Path = Path("../shared/fixtures")
+
+    # Processes.
+    server_host: str = "127.0.0.1"
+    server_port: int = 8400
+    console_host: str = "127.0.0.1"
+    console_port: int = 8501
+    workers: int = 1
+
+    # Secrets. The pepper is mixed into API-token hashes; set it in production.
+    token_pepper: SecretStr = SecretStr("greenroom-dev-pepper-change-me")
+
+    # Model choices (backend names resolved by the detector registries).
+    face_detector: str = "dlib-hog"
+    face_embedder: str = "dlib-resnet"
+    age_estimator: str = "dlib-age"
+    image_text_model: str = "auto"
+    text_embedder: str = "minilm"
+
+    # Provenance: trust anchors and the signing identity. Empty means no trust
+    # anchors at all: the C2PA test roots are never loaded by default.
+    trust_anchors: Path | None = None
+    signing_cert: Path | None = None
+    signing_key: Path | None = None
+    timestamp_url: str | None = None
+    fetch_remote_manifests: bool = False
+
+    # Runtime tuning for a small machine.
+    threads: int = Field(default=2, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    limits: Limits = Field(default_factory=Limits)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # The one place the config file's location is read; everything else
+        # comes through this object.
+        config_file = os.environ.get("GREENROOM_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def server_url(self) -> str:
+        return f"http://{self.server_host}:{self.server_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.console_host}:{self.console_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
