@@ -1,0 +1,158 @@
+"""Typed audit events: every state change is one of these, written in the same transaction.
+
+Modelled on datasette's ``events.py``: an event is a small dataclass with a
+stable ``name`` and the facts worth keeping. Add a subclass for each new kind
+of change; the audit log stores ``name`` and :meth:`AuditEvent.payload`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Base class. ``actor_id`` is the user who caused it (None: the system)."""
+
+    name: ClassVar[str] = "event"
+    subject_type: ClassVar[str | None] = None
+
+    actor_id: str | None
+
+    @property
+    def subject_id(self) -> str | None:
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("actor_id", None)
+        return data
+
+
+@dataclass(frozen=True)
+class SchemaMigrated(AuditEvent):
+    name: ClassVar[str] = "schema.migrated"
+    version: int = 0
+    migration: str = ""
+
+
+@dataclass(frozen=True)
+class UserCreated(AuditEvent):
+    name: ClassVar[str] = "user.created"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    handle: str = ""
+    role: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class UserUpdated(AuditEvent):
+    name: ClassVar[str] = "user.updated"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class TokenIssued(AuditEvent):
+    name: ClassVar[str] = "token.issued"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    token_id: str = ""
+    label: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class TokenRevoked(AuditEvent):
+    name: ClassVar[str] = "token.revoked"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    token_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class FollowChanged(AuditEvent):
+    name: ClassVar[str] = "follow.changed"
+    subject_type: ClassVar[str | None] = "user"
+    follower_id: str = ""
+    followee_id: str = ""
+    following: bool = True
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.followee_id
+
+
+@dataclass(frozen=True)
+class GuardianLinked(AuditEvent):
+    name: ClassVar[str] = "guardian.linked"
+    subject_type: ClassVar[str | None] = "user"
+    guardian_id: str = ""
+    teen_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.teen_id
+
+
+@dataclass(frozen=True)
+class BlobStored(AuditEvent):
+    name: ClassVar[str] = "blob.stored"
+    subject_type: ClassVar[str | None] = "blob"
+    sha256: str = ""
+    size: int = 0
+    media_type: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.sha256
+
+
+@dataclass(frozen=True)
+class JobEvent(AuditEvent):
+    """A job changed state: enqueued, claimed, completed, failed, dead, reclaimed."""
+
+    name: ClassVar[str] = "job.changed"
+    subject_type: ClassVar[str | None] = "job"
+    job_id: str = ""
+    kind: str = ""
+    transition: str = ""
+    attempt: int = 0
+    worker: str | None = None
+    detail: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.job_id
+
+
+@dataclass(frozen=True)
+class GenericEvent(AuditEvent):
+    """For state changes whose typed class has not been written yet; prefer a subclass."""
+
+    name: ClassVar[str] = "generic"
+    event: str = ""
+    subject: str | None = None
+    kind: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.subject
