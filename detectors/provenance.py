@@ -1,0 +1,451 @@
+"""Verify C2PA Content Credentials and report integrity and trust as one provenance state.
+
+Integrity (are the signature and the hard bindings to the media intact?) and
+trust (does the signing certificate chain to a configured anchor?) are kept
+apart: a valid credential from a signer we do not list is normal for real AI
+providers and must never read like tampering. Trust anchors come from the
+caller (settings); none are loaded by default, so nothing is "trusted" until
+someone configures an anchor. Remote manifests are never fetched unless the
+caller asks. Every failure becomes a state (``error`` / ``unsupported``) with a
+reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from detectors.base import Explanation, ModelInfo, Signal
+
+STATES = ("absent", "trusted", "valid_untrusted", "invalid", "unsupported", "remote_only", "error")
+
+MODEL_INFO = ModelInfo(
+    model_id="c2pa-python",
+    task="provenance.verify",
+    licence="MIT OR Apache-2.0 (c2pa-python / c2pa-rs)",
+    notes="C2PA manifest validation; no learned weights",
+)
+
+# IPTC digital source types that mean "made by a trained generative model",
+# wholly or in part. ``algorithmicMedia`` (pure maths, no training data) and
+# ``algorithmicallyEnhanced`` (retouching) are declared but are not generative
+# AI. Compared by the term after the last "/" so http/https spellings agree.
+AI_SOURCE_TERMS = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
+
+
+def _source_term(dst: str) -> str:
+    return dst.rstrip("/").rsplit("/", 1)[-1]
+
+
+# Creating/editing actions whose digitalSourceType says how the content began.
+_SOURCE_ACTIONS = ("c2pa.created", "c2pa.edited", "c2pa.placed", "c2pa.opened")
+# Failure codes about the certificate rather than the content.
+_CREDENTIAL_PREFIX = "signingCredential."
+_UNTRUSTED = "signingCredential.untrusted"
+
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OwnOutputMatch:
+    """Evidence that a file is Greenroom's own output (set by the caller from a fingerprint index)."""
+
+    clip_id: str
+    method: str
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProvenanceReport:
+    """The verification outcome for one file; ``to_dict`` has CLI.md's keys first."""
+
+    state: str
+    integrity: str | None  # "valid" | "invalid" | None when there is nothing to check
+    trust: str | None  # "trusted" | "untrusted" | "credential_invalid" | None
+    codes: list[str]
+    ai_generated: bool | None
+    claim_generator: str | None
+    signer: str | None
+    ingredients: list[dict[str, Any]]
+    own_output: str | None = None
+    reason: str | None = None
+    manifest_id: str | None = None
+    digital_source_type: str | None = None
+    signer_info: dict[str, Any] | None = None
+    informational: list[str] = field(default_factory=list)
+    remote_url: str | None = None
+    mime: str | None = None
+    generation: dict[str, Any] | None = None
+    trust_anchors_configured: bool = False
+    own_output_evidence: OwnOutputMatch | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_own_output(self, match: OwnOutputMatch | None) -> ProvenanceReport:
+        """A copy carrying the fingerprint index's verdict (``None`` clears it)."""
+        return replace(self, own_output=match.clip_id if match else None, own_output_evidence=match)
+
+    def to_signal(self) -> Signal:
+        """The ``provenance.state`` signal the policy engine reads."""
+        data = {
+            "state": self.state,
+            "integrity": self.integrity,
+            "trust": self.trust,
+            "codes": list(self.codes),
+            "ai_generated": self.ai_generated,
+            "claim_generator": self.claim_generator,
+            "signer": self.signer,
+            "ingredients": len(self.ingredients),
+            "own_output": self.own_output,
+            "manifest_id": self.manifest_id,
+        }
+        details: dict[str, Any] = {
+            "reason": self.reason,
+            "digital_source_type": self.digital_source_type,
+            "informational": list(self.informational),
+            "trust_anchors_configured": self.trust_anchors_configured,
+            "ingredients": self.ingredients,
+        }
+        if self.remote_url:
+            details["remote_url"] = self.remote_url
+        if self.own_output_evidence is not None:
+            details["own_output"] = asdict(self.own_output_evidence)
+        return Signal(
+            kind="provenance.state",
+            model_id=MODEL_INFO.model_id,
+            data=data,
+            explanation=Explanation(
+                model_id=MODEL_INFO.model_id,
+                method="c2pa manifest validation (signature, hard bindings, trust chain)",
+                score=None,
+                threshold=None,
+                details=details,
+            ),
+        )
+
+
+def _empty(state: str, reason: str, **kw: Any) -> ProvenanceReport:
+    return ProvenanceReport(
+        state=state,
+        integrity=None,
+        trust=None,
+        codes=[],
+        ai_generated=None,
+        claim_generator=None,
+        signer=None,
+        ingredients=[],
+        reason=reason,
+        **kw,
+    )
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """The media type from the first bytes (extensions lie), or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"GIF8"):
+        return "image/gif"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[:4] == b"RIFF":
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/avi"}.get(head[8:12])
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"mif1"):
+            return "image/heic"
+        if brand == b"avif":
+            return "image/avif"
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "video/mp4"
+    if head[4:8] in (b"moov", b"moof", b"mdat", b"free", b"wide"):
+        return "video/mp4"  # an ISO BMFF file without a leading ftyp
+    if head.startswith(b"%PDF"):
+        return "application/pdf"
+    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3"):
+        return "audio/mpeg"
+    return None
+
+
+def _context(trust_anchors_pem: str | None, fetch_remote: bool) -> Any:
+    import c2pa
+
+    settings: dict[str, Any] = {
+        "verify": {
+            "verify_trust": True,
+            "remote_manifest_fetch": bool(fetch_remote),
+            # Revocation lookups are network calls; verification stays offline.
+            "ocsp_fetch": False,
+        }
+    }
+    if trust_anchors_pem:
+        settings["trust"] = {"trust_anchors": trust_anchors_pem}
+    return c2pa.Context.from_dict(settings)
+
+
+_REMOTE_URL = re.compile(r"(https?://\S+)")
+
+
+def verify(
+    source: Path | str | bytes,
+    trust_anchors_pem: str | None = None,
+    fetch_remote: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ProvenanceReport:
+    """Verify the C2PA manifest of a file (path) or an in-memory asset (bytes).
+
+    ``trust_anchors_pem`` holds the PEM certificates a signer must chain to for
+    ``trusted``; ``None`` means no anchors, so the best a credential can get is
+    ``valid_untrusted``. The format is sniffed from the bytes, not the name.
+    """
+    try:
+        return _verify(source, trust_anchors_pem, fetch_remote, max_bytes)
+    except Exception as exc:  # the contract is a state, never an exception
+        return _empty(
+            "error",
+            f"verification failed ({type(exc).__name__}): {exc}",
+            trust_anchors_configured=bool(trust_anchors_pem),
+        )
+
+
+def _verify(
+    source: Path | str | bytes,
+    trust_anchors_pem: str | None,
+    fetch_remote: bool,
+    max_bytes: int,
+) -> ProvenanceReport:
+    import c2pa
+
+    anchors = bool(trust_anchors_pem and trust_anchors_pem.strip())
+    if anchors and "-----BEGIN CERTIFICATE-----" not in str(trust_anchors_pem):
+        return _empty(
+            "error", "trust anchors hold no PEM certificate", trust_anchors_configured=True
+        )
+
+    stream: BinaryIO
+    if isinstance(source, bytes):
+        size = len(source)
+        stream = io.BytesIO(source)
+    else:
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                return _empty("error", f"{path.name} is not a regular file")
+            stream = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except OSError as exc:
+            return _empty("error", f"cannot read {path.name}: {exc.strerror or exc}")
+    try:
+        if size == 0:
+            return _empty("error", "file is empty (0 bytes)")
+        if size > max_bytes:
+            return _empty("error", f"file is {size} bytes; the verification limit is {max_bytes}")
+        mime = sniff_mime(stream.read(32))
+        stream.seek(0)
+        if mime is None:
+            return _empty("unsupported", "not a media format that can carry C2PA credentials")
+        try:
+            with c2pa.Reader(
+                mime, stream, None, _context(trust_anchors_pem, fetch_remote)
+            ) as reader:
+                store = json.loads(reader.json())
+                remote_url = None if reader.is_embedded() else reader.get_remote_url()
+        except c2pa.C2paError as exc:
+            return _from_error(exc, mime, anchors)
+        report = _from_store(store, mime, anchors)
+        return replace(report, remote_url=remote_url) if remote_url else report
+    finally:
+        stream.close()
+
+
+def _from_error(exc: Exception, mime: str, anchors: bool) -> ProvenanceReport:
+    message = str(exc)
+    kind = type(exc).__name__.lstrip("_").removeprefix("C2pa")
+    if kind == "ManifestNotFound" or "ManifestNotFound" in message or "JumbfNotFound" in message:
+        return _empty(
+            "absent", "no C2PA manifest in the file", mime=mime, trust_anchors_configured=anchors
+        )
+    if message.startswith("Remote:") or kind == "RemoteManifest":
+        match = _REMOTE_URL.search(message)
+        url = match.group(1) if match else None
+        if "must fetch" in message:
+            reason = "the manifest is stored remotely and fetching remote manifests is not enabled"
+            return _empty(
+                "remote_only", reason, mime=mime, remote_url=url, trust_anchors_configured=anchors
+            )
+        return _empty(
+            "error", f"remote manifest could not be fetched: {message}", mime=mime,
+            remote_url=url, trust_anchors_configured=anchors,
+        )  # fmt: skip
+    if kind == "NotSupported" or message.startswith("NotSupported"):
+        return _empty("unsupported", f"{mime} is not supported by the C2PA reader", mime=mime)
+    return _empty(
+        "error", f"the file or its manifest could not be parsed: {message}", mime=mime,
+        trust_anchors_configured=anchors,
+    )  # fmt: skip
+
+
+def _codes(entries: Any) -> list[str]:
+    return [str(e.get("code")) for e in entries or [] if isinstance(e, dict) and e.get("code")]
+
+
+def _claim_generator(manifest: dict[str, Any]) -> str | None:
+    if manifest.get("claim_generator"):
+        return str(manifest["claim_generator"])
+    info = manifest.get("claim_generator_info") or []
+    parts = []
+    for item in info if isinstance(info, list) else [info]:
+        if isinstance(item, dict) and item.get("name"):
+            version = item.get("version")
+            parts.append(f"{item['name']}/{version}" if version else str(item["name"]))
+    return " ".join(parts) or None
+
+
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for assertion in manifest.get("assertions") or []:
+        label = str(assertion.get("label", ""))
+        if label == "c2pa.actions" or label.startswith("c2pa.actions.v"):
+            actions = (assertion.get("data") or {}).get("actions") or []
+            found.extend(a for a in actions if isinstance(a, dict))
+    return found
+
+
+def _ai_generated(manifest: dict[str, Any]) -> tuple[bool | None, str | None]:
+    """Whether the manifest declares generative AI, and the source type it declared.
+
+    ``None`` when no creating action states a source type: silence is not a "no".
+    """
+    declared: list[str] = []
+    for action in _actions(manifest):
+        dst = action.get("digitalSourceType")
+        if dst and (
+            action.get("action") in _SOURCE_ACTIONS or _source_term(str(dst)) in AI_SOURCE_TERMS
+        ):
+            declared.append(str(dst))
+    if not declared:
+        return None, None
+    for dst in declared:
+        if _source_term(dst) in AI_SOURCE_TERMS:
+            return True, dst
+    return False, declared[0]
+
+
+def _ingredients(
+    manifest: dict[str, Any], manifests: dict[str, Any], depth: int = 0
+) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    for ing in manifest.get("ingredients") or []:
+        if not isinstance(ing, dict):
+            continue
+        label = ing.get("active_manifest")
+        parent = manifests.get(label) if isinstance(label, str) else None
+        vr = ing.get("validation_results") or {}
+        status = _codes((vr.get("activeManifest") or {}).get("failure")) or _codes(
+            ing.get("validation_status")
+        )
+        entry: dict[str, Any] = {
+            "title": ing.get("title"),
+            "relationship": ing.get("relationship"),
+            "format": ing.get("format"),
+            "manifest_id": label,
+            "failure_codes": status,
+            "clip_id": (ing.get("metadata") or {}).get("com.greenroom.clip_id"),
+        }
+        if isinstance(parent, dict):
+            entry["claim_generator"] = _claim_generator(parent)
+            entry["signer"] = (parent.get("signature_info") or {}).get("issuer")
+            entry["ai_generated"] = _ai_generated(parent)[0]
+            # Lineage is a chain: a remix of a remix keeps going, bounded so a
+            # cyclic or hostile store cannot recurse for ever.
+            if depth < 16:
+                entry["ingredients"] = _ingredients(parent, manifests, depth + 1)
+        result.append(entry)
+    return result
+
+
+def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceReport:
+    manifests = store.get("manifests") or {}
+    label = store.get("active_manifest")
+    manifest = manifests.get(label) if isinstance(label, str) else None
+    if not isinstance(manifest, dict):
+        return _empty(
+            "error",
+            "manifest store has no active manifest",
+            mime=mime,
+            trust_anchors_configured=anchors,
+        )
+
+    results = (store.get("validation_results") or {}).get("activeManifest") or {}
+    failures = _codes(results.get("failure"))
+    informational = _codes(results.get("informational"))
+    # validation_status also carries ingredient failures; keep both, once.
+    codes = list(dict.fromkeys(failures + _codes(store.get("validation_status"))))
+    state_raw = str(store.get("validation_state") or "")
+
+    content_failures = [c for c in codes if not c.startswith(_CREDENTIAL_PREFIX)]
+    credential_failures = [c for c in failures if c.startswith(_CREDENTIAL_PREFIX)]
+    if state_raw == "Invalid" or content_failures:
+        integrity = "invalid"
+    else:
+        integrity = "valid"
+    if state_raw == "Trusted":
+        trust = "trusted"
+    elif any(c != _UNTRUSTED for c in credential_failures):
+        trust = "credential_invalid"  # expired, revoked, malformed certificate
+    elif _UNTRUSTED in codes:
+        trust = "untrusted"
+    else:
+        trust = "trusted"
+
+    if integrity == "invalid" or state_raw == "Invalid":
+        state = "invalid"
+    elif state_raw == "Trusted":
+        state = "trusted"
+    else:
+        state = "valid_untrusted"
+
+    ai, dst = _ai_generated(manifest)
+    sig = manifest.get("signature_info") or {}
+    generation = None
+    for assertion in manifest.get("assertions") or []:
+        if assertion.get("label") == "com.greenroom.generation":
+            generation = assertion.get("data")
+    reason = {
+        "trusted": "credential intact and signed by a configured trust anchor",
+        "valid_untrusted": (
+            "credential intact; signer not chained to a configured trust anchor"
+            if anchors
+            else "credential intact; no trust anchors configured"
+        ),
+        "invalid": "credential failed validation: "
+        + ", ".join(content_failures or codes or [state_raw]),
+    }[state]
+    return ProvenanceReport(
+        state=state,
+        integrity=integrity,
+        trust=trust,
+        codes=codes,
+        ai_generated=ai,
+        claim_generator=_claim_generator(manifest),
+        signer=sig.get("issuer") or sig.get("common_name"),
+        ingredients=_ingredients(manifest, manifests),
+        reason=reason,
+        manifest_id=label,
+        digital_source_type=dst,
+        signer_info={
+            k: sig.get(k) for k in ("alg", "issuer", "common_name", "cert_serial_number", "time")
+        },
+        informational=informational,
+        mime=mime,
+        generation=generation if isinstance(generation, dict) else None,
+        trust_anchors_configured=anchors,
+    )
