@@ -197,7 +197,7 @@ class AgeEstimator(ABC):
             return []
         results = self._estimate_boxes(image, boxes)
         out: list[AgeEstimate] = []
-        for box, (age, sigma) in zip(boxes, results):
+        for box, (age, sigma) in zip(boxes, results, strict=True):
             band = self.bands.band(age, sigma)
             out.append(
                 AgeEstimate(
@@ -207,7 +207,7 @@ class AgeEstimator(ABC):
                     box=None if faces is None else box,
                     explanation=Explanation(
                         model_id=self.info.model_id,
-                        method="expected age of the age network's class distribution; band by thresholds",
+                        method="expected age of the class distribution; band by thresholds",
                         score=age,
                         threshold=self.bands.challenge_age,
                         details={"sigma": round(sigma, 2), "bands": self.bands.to_dict()},
@@ -297,7 +297,7 @@ class DlibAgeEstimator(AgeEstimator):
         dlib = self._dlib
         chips = []
         for x1, y1, x2, y2 in boxes:
-            rect = dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2)))
+            rect = dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
             shape = self._predictor(rgb, rect)
             details = dlib.get_face_chip_details(shape, self._chip, self._padding)
             chips.append(np.asarray(dlib.extract_image_chip(rgb, details), dtype=np.uint8))
@@ -310,7 +310,7 @@ class DlibAgeEstimator(AgeEstimator):
         probs /= probs.sum(axis=1, keepdims=True)
         mean = probs @ self._weights
         var = (probs * (self._weights[None, :] - mean[:, None]) ** 2).sum(axis=1)
-        return [(float(m), float(np.sqrt(v))) for m, v in zip(mean, var)]
+        return [(float(m), float(np.sqrt(v))) for m, v in zip(mean, var, strict=True)]
 
 
 class InsightFaceAgeEstimator(AgeEstimator):

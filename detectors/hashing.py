@@ -329,7 +329,8 @@ def import_bank(source: Path | str) -> HashBank:
         bank.entries.append(entry)
     if len(bank.entries) != expected:
         raise BankFormatError(
-            f"header says {expected} entries but the file holds {len(bank.entries)} (truncated file?)"
+            f"header says {expected} entries but the file holds {len(bank.entries)}"
+            " (truncated file?)"
         )
     return bank
 
@@ -416,7 +417,7 @@ class MultiIndexPdqIndex:
         idx = len(self._payloads)
         self._hashes.append(b)
         self._payloads.append(payload)
-        for table, chunk in zip(self._tables, self._chunks(b)):
+        for table, chunk in zip(self._tables, self._chunks(b), strict=True):
             table.setdefault(chunk, []).append(idx)
 
     def _masks(self, sub_radius: int) -> list[int]:
@@ -434,7 +435,7 @@ class MultiIndexPdqIndex:
         q = hex_to_bytes(hex_hash)
         masks = self._masks(min(radius // self.CHUNKS, self.CHUNK_BITS))
         candidates: set[int] = set()
-        for table, chunk in zip(self._tables, self._chunks(q)):
+        for table, chunk in zip(self._tables, self._chunks(q), strict=True):
             for m in masks:
                 hit = table.get(chunk ^ m)
                 if hit:
