@@ -5,6 +5,7 @@ CREATE TABLE users (
     role VARCHAR NOT NULL,            -- admin | moderator | rights_holder | user | guardian
     birth_year INTEGER,
     display_name VARCHAR,
+    password_hash VARCHAR,            -- argon2id; null: token-only account
     disabled BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMPTZ NOT NULL
 );
@@ -16,6 +17,7 @@ CREATE TABLE api_tokens (
     token_hash VARCHAR NOT NULL,      -- argon2id
     label VARCHAR,
     created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ,
     revoked_at TIMESTAMPTZ
 );
 CREATE INDEX api_tokens_prefix ON api_tokens(prefix);

@@ -1,0 +1,123 @@
+"""Who may call which route: the server's one authorization mechanism.
+
+Every route is registered through :class:`SecureRouter`, which requires an
+:class:`Access` rule and attaches the check as a dependency; the app refuses
+to start if any route lacks one (:func:`assert_all_routes_secured`). Finer
+checks (a cameo's owner, a character's rights holder) happen in the handlers,
+after this gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+
+from feed.auth import optional_user
+from store.users import ROLES, User
+
+ACCESS_KEY = "x-greenroom-access"
+
+
+@dataclass(frozen=True)
+class Access:
+    """A route's rule: public, any signed-in user, or a set of roles."""
+
+    public: bool = False
+    roles: frozenset[str] | None = None  # None with public=False: any signed-in user
+
+    def allows(self, user: User | None) -> bool:
+        if self.public:
+            return True
+        if user is None:
+            return False
+        return self.roles is None or user.role in self.roles
+
+    def describe(self) -> dict[str, Any]:
+        if self.public:
+            return {"public": True}
+        return {"public": False, "roles": sorted(self.roles) if self.roles else "any"}
+
+    def dependency(self) -> Callable[..., User | None]:
+        access = self
+
+        def check(request: Request, user: User | None = Depends(optional_user)) -> User | None:
+            if access.public:
+                return user
+            if user is None:
+                raise HTTPException(
+                    401, "authentication required: send 'Authorization: Bearer <token>'"
+                )
+            if not access.allows(user):
+                raise HTTPException(403, f"the {user.role} role may not use this route")
+            return user
+
+        return check
+
+
+PUBLIC = Access(public=True)
+SIGNED_IN = Access()
+
+
+def roles(*names: str) -> Access:
+    unknown = set(names) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    return Access(roles=frozenset(names))
+
+
+STAFF = roles("admin", "moderator")
+ADMIN = roles("admin")
+
+
+class SecureRouter(APIRouter):
+    """An APIRouter whose route decorators require an Access rule."""
+
+    def _secured(self, method: str, path: str, access: Access, **kwargs: Any) -> Callable[..., Any]:
+        def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            dependencies = [*kwargs.pop("dependencies", []), Depends(access.dependency())]
+            extra = {**kwargs.pop("openapi_extra", {}), ACCESS_KEY: access.describe()}
+            self.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                dependencies=dependencies,
+                openapi_extra=extra,
+                **kwargs,
+            )
+            return endpoint
+
+        return decorator
+
+    def get(self, path: str, *, access: Access, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self._secured("GET", path, access, **kwargs)
+
+    def post(self, path: str, *, access: Access, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self._secured("POST", path, access, **kwargs)
+
+    def put(self, path: str, *, access: Access, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self._secured("PUT", path, access, **kwargs)
+
+    def patch(self, path: str, *, access: Access, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self._secured("PATCH", path, access, **kwargs)
+
+    def delete(self, path: str, *, access: Access, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self._secured("DELETE", path, access, **kwargs)
+
+
+def route_access(route: APIRoute) -> dict[str, Any] | None:
+    return (route.openapi_extra or {}).get(ACCESS_KEY)
+
+
+def assert_all_routes_secured(app: FastAPI) -> None:
+    """Fail fast when a route was added without an access rule."""
+    missing = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in app.routes
+        if isinstance(r, APIRoute) and route_access(r) is None
+    ]
+    if missing:
+        raise RuntimeError(f"routes without an access rule: {', '.join(missing)}")

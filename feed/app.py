@@ -1,0 +1,48 @@
+"""The FastAPI application factory: one app serving app clients and the console."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from feed.access import assert_all_routes_secured
+from feed.errors import BodyLimitMiddleware, install_error_handlers
+from feed.routes import system
+from feed.services import Services
+from greenroom import __version__
+from greenroom.settings import Settings
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app. Without ``services`` it opens the data directory at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or Services.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(
+        title="Greenroom",
+        version=__version__,
+        description="Trust and safety for an AI-video social app.",
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.limits.max_json_body_bytes,
+        max_upload_bytes=settings.limits.max_upload_bytes,
+    )
+    for module in (system,):
+        app.include_router(module.router)
+    assert_all_routes_secured(app)
+    return app

@@ -1,0 +1,42 @@
+"""Helpers the command modules share: opening the data directory, resolving settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from greenroom.cli.output import BadInput, DataDirHeld
+from greenroom.settings import Settings, get_settings
+from store.db import DB_FILE, DataDirHeldError, Store
+
+DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="data directory (default from settings)")
+JSON_OPTION = typer.Option(False, "--json", help="print one JSON document on stdout")
+
+
+def settings_for(data_dir: Path | None = None) -> Settings:
+    base = get_settings()
+    return base.model_copy(update={"data_dir": data_dir}) if data_dir is not None else base
+
+
+@contextmanager
+def open_store(data_dir: Path | None, *, create: bool = False) -> Iterator[Store]:
+    """Open the data directory for a command that runs without the server.
+
+    Fails with exit 3 (not a lock traceback) when a server holds it, and with
+    exit 2 when it does not exist (unless ``create``).
+    """
+    settings = settings_for(data_dir)
+    path = settings.data_dir
+    if not create and not (path / DB_FILE).exists():
+        raise BadInput(f"no Greenroom data directory at {path} (create one with 'greenroom init')")
+    try:
+        store = Store(path, owner="cli")
+    except DataDirHeldError as exc:
+        raise DataDirHeld(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()

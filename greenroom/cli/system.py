@@ -1,0 +1,263 @@
+"""Top-level commands: init, serve, console, up, user, audit, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
+from greenroom.cli.output import BadInput, emit, log, run_command
+from store.db import Store
+from store.users import ROLES, Users
+
+user_app = typer.Typer(help="Accounts and tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+
+
+def _users(store: Store, data_dir: Path | None) -> Users:
+    return Users(store, pepper=settings_for(data_dir).token_pepper.get_secret_value())
+
+
+def init(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Create an empty data directory (or migrate an existing one forward)."""
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir, create=True) as store:
+            return {"data_dir": str(store.data_dir), "schema_version": store.schema_version()}
+
+    emit(run_command(as_json, body), as_json, lambda d: f"data directory ready: {d['data_dir']}")
+
+
+@user_app.command("add")
+def user_add(
+    handle: str,
+    role: str = typer.Option(..., "--role", help=f"one of: {', '.join(ROLES)}"),
+    birth_year: int | None = typer.Option(None, "--birth-year"),
+    display_name: str | None = typer.Option(None, "--display-name"),
+    password: str | None = typer.Option(None, "--password", help="for console sign-in"),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an account and print its first API token (shown once)."""
+
+    def body() -> dict[str, Any]:
+        if role not in ROLES:
+            raise BadInput(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+        with open_store(data_dir) as store:
+            users = _users(store, data_dir)
+            with store.transaction() as tx:
+                user = users.create(
+                    tx,
+                    handle,
+                    role,
+                    birth_year=birth_year,
+                    display_name=display_name,
+                    password=password,
+                )
+                _, token = users.issue_token(tx, user.id, label="cli")
+            return {
+                "id": user.id,
+                "handle": user.handle,
+                "role": user.role,
+                "is_teen": user.is_teen,
+                "token": token,
+            }
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: f"created @{d['handle']} ({d['role']}); token: {d['token']}",
+    )
+
+
+@user_app.command("list")
+def user_list(
+    role: str | None = typer.Option(None, "--role"),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List accounts."""
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir) as store:
+            return {"users": [u.to_self() for u in _users(store, data_dir).list(role=role)]}
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: "\n".join(f"@{u['handle']:<20} {u['role']:<14} {u['id']}" for u in d["users"]),
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Check the audit log's hash chain; exit 1 when it is broken."""
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir) as store:
+            report = store.verify_audit()
+        return report.to_dict()
+
+    result = run_command(as_json, body)
+    emit(
+        result,
+        as_json,
+        lambda d: (
+            f"audit log {'intact' if d['ok'] else 'BROKEN'}: "
+            f"{d['rows']} rows"
+            + (f", first bad row {d['first_bad']} ({d['reason']})" if not d["ok"] else "")
+        ),
+    )
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@demo_app.command("seed")
+def demo_seed(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Create a demo data directory: users of every role and demo content."""
+    from greenroom.demo import seed
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir, create=True) as store:
+            return seed(store, settings_for(data_dir))
+
+    emit(run_command(as_json, body), as_json, _render_logins)
+
+
+def _render_logins(d: dict[str, Any]) -> str:
+    lines = [f"demo data in {d['data_dir']}", "logins (handle / password):"]
+    lines += [f"  {u['handle']:<14} {u['password']:<20} {u['role']}" for u in d["logins"]]
+    return "\n".join(lines)
+
+
+def serve(
+    data_dir: Path | None = DATA_DIR_OPTION,
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+) -> None:
+    """Run the API server (it owns the data directory while it runs)."""
+    import uvicorn
+
+    from feed.app import create_app
+
+    updates: dict[str, Any] = {}
+    if host:
+        updates["server_host"] = host
+    if port:
+        updates["server_port"] = port
+    settings = settings_for(data_dir).model_copy(update=updates)
+    log(f"greenroom server on {settings.server_url} (data: {settings.data_dir})")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server_host,
+        port=settings.server_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _console_command(server_url: str, port: int, host: str) -> list[str]:
+    app_path = Path(__file__).resolve().parent.parent.parent / "console" / "app.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--server-url",
+        server_url,
+    ]
+
+
+def console(
+    server_url: str | None = typer.Option(None, "--server-url"),
+    port: int | None = typer.Option(None, "--port"),
+) -> None:
+    """Run the Streamlit console against a running server."""
+    settings = settings_for(None)
+    cmd = _console_command(
+        server_url or settings.server_url, port or settings.console_port, settings.console_host
+    )
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BadInput(f"{url} exited with code {proc.returncode} during start-up")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise BadInput(f"{url} did not become healthy in {seconds:.0f} s")
+
+
+def up(data_dir: Path | None = DATA_DIR_OPTION) -> None:
+    """Run server and console together; prints the addresses and the demo logins."""
+    settings = settings_for(data_dir)
+    env = {**os.environ, "GREENROOM_DATA_DIR": str(settings.data_dir)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "greenroom", "serve", "--data-dir", str(settings.data_dir)], env=env
+    )
+    procs = [server]
+    try:
+        _wait_healthy(f"{settings.server_url}/healthz", server)
+        ui = subprocess.Popen(
+            _console_command(settings.server_url, settings.console_port, settings.console_host),
+            env=env,
+        )
+        procs.append(ui)
+        _wait_healthy(f"{settings.console_url}/_stcore/health", ui, 90.0)
+        typer.echo(f"server:  {settings.server_url}  (API docs at {settings.server_url}/docs)")
+        typer.echo(f"console: {settings.console_url}")
+        logins = settings.data_dir / "demo-logins.json"
+        if logins.exists():
+            typer.echo(_render_logins(json.loads(logins.read_text())))
+        typer.echo("Ctrl-C stops both.")
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except BadInput as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("console")(console)
+    app.command("up")(up)
+    app.add_typer(user_app, name="user")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(demo_app, name="demo")
