@@ -1,0 +1,444 @@
+"""The durable job queue: enqueue, claim with a lease, heartbeat, complete once, fail with backoff.
+
+Jobs live in the ``jobs`` table, so a crash loses nothing. A worker *claims* a
+job: the job becomes ``running`` with a lease (owner + expiry) and its attempt
+counter goes up. A worker that dies stops heartbeating; once the lease expires
+another worker reclaims the job (attempt + 1). Completion is accepted only from
+the worker holding the current attempt's lease, so a job whose first worker
+was presumed dead and re-run is never completed twice: the late worker gets
+:class:`LeaseLost`. Handlers must therefore be safe to run more than once
+(at-least-once execution, exactly-once completion).
+
+Every transition writes a ``job.changed`` audit event in the same transaction.
+Handlers run outside the store's write lock; only the short claim/complete
+transactions take it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from store.db import Conflict, NotFound, Store, StoreError, Tx, new_id, now
+from store.events import JobEvent
+
+log = logging.getLogger(__name__)
+
+_KIND = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+_MAX_ERROR_CHARS = 4000
+_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class JobError(StoreError):
+    """A job could not be enqueued or changed; the message is safe to show."""
+
+
+class LeaseLost(Conflict):
+    """This worker no longer holds the job's lease (it expired and was taken, or the job ended)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job, as the claiming worker sees it: ``attempt`` pins which run this is."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    worker: str
+    lease_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job row as stored (for status pages and tests)."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    run_after: datetime
+    idempotency_key: str | None
+    last_error: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _to_json(value: object, what: str) -> str:
+    try:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise JobError(f"job {what} must be JSON-serialisable: {exc}") from None
+    if len(text.encode("utf-8")) > _MAX_PAYLOAD_BYTES:
+        raise JobError(f"job {what} is larger than {_MAX_PAYLOAD_BYTES} bytes")
+    return text
+
+
+def _from_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _check_kind(kind: str) -> str:
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise JobError(f"invalid job kind {kind!r:.80}: lower-case letters, digits, '_.:-'")
+    return kind
+
+
+def enqueue(
+    tx: Tx,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    max_attempts: int = 5,
+    run_after: datetime | None = None,
+    actor_id: str | None = None,
+) -> str:
+    """Add a job in the caller's transaction; returns its id.
+
+    With an ``idempotency_key`` the same key always yields the same job (the
+    first one's id, whatever its state), so a retried request never queues a
+    duplicate.
+    """
+    _check_kind(kind)
+    if not isinstance(payload, Mapping):
+        raise JobError("job payload must be a JSON object")
+    if not isinstance(max_attempts, int) or not 1 <= max_attempts <= 100:
+        raise JobError("max_attempts must be an integer from 1 to 100")
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200:
+            raise JobError("idempotency key must be a string of 1 to 200 characters")
+        row = tx.execute(
+            "SELECT id FROM jobs WHERE idempotency_key = ?", [idempotency_key]
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+    body = _to_json(dict(payload), "payload")
+    job_id = new_id("job")
+    at = now()
+    tx.execute(
+        "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, run_after, "
+        "idempotency_key, created_at, updated_at) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
+        [job_id, kind, body, max_attempts, run_after or at, idempotency_key, at, at],
+    )
+    tx.audit(JobEvent(actor_id, job_id=job_id, kind=kind, transition="enqueued", attempt=0))
+    return job_id
+
+
+def claim(store: Store, worker_id: str, kinds: Iterable[str], lease_s: float) -> Job | None:
+    """Atomically take the oldest ready job of one of ``kinds``, or None.
+
+    Ready: queued with ``run_after`` passed, or running with an expired lease
+    (its worker is presumed dead; the claim is audited as ``reclaimed``). A job
+    whose lease expired on its last allowed attempt is marked ``dead`` instead.
+    """
+    kinds = sorted({_check_kind(k) for k in kinds})
+    if not kinds:
+        return None
+    if lease_s <= 0:
+        raise JobError("lease_s must be positive")
+    marks = ", ".join("?" for _ in kinds)
+    with store.transaction() as tx:
+        at = now()
+        while True:
+            row = tx.execute(
+                "SELECT id, kind, payload, status, attempts, max_attempts, lease_owner FROM jobs "
+                f"WHERE kind IN ({marks}) AND ((status = 'queued' AND run_after <= ?) "
+                "OR (status = 'running' AND lease_expires_at <= ?)) "
+                "ORDER BY run_after, created_at, id LIMIT 1",
+                [*kinds, at, at],
+            ).fetchone()
+            if row is None:
+                return None
+            job_id, kind, payload, status, attempts, max_attempts, old_owner = row
+            if status == "running" and attempts >= max_attempts:
+                tx.execute(
+                    "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
+                    "last_error = ?, updated_at = ? WHERE id = ?",
+                    ["lease expired on the last attempt (worker died or hung)", at, job_id],
+                )
+                tx.audit(
+                    JobEvent(
+                        None,
+                        job_id=job_id,
+                        kind=kind,
+                        transition="dead",
+                        attempt=attempts,
+                        worker=old_owner,
+                        detail="lease expired on the last attempt",
+                    )
+                )
+                continue
+            attempt = int(attempts) + 1
+            expires = at + timedelta(seconds=lease_s)
+            tx.execute(
+                "UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, "
+                "lease_expires_at = ?, updated_at = ? WHERE id = ?",
+                [attempt, worker_id, expires, at, job_id],
+            )
+            transition = "reclaimed" if status == "running" else "claimed"
+            detail = f"previous lease held by {old_owner}" if status == "running" else None
+            tx.audit(
+                JobEvent(
+                    None,
+                    job_id=job_id,
+                    kind=kind,
+                    transition=transition,
+                    attempt=attempt,
+                    worker=worker_id,
+                    detail=detail,
+                )
+            )
+            return Job(
+                job_id, kind, _from_json(payload), attempt, int(max_attempts), worker_id, expires
+            )
+
+
+def _check_holder(tx: Tx, job: Job) -> str:
+    """Raise LeaseLost unless ``job``'s worker still holds this attempt's lease; returns kind."""
+    row = tx.execute(
+        "SELECT status, lease_owner, attempts, kind FROM jobs WHERE id = ?", [job.id]
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no job {job.id}")
+    status, owner, attempts, kind = row
+    if status != "running" or owner != job.worker or int(attempts) != job.attempt:
+        raise LeaseLost(
+            f"job {job.id} attempt {job.attempt}: worker {job.worker} no longer holds the lease "
+            f"(job is {status}, attempt {attempts}, held by {owner})"
+        )
+    return str(kind)
+
+
+def heartbeat(store: Store, job: Job, lease_s: float) -> Job:
+    """Extend the lease by ``lease_s`` from now; :class:`LeaseLost` if it is no longer ours."""
+    if lease_s <= 0:
+        raise JobError("lease_s must be positive")
+    with store.transaction() as tx:
+        kind = _check_holder(tx, job)
+        at = now()
+        expires = at + timedelta(seconds=lease_s)
+        tx.execute(
+            "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ?",
+            [expires, at, job.id],
+        )
+        tx.audit(
+            JobEvent(
+                None,
+                job_id=job.id,
+                kind=kind,
+                transition="extended",
+                attempt=job.attempt,
+                worker=job.worker,
+            )
+        )
+    return Job(job.id, job.kind, job.payload, job.attempt, job.max_attempts, job.worker, expires)
+
+
+def complete(store: Store, job: Job, result: Mapping[str, Any] | None = None) -> None:
+    """Mark the job done with ``result``; only the current lease holder may (else LeaseLost)."""
+    body = _to_json(dict(result or {}), "result")
+    with store.transaction() as tx:
+        kind = _check_holder(tx, job)
+        tx.execute(
+            "UPDATE jobs SET status = 'done', result = ?, lease_owner = NULL, "
+            "lease_expires_at = NULL, last_error = NULL, updated_at = ? WHERE id = ?",
+            [body, now(), job.id],
+        )
+        tx.audit(
+            JobEvent(
+                None,
+                job_id=job.id,
+                kind=kind,
+                transition="completed",
+                attempt=job.attempt,
+                worker=job.worker,
+            )
+        )
+
+
+def backoff_s(attempt: int, base_s: float = 5.0, cap_s: float = 3600.0) -> float:
+    """Exponential backoff after the ``attempt``-th failure: base, 2×base, 4×base… up to cap."""
+    return float(min(cap_s, base_s * (2 ** max(0, attempt - 1))))
+
+
+def fail(store: Store, job: Job, error: str, retry_in_s: float | None = None) -> str:
+    """Record a failed attempt: requeue after ``retry_in_s`` (default: backoff) or mark dead.
+
+    Returns the new status (``queued`` or ``dead``). Only the lease holder may.
+    """
+    message = str(error)[:_MAX_ERROR_CHARS]
+    delay = backoff_s(job.attempt) if retry_in_s is None else max(0.0, float(retry_in_s))
+    with store.transaction() as tx:
+        kind = _check_holder(tx, job)
+        at = now()
+        row = tx.execute("SELECT max_attempts FROM jobs WHERE id = ?", [job.id]).fetchone()
+        dead = job.attempt >= int(row[0]) if row else True
+        status = "dead" if dead else "queued"
+        tx.execute(
+            "UPDATE jobs SET status = ?, lease_owner = NULL, lease_expires_at = NULL, "
+            "last_error = ?, run_after = ?, updated_at = ? WHERE id = ?",
+            [status, message, at if dead else at + timedelta(seconds=delay), at, job.id],
+        )
+        tx.audit(
+            JobEvent(
+                None,
+                job_id=job.id,
+                kind=kind,
+                transition="dead" if dead else "failed",
+                attempt=job.attempt,
+                worker=job.worker,
+                detail=message[:500],
+            )
+        )
+    return status
+
+
+def get_job(store: Store, job_id: str) -> JobRecord:
+    rows = store.query_dicts(
+        "SELECT id, kind, payload, status, attempts, max_attempts, lease_owner, lease_expires_at, "
+        "run_after, idempotency_key, last_error, result, created_at, updated_at "
+        "FROM jobs WHERE id = ?",
+        [job_id],
+    )
+    if not rows:
+        raise NotFound(f"no job {job_id!s:.80}")
+    row = rows[0]
+    row["payload"] = _from_json(row["payload"])
+    row["result"] = _from_json(row["result"]) if row["result"] is not None else None
+    return JobRecord(**row)
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Jobs per status, for health pages."""
+    return {str(s): int(n) for s, n in store.query("SELECT status, count(*) FROM jobs GROUP BY 1")}
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    """Claims jobs of the registered kinds and runs their handlers in a background thread.
+
+    A handler takes the payload and returns a JSON-able result dict; an
+    exception fails the attempt (retried with backoff until ``max_attempts``).
+    While a handler runs, a heartbeat thread extends the lease every
+    ``lease_s / 3`` seconds. :meth:`stop` lets the current job finish.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 60.0,
+        poll_s: float = 1.0,
+        retry_base_s: float = 5.0,
+    ) -> None:
+        if not handlers:
+            raise JobError("a worker needs at least one handler")
+        for kind in handlers:
+            _check_kind(kind)
+        self.store = store
+        self.handlers = dict(handlers)
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.retry_base_s = retry_base_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.processed = 0
+
+    def start(self) -> Worker:
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"worker-{self.worker_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        """Ask the loop to end after the current job; True when it has ended."""
+        self._stop.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # keep the worker alive; the job's lease will expire
+                log.exception("worker %s: store error while claiming", self.worker_id)
+                worked = False
+            if not worked:
+                self._stop.wait(self.poll_s)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when none was ready."""
+        job = claim(self.store, self.worker_id, self.handlers, self.lease_s)
+        if job is None:
+            return False
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True)
+        beat.start()
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            out = self.handlers[job.kind](dict(job.payload))
+            if isinstance(out, dict):
+                result = out
+            else:
+                error = f"handler for {job.kind} returned {type(out).__name__}, not a dict"
+        except Exception as exc:  # a handler's failure is the job's, not the worker's
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            done.set()
+            beat.join()
+        try:
+            if error is None:
+                complete(self.store, job, result)
+            else:
+                fail(self.store, job, error, backoff_s(job.attempt, self.retry_base_s))
+        except LeaseLost as exc:
+            # Another worker took the job over; its outcome is the one that counts.
+            log.warning("worker %s: %s", self.worker_id, exc)
+        except JobError as exc:  # e.g. a result that is not JSON: fail the attempt instead
+            fail(self.store, job, str(exc), backoff_s(job.attempt, self.retry_base_s))
+        self.processed += 1
+        return True
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        current = job
+        while not done.wait(self.lease_s / 3):
+            try:
+                current = heartbeat(self.store, current, self.lease_s)
+            except LeaseLost as exc:
+                # Keep running the handler: complete() will refuse it, and the handler
+                # may hold resources that are better released by finishing.
+                log.warning("worker %s: %s", self.worker_id, exc)
+                return
+            except Exception:
+                log.exception("worker %s: heartbeat failed for %s", self.worker_id, job.id)
