@@ -77,9 +77,8 @@ def test_streamed_file_over_limit_is_refused_and_leaves_nothing(
             return b"x" * n
 
     reader = CountingReader()
-    with pytest.raises(BlobTooLarge, match="limit of 65536 bytes"):
-        with store.transaction() as tx:
-            blobs.put(tx, reader, "video/mp4")  # type: ignore[arg-type]
+    with pytest.raises(BlobTooLarge, match="limit of 65536 bytes"), store.transaction() as tx:
+        blobs.put(tx, reader, "video/mp4")  # type: ignore[arg-type]
     # Aborted while streaming: never read much past the limit, temp file deleted.
     assert reader.read_total <= blobs.max_bytes + 1
     assert _tmp_files(blobs) == []
