@@ -52,7 +52,7 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 @dataclass(frozen=True)
 class OwnOutputMatch:
-    """Evidence that a file is Greenroom's own output (set by the caller from a fingerprint index)."""
+    """Evidence that a file is our own output, set by the caller from a fingerprint index."""
 
     clip_id: str
     method: str
@@ -393,10 +393,7 @@ def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceRe
 
     content_failures = [c for c in codes if not c.startswith(_CREDENTIAL_PREFIX)]
     credential_failures = [c for c in failures if c.startswith(_CREDENTIAL_PREFIX)]
-    if state_raw == "Invalid" or content_failures:
-        integrity = "invalid"
-    else:
-        integrity = "valid"
+    integrity = "invalid" if state_raw == "Invalid" or content_failures else "valid"
     if state_raw == "Trusted":
         trust = "trusted"
     elif any(c != _UNTRUSTED for c in credential_failures):

@@ -22,6 +22,8 @@ app = typer.Typer(
 # either ``app`` (a typer.Typer, mounted under the name) or ``register(app)``.
 _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.system", None),
+    ("greenroom.cli.provenance", "provenance"),
+    ("greenroom.cli.certs", "certs"),
 ]
 
 
