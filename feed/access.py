@@ -9,7 +9,7 @@ after this gate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +112,28 @@ def route_access(route: APIRoute) -> dict[str, Any] | None:
     return (route.openapi_extra or {}).get(ACCESS_KEY)
 
 
+def iter_api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) for every API route, including those of included routers.
+
+    Recent FastAPI keeps included routers as lazy wrappers holding the original
+    router, so ``app.routes`` alone does not list their routes.
+    """
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            context = getattr(route, "include_context", None)
+            yield from iter_api_routes(
+                route.original_router.routes, prefix + (getattr(context, "prefix", "") or "")
+            )
+
+
 def assert_all_routes_secured(app: FastAPI) -> None:
     """Fail fast when a route was added without an access rule."""
     missing = [
-        f"{sorted(r.methods)} {r.path}"
-        for r in app.routes
-        if isinstance(r, APIRoute) and route_access(r) is None
+        f"{sorted(r.methods)} {path}"
+        for path, r in iter_api_routes(app.routes)
+        if route_access(r) is None
     ]
     if missing:
         raise RuntimeError(f"routes without an access rule: {', '.join(missing)}")

@@ -54,3 +54,99 @@ def test_models_dir() -> Path:
 def settings(tmp_path: Path) -> Settings:
     """Settings for one test: a fresh data directory under tmp_path."""
     return Settings(data_dir=tmp_path / "data", models_dir=TEST_MODELS, fixtures_dir=FIXTURES)
+
+
+# -- a real server on loopback ------------------------------------------------
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on a free loopback port, with one account per role."""
+
+    url: str
+    settings: Settings
+    services: Any
+    tokens: dict[str, str] = field(default_factory=dict)
+    users: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, as_user: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[as_user]}"} if as_user else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
+
+
+# Accounts every live server has: one per role, plus a teen.
+ROLE_ACCOUNTS = {
+    "admin": ("admin", None),
+    "moderator": ("moderator", None),
+    "rights_holder": ("rights_holder", None),
+    "adult": ("user", 1990),
+    "teen": ("user", None),  # birth year set below relative to this year
+    "guardian": ("guardian", 1970),
+}
+
+
+def start_live_server(data_dir: Path, settings: Settings | None = None) -> Iterator[LiveServer]:
+    import uvicorn
+
+    from feed.app import create_app
+    from feed.services import Services
+    from store.db import now
+
+    port = free_port()
+    base = settings or Settings(data_dir=data_dir, models_dir=TEST_MODELS, fixtures_dir=FIXTURES)
+    settings = base.model_copy(update={"data_dir": data_dir, "server_port": port})
+    services = Services.open(settings)
+    live = LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, services=services)
+    with services.store.transaction() as tx:
+        for name, (role, birth_year) in ROLE_ACCOUNTS.items():
+            if name == "teen":
+                birth_year = now().year - 15
+            user = services.users.create(
+                tx, name.replace("_", "-"), role, birth_year=birth_year, password=f"{name}-password"
+            )
+            _, token = services.users.issue_token(tx, user.id, label="test")
+            live.tokens[name] = token
+            live.users[name] = user
+    app = create_app(settings, services=services)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield live
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        services.close()
+
+
+@pytest.fixture()
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A fresh server and data directory for one test."""
+    yield from start_live_server(tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def shared_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for a whole test module (for read-mostly tests)."""
+    yield from start_live_server(tmp_path_factory.mktemp("live") / "data")

@@ -1,0 +1,87 @@
+"""Every route, every role: the server's allow/deny table.
+
+``EXPECTED`` is the table a reviewer signs off. A route added without an
+entry here fails ``test_every_route_is_in_the_table``; a route whose access
+rule drifts from this table fails ``test_every_role_on_every_route``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from feed.access import iter_api_routes, route_access
+from tests.conftest import ROLE_ACCOUNTS, LiveServer
+
+PUBLIC = "public"
+ANY = "any"
+ALL_ROLES = set(ROLE_ACCOUNTS)  # admin, moderator, rights_holder, adult, teen, guardian
+STAFF = {"admin", "moderator"}
+USERS = {"adult", "teen"}
+
+# (method, path) -> PUBLIC, ANY (any signed-in account) or the set of test accounts allowed.
+EXPECTED: dict[tuple[str, str], str | set[str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("POST", "/auth/login"): PUBLIC,
+    ("GET", "/me"): ANY,
+    ("GET", "/me/tokens"): ANY,
+    ("POST", "/me/tokens"): ANY,
+    ("DELETE", "/me/tokens/{token_id}"): ANY,
+    ("GET", "/users"): {"admin"},
+    ("POST", "/users"): {"admin"},
+    ("GET", "/users/{handle}"): ANY,
+    ("POST", "/follows/{handle}"): ANY,
+    ("DELETE", "/follows/{handle}"): ANY,
+    ("POST", "/guardians/{teen_handle}"): {"guardian", "admin"},
+    ("GET", "/audit"): {"admin"},
+    ("GET", "/audit/verify"): {"admin"},
+}
+
+
+def _routes(live: LiveServer) -> list[tuple[str, str]]:
+    from feed.app import create_app
+
+    app = create_app(live.settings, services=live.services)
+    found = []
+    for path, route in iter_api_routes(app.routes):
+        assert route_access(route) is not None, f"{path} has no access rule"
+        for method in route.methods:
+            found.append((method, path))
+    return sorted(found)
+
+
+def _fill(path: str) -> str:
+    # Unknown ids: a permitted role then gets 404/422, a refused one 401/403.
+    return re.sub(r"\{[^}]+\}", "does-not-exist", path)
+
+
+def test_every_route_is_in_the_table(shared_live_server: LiveServer) -> None:
+    routes = set(_routes(shared_live_server))
+    missing = routes - set(EXPECTED)
+    stale = set(EXPECTED) - routes
+    assert not missing, f"routes without an expected access entry: {sorted(missing)}"
+    assert not stale, f"table entries for routes that no longer exist: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("method,path", sorted(EXPECTED))
+def test_every_role_on_every_route(shared_live_server: LiveServer, method: str, path: str) -> None:
+    live = shared_live_server
+    rule = EXPECTED[(method, path)]
+    url = _fill(path)
+    body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+    with live.client() as anon:
+        status = anon.request(method, url, **body).status_code
+        if rule == PUBLIC:
+            assert status not in (401, 403), f"anonymous {method} {path} -> {status}"
+        else:
+            assert status == 401, f"anonymous {method} {path} -> {status}, expected 401"
+    for account in sorted(ALL_ROLES):
+        allowed = rule in (PUBLIC, ANY) or account in rule  # type: ignore[operator]
+        with live.client(account) as client:
+            status = client.request(method, url, **body).status_code
+        if allowed:
+            assert status not in (401, 403), f"{account} refused on {method} {path} ({status})"
+        else:
+            assert status == 403, f"{account} on {method} {path} -> {status}, expected 403"
