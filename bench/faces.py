@@ -1,0 +1,291 @@
+"""Face benchmark: verification accuracy per embedder, detection/embedding speed, seconds per 10 s clip.
+
+Run: ``.venv/bin/python -m bench.faces [--fixtures DIR] [--models DIR] [--threads N]``.
+Prints the figures and writes ``bench/results/faces.json``.
+
+Verification uses ``faces/PAIRS.tsv`` (the named protocol) and, to resolve
+small false-accept rates, every cross-identity pair of the single-identity
+photos in ``faces/MANIFEST.tsv`` as extra impostor pairs. The threshold is
+chosen from data: the one maximising balanced accuracy (mean of true-accept
+and true-reject rates) over PAIRS.tsv's same-person pairs and all impostor
+pairs, cut midway between the neighbouring scores. It is chosen and evaluated
+on the same pairs (in-sample), so the accuracy is optimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import detectors  # noqa: F401  (import hook before any ML library)
+from detectors.base import DetectorError, ModelUnavailable
+from detectors.faces import build_detector, build_embedder, embed_largest
+from detectors.faces.tracking import track_faces
+from pipeline.media import iter_frames, load_image, probe_video
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def single_identity_files(faces_dir: Path) -> dict[str, str]:
+    """file -> identity for manifest photos of exactly one labelled person."""
+    out: dict[str, str] = {}
+    for row in read_tsv(faces_dir / "MANIFEST.tsv"):
+        m = re.match(r"identity=([A-Za-z0-9_]+)", row.get("ground_truth", ""))
+        if m and m.group(1) != "multi" and "two faces" not in row["ground_truth"]:
+            out[row["file"]] = m.group(1)
+    return out
+
+
+def roc(same: np.ndarray, diff: np.ndarray) -> list[dict[str, float]]:
+    points = []
+    for thr in np.unique(np.concatenate([same, diff, [1.01]])):
+        points.append(
+            {
+                "threshold": float(thr),
+                "tar": float((same >= thr).mean()),
+                "far": float((diff >= thr).mean()),
+            }
+        )
+    return points
+
+
+def choose_threshold(same: np.ndarray, diff: np.ndarray) -> float:
+    best, best_thr = -1.0, 1.0
+    for thr in np.unique(np.concatenate([same, diff])):
+        balanced = ((same >= thr).mean() + (diff < thr).mean()) / 2
+        if balanced >= best:
+            best, best_thr = balanced, float(thr)
+    # Midway between neighbouring scores, so the cut does not sit on a sample.
+    below = np.concatenate([same, diff])
+    below = below[below < best_thr]
+    return float((best_thr + below.max()) / 2) if below.size else best_thr
+
+
+def tar_at_far(same: np.ndarray, diff: np.ndarray, far: float) -> tuple[float, float]:
+    """Largest TAR whose FAR <= far; the threshold that gives it."""
+    diff_sorted = np.sort(diff)[::-1]
+    allowed = int(np.floor(far * len(diff)))
+    thr = float(diff_sorted[allowed]) + 1e-6 if allowed < len(diff) else float(diff.min())
+    return float((same >= thr).mean()), thr
+
+
+def verification(
+    faces_dir: Path, detector_name: str, embedder_name: str, models_dir: Path, threads: int
+) -> dict[str, Any]:
+    detector = build_detector(detector_name, models_dir, threads)
+    embedder = build_embedder(embedder_name, models_dir, threads)
+    pairs = read_tsv(faces_dir / "PAIRS.tsv")
+    identities = single_identity_files(faces_dir)
+    files = sorted({p["file_a"] for p in pairs} | {p["file_b"] for p in pairs} | set(identities))
+    vectors: dict[str, np.ndarray] = {}
+    failures: dict[str, str] = {}
+    for name in files:
+        try:
+            rgb = load_image(faces_dir / name)
+            _, vectors[name] = embed_largest(rgb, detector, embedder, name)
+        except DetectorError as exc:
+            failures[name] = str(exc)
+    same, diff = [], []
+    skipped = 0
+    for p in pairs:
+        a, b = vectors.get(p["file_a"]), vectors.get(p["file_b"])
+        if a is None or b is None:
+            skipped += 1
+            continue
+        (same if p["label"] == "same" else diff).append(float(a @ b))
+    s, d = np.array(same), np.array(diff)
+    extra = [
+        float(vectors[a] @ vectors[b])
+        for a, b in itertools.combinations(sorted(set(identities) & set(vectors)), 2)
+        if identities[a] != identities[b]
+    ]
+    d_all = np.concatenate([d, np.array(extra)])
+    thr = choose_threshold(s, d_all)
+    tar_01, thr_01 = tar_at_far(s, d_all, 0.001)
+    return {
+        "detector": detector.info.model_id,
+        "embedder": embedder.info.model_id,
+        "pairs_same": len(s),
+        "pairs_different": len(d),
+        "pairs_skipped_no_face": skipped,
+        "no_face_files": failures,
+        "threshold": round(thr, 4),
+        "threshold_rule": "maximise balanced accuracy (PAIRS.tsv same pairs vs all impostor pairs, in-sample), midpoint cut",
+        "tar_at_threshold": float((s >= thr).mean()),
+        "far_at_threshold_pairs": float((d >= thr).mean()),
+        "far_at_threshold_all_impostors": float((d_all >= thr).mean()),
+        "accuracy_at_threshold": float(((s >= thr).sum() + (d < thr).sum()) / (len(s) + len(d))),
+        "impostor_pairs_for_far": len(d_all),
+        "tar_at_far_0.1pct": tar_01,
+        "threshold_at_far_0.1pct": round(thr_01, 4),
+        "same_similarity_quantiles": np.quantile(s, [0, 0.05, 0.5]).round(4).tolist(),
+        "different_similarity_quantiles": np.quantile(d_all, [0.5, 0.95, 0.999, 1])
+        .round(4)
+        .tolist(),
+        "roc_pairs": roc(s, d)[:: max(1, len(s) // 40)],
+    }
+
+
+def speed(
+    faces_dir: Path, detector_name: str, models_dir: Path, threads: int, embedder=None
+) -> dict[str, Any]:
+    detector = build_detector(detector_name, models_dir, threads)
+    images = [
+        load_image(faces_dir / f)
+        for f in (
+            "face_recognition/two_people.jpg",
+            "insightface/t1.jpg",
+            "deepface/selfie-many-people.jpg",
+            "face_recognition/obama.jpg",
+            "deepface/img2.jpg",
+        )
+    ]
+    detector.detect(images[0])  # warm-up
+    start = time.perf_counter()
+    found = [detector.detect(img) for img in images for _ in range(2)]
+    det_s = time.perf_counter() - start
+    n_faces = sum(len(f) for f in found)
+    out: dict[str, Any] = {
+        "detector": detector.info.model_id,
+        "images_per_s": round(len(found) / det_s, 2),
+        "faces_per_s": round(n_faces / det_s, 2),
+        "ms_per_image": round(1000 * det_s / len(found), 1),
+    }
+    if embedder is not None:
+        embedder.embed(images[0], found[0])
+        start = time.perf_counter()
+        n = 0
+        for img, faces in zip(images * 2, found, strict=True):
+            embedder.embed(img, faces)
+            n += len(faces)
+        out["embedder"] = embedder.info.model_id
+        out["embed_faces_per_s"] = round(n / (time.perf_counter() - start), 2)
+    return out
+
+
+def clip_cost(
+    video: Path,
+    detector_name: str,
+    embedder_name: str,
+    models_dir: Path,
+    threads: int,
+    every_s: float,
+) -> dict[str, Any]:
+    info = probe_video(video)
+    detector = build_detector(detector_name, models_dir, threads, for_video=True)
+    embedder = build_embedder(embedder_name, models_dir, threads)
+    start = time.perf_counter()
+    frames = list(iter_frames(video, every_s=every_s))
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    tracks = track_faces(frames, detector, embedder)
+    face_s = time.perf_counter() - start
+    per10 = 10.0 / info.duration_s
+    return {
+        "video": video.name,
+        "resolution": f"{info.width}x{info.height}",
+        "duration_s": round(info.duration_s, 2),
+        "every_s": every_s,
+        "detector": detector.info.model_id,
+        "embedder": embedder.info.model_id,
+        "frames": len(frames),
+        "tracks": [t.to_dict() for t in tracks],
+        "embeddings": int(sum(len(t.embedding_times) for t in tracks)),
+        "face_work_s_per_10s": round(face_s * per10, 3),
+        "decode_s_per_10s": round(decode_s * per10, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
+    parser.add_argument("--models", type=Path, default=REPO.parent / "shared" / "models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--every", type=float, default=0.5, help="video sampling interval (s)")
+    parser.add_argument(
+        "--sections", default="verification,speed,clips", help="comma-separated subset to run"
+    )
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    faces_dir = args.fixtures / "faces"
+    results: dict[str, Any] = {
+        "threads": args.threads,
+        "verification": [],
+        "speed": [],
+        "clips": [],
+    }
+
+    pairs_runs = (("dlib-hog", "dlib-resnet"), ("scrfd", "dlib-resnet"), ("scrfd", "arcface"))
+    for det_name, emb_name in pairs_runs if "verification" in sections else ():
+        try:
+            v = verification(faces_dir, det_name, emb_name, args.models, args.threads)
+        except ModelUnavailable as exc:
+            print(f"[verification] {det_name} + {emb_name}: unavailable: {exc}")
+            results["verification"].append(
+                {"detector": det_name, "embedder": emb_name, "unavailable": str(exc)}
+            )
+            continue
+        results["verification"].append(v)
+        print(
+            f"[verification] {v['detector']} + {v['embedder']}: {v['pairs_same']} same / "
+            f"{v['pairs_different']} different pairs ({v['pairs_skipped_no_face']} skipped, no face)\n"
+            f"  threshold {v['threshold']} ({v['threshold_rule']})\n"
+            f"  at threshold: TAR {v['tar_at_threshold']:.3f}, FAR {v['far_at_threshold_pairs']:.3f} "
+            f"(pairs) / {v['far_at_threshold_all_impostors']:.4f} (all {v['impostor_pairs_for_far']} "
+            f"impostor pairs), accuracy {v['accuracy_at_threshold']:.3f}\n"
+            f"  TAR at FAR 0.1 %: {v['tar_at_far_0.1pct']:.3f} (threshold {v['threshold_at_far_0.1pct']})"
+        )
+
+    for det_name in ("dlib-hog", "scrfd", "yunet") if "speed" in sections else ():
+        for emb_name in ("dlib-resnet", "arcface"):
+            try:
+                embedder = build_embedder(emb_name, args.models, args.threads)
+                s = speed(faces_dir, det_name, args.models, args.threads, embedder)
+            except ModelUnavailable as exc:
+                print(f"[speed] {det_name} + {emb_name}: unavailable: {exc}")
+                continue
+            results["speed"].append(s)
+            print(
+                f"[speed] {s['detector']}: {s['ms_per_image']} ms/image, {s['faces_per_s']} faces/s; "
+                f"{s['embedder']}: {s['embed_faces_per_s']} faces/s"
+            )
+
+    videos = sorted((args.fixtures / "videos").glob("*talking*.mp4")) + sorted(
+        (args.fixtures / "videos").glob("liveportrait_s18*.mp4")
+    )
+    for video in videos if "clips" in sections else ():
+        for det_name in ("dlib-hog", "scrfd", "yunet"):
+            try:
+                c = clip_cost(video, det_name, "dlib-resnet", args.models, args.threads, args.every)
+            except ModelUnavailable as exc:
+                print(f"[clip] {det_name}: unavailable: {exc}")
+                continue
+            results["clips"].append(c)
+            print(
+                f"[clip] {c['video']} {c['resolution']} {c['duration_s']} s, every {c['every_s']} s, "
+                f"{c['detector']} + {c['embedder']}: {len(c['tracks'])} track(s), "
+                f"{c['embeddings']} embeddings, face work {c['face_work_s_per_10s']} s per 10 s "
+                f"(+ decode {c['decode_s_per_10s']} s)"
+            )
+
+    out = REPO / "bench" / "results" / "faces.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

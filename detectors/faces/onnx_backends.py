@@ -1,0 +1,305 @@
+"""ONNX face backends found in the models directory: SCRFD and YuNet detectors, ArcFace embedder.
+
+Files are looked up under ``models_dir`` by their usual names and, where the
+official file's size and sha256 are known, verified before loading: a file
+that fails verification is refused with :class:`ModelUnavailable`, never run.
+InsightFace's pretrained packs are for non-commercial research only; their
+``ModelInfo.licence`` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.base import DetectorError, ModelInfo, ModelUnavailable
+from detectors.faces.types import (
+    DetectedFace,
+    FaceDetector,
+    FaceEmbedder,
+    align_face,
+    check_rgb,
+    clip_box,
+    downscale,
+    rescale_face,
+)
+
+INSIGHTFACE_LICENCE = (
+    "InsightFace pretrained models: non-commercial research use only "
+    "(code MIT); do not use in a commercial deployment without a licence"
+)
+YUNET_LICENCE = "MIT (OpenCV model zoo)"
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """An official model file: its size and sha256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+# From shared/models/README.md (official buffalo_s / OpenCV zoo files).
+KNOWN_FILES: dict[str, KnownFile] = {
+    k.name: k
+    for k in (
+        KnownFile(
+            "det_500m.onnx",
+            2_524_817,
+            "5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a",
+        ),
+        KnownFile(
+            "face_detection_yunet_2023mar.onnx",
+            232_589,
+            "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        ),
+        KnownFile(
+            "w600k_mbf.onnx",
+            13_616_099,
+            "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+        ),
+    )
+}
+
+SCRFD_PATHS = (
+    "insightface-scrfd/det_500m.onnx",
+    "buffalo_s/det_500m.onnx",
+    "buffalo_sc/det_500m.onnx",
+)
+YUNET_PATHS = ("yunet/face_detection_yunet_2023mar.onnx",)
+ARCFACE_PATHS = (
+    "insightface-arcface/w600k_mbf.onnx",
+    "insightface-arcface/w600k_r50.onnx",
+    "buffalo_s/w600k_mbf.onnx",
+    "buffalo_sc/w600k_mbf.onnx",
+    "buffalo_l/w600k_r50.onnx",
+)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_file(path: Path) -> bool:
+    """True when ``path`` is a known official file and matches; False when its hash is unknown.
+
+    Raises :class:`ModelUnavailable` when a known file's size or hash differs
+    (a truncated download or a different model under the official name).
+    """
+    known = KNOWN_FILES.get(path.name)
+    if known is None:
+        return False
+    size = path.stat().st_size
+    if size != known.size:
+        raise ModelUnavailable(
+            f"{path.name} is {size} bytes, not the official {known.size}; "
+            "re-download it (refusing to load an unverified model)"
+        )
+    digest = sha256_of(path)
+    if digest != known.sha256:
+        raise ModelUnavailable(
+            f"{path.name} fails sha256 verification (got {digest[:12]}…, "
+            f"expected {known.sha256[:12]}…); refusing to load it"
+        )
+    return True
+
+
+def find_model(models_dir: Path | None, candidates: Sequence[str], what: str) -> Path:
+    """The first candidate file under ``models_dir``, or a ModelUnavailable naming where to put it."""
+    if models_dir is None:
+        raise ModelUnavailable(f"{what} needs a models directory (none configured)")
+    for rel in candidates:
+        path = Path(models_dir) / rel
+        if path.is_file():
+            return path
+    raise ModelUnavailable(
+        f"{what} weights not found under {models_dir}; expected one of: {', '.join(candidates)}"
+    )
+
+
+def session_options(threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One op at a time on a small shared machine; parallelism inside each op.
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return options
+
+
+class ScrfdDetector(FaceDetector):
+    """InsightFace SCRFD (``det_500m.onnx``) through ``insightface.model_zoo``."""
+
+    def __init__(
+        self,
+        models_dir: Path | None,
+        threads: int = 2,
+        det_size: int = 640,
+        det_thresh: float = 0.5,
+        path: Path | None = None,
+    ) -> None:
+        path = path or find_model(models_dir, SCRFD_PATHS, "SCRFD face detector")
+        verified = verify_model_file(path)
+        try:
+            from insightface.model_zoo import get_model
+
+            model = get_model(
+                str(path),
+                providers=["CPUExecutionProvider"],
+                sess_options=session_options(threads),
+            )
+            model.prepare(ctx_id=-1, input_size=(det_size, det_size), det_thresh=det_thresh)
+        except Exception as exc:
+            raise ModelUnavailable(f"cannot load SCRFD from {path.name}: {exc}") from exc
+        if getattr(model, "taskname", None) != "detection":
+            raise ModelUnavailable(f"{path.name} is not a face detection model")
+        self._model = model
+        self.info = ModelInfo(
+            model_id=f"insightface-scrfd-{path.stem}",
+            task="face-detection",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(det_size, det_size),
+            notes=f"{path.name}; sha256 {'verified' if verified else 'unknown (not checked)'}",
+        )
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        rgb = check_rgb(rgb)
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        boxes, kpss = self._model.detect(bgr)
+        if kpss is None:
+            raise DetectorError("this SCRFD model gives no landmarks; use a *_kps model")
+        h, w = rgb.shape[:2]
+        faces = []
+        for det, kps in zip(boxes, kpss, strict=True):
+            box = clip_box(det[:4], w, h)
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            faces.append(
+                DetectedFace(box=box, score=float(det[4]), landmarks=kps.astype(np.float32))
+            )
+        return faces
+
+
+class YunetDetector(FaceDetector):
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``); frames are shrunk to ``max_side`` first."""
+
+    def __init__(
+        self,
+        models_dir: Path | None,
+        threads: int = 2,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        path: Path | None = None,
+    ) -> None:
+        import cv2
+
+        path = path or find_model(models_dir, YUNET_PATHS, "YuNet face detector")
+        verified = verify_model_file(path)
+        # OpenCV's thread pool is process-wide; YuNet has no per-model setting.
+        cv2.setNumThreads(max(1, threads))
+        try:
+            self._model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3)
+        except cv2.error as exc:
+            raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
+        self.max_side = max_side
+        self.info = ModelInfo(
+            model_id=f"yunet-{path.stem.removeprefix('face_detection_yunet_')}",
+            task="face-detection",
+            licence=YUNET_LICENCE,
+            input_size=None,
+            notes=f"{path.name}; sha256 {'verified' if verified else 'unknown (not checked)'}",
+        )
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        rgb = check_rgb(rgb)
+        small, scale = downscale(rgb, self.max_side)
+        bgr = np.ascontiguousarray(small[:, :, ::-1])
+        h, w = bgr.shape[:2]
+        self._model.setInputSize((w, h))
+        _, rows = self._model.detect(bgr)
+        faces: list[DetectedFace] = []
+        if rows is None:
+            return faces
+        for row in rows:
+            x, y, bw, bh = (float(v) for v in row[:4])
+            box = clip_box((x, y, x + bw, y + bh), w, h)
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            # YuNet's order (subject's right eye first) is the viewer's left
+            # first: the same as InsightFace's.
+            landmarks = np.asarray(row[4:14], dtype=np.float32).reshape(5, 2)
+            faces.append(
+                rescale_face(
+                    DetectedFace(box=box, score=float(row[14]), landmarks=landmarks), scale
+                )
+            )
+        return faces
+
+
+class ArcFaceEmbedder(FaceEmbedder):
+    """InsightFace ArcFace recognition ONNX (``w600k_mbf`` / ``w600k_r50``), 112-pixel chips."""
+
+    def __init__(self, models_dir: Path | None, threads: int = 2, path: Path | None = None) -> None:
+        path = path or find_model(models_dir, ARCFACE_PATHS, "ArcFace face embedder")
+        verified = verify_model_file(path)
+        try:
+            import onnxruntime as ort
+
+            self._session = ort.InferenceSession(
+                str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelUnavailable(f"cannot load ArcFace from {path.name}: {exc}") from exc
+        inp = self._session.get_inputs()[0]
+        out = self._session.get_outputs()[0]
+        shape = list(inp.shape)
+        if len(shape) != 4 or shape[2:] != [112, 112]:
+            raise ModelUnavailable(f"{path.name} does not take 112x112 faces (input {shape})")
+        dim = out.shape[-1]
+        if not isinstance(dim, int):
+            raise ModelUnavailable(f"{path.name} has no fixed embedding size")
+        self._input = inp.name
+        # Some exports fix the batch at 1; then faces go through one by one.
+        self._batch_one = shape[0] == 1
+        self.info = ModelInfo(
+            model_id=f"insightface-arcface-{path.stem}",
+            task="face-embedding",
+            licence=INSIGHTFACE_LICENCE,
+            input_size=(112, 112),
+            embedding_dim=int(dim),
+            notes=f"{path.name}; sha256 {'verified' if verified else 'unknown (not checked)'}",
+        )
+
+    def embed(self, rgb: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
+        rgb = check_rgb(rgb)
+        dim = int(self.info.embedding_dim or 0)
+        if not faces:
+            return np.zeros((0, dim), np.float32)
+        chips = np.stack([align_face(rgb, f.landmarks, 112) for f in faces]).astype(np.float32)
+        # ArcFace packs are trained on RGB scaled to [-1, 1] (insightface's
+        # ArcFaceONNX: mean 127.5, std 127.5, swapRB from BGR).
+        blob = ((chips - 127.5) / 127.5).transpose(0, 3, 1, 2)
+        blob = np.ascontiguousarray(blob)
+        if self._batch_one:
+            parts = [
+                self._session.run(None, {self._input: blob[i : i + 1]})[0]
+                for i in range(len(faces))
+            ]
+            out = np.concatenate(parts, axis=0)
+        else:
+            out = self._session.run(None, {self._input: blob})[0]
+        out = np.asarray(out, dtype=np.float32).reshape(len(faces), -1)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
