@@ -156,3 +156,36 @@ class GenericEvent(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.subject
+
+
+@dataclass(frozen=True)
+class LikenessVectorsAdded(AuditEvent):
+    """Face vectors stored for a cameo or protected likeness (the faiss indexes follow)."""
+
+    name: ClassVar[str] = "likeness.vectors_added"
+    subject_type: ClassVar[str | None] = "likeness"
+    owner_kind: str = ""
+    owner_id: str = ""
+    model_id: str = ""
+    count: int = 0
+    dim: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.owner_id
+
+
+@dataclass(frozen=True)
+class LikenessVectorsRemoved(AuditEvent):
+    """Face vectors deleted for an owner (``model_id`` None: every model's)."""
+
+    name: ClassVar[str] = "likeness.vectors_removed"
+    subject_type: ClassVar[str | None] = "likeness"
+    owner_kind: str = ""
+    owner_id: str = ""
+    model_id: str | None = None
+    count: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.owner_id
