@@ -18,7 +18,7 @@ from greenroom.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 # Read once here, the test suite's composition root, like the CLI does.
 _ENV_SETTINGS = Settings()
-_IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _resolve(env_name: str, default: Path) -> Path:
@@ -35,7 +35,7 @@ def _need(path: Path, what: str) -> Path:
     if path.exists():
         return path
     message = f"{what} not found at {path}"
-    if _IN_CI:
+    if IN_CI:
         pytest.fail(f"{message} (CI=true: missing test data is a failure)")
     pytest.skip(f"SKIPPED LOUDLY: {message}; set GREENROOM_FIXTURES / GREENROOM_TEST_MODELS")
 
