@@ -209,6 +209,8 @@ class YunetDetector(FaceDetector):
         verified = verify_model_file(path)
         # OpenCV's thread pool is process-wide; YuNet has no per-model setting.
         cv2.setNumThreads(max(1, threads))
+        # The DNN module warns on every load about targets it ignores on CPU.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self._model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3)
         except cv2.error as exc:

@@ -82,7 +82,7 @@ def sharpness(rgb: np.ndarray, face: DetectedFace, side: int = 64) -> float:
     """Variance of the Laplacian of the face, resampled to ``side`` pixels so sizes compare."""
     import cv2
 
-    x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+    x1, y1, x2, y2 = (int(np.rint(v)) for v in face.box)
     crop = rgb[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
     if crop.size == 0:
         return 0.0

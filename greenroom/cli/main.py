@@ -24,6 +24,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.system", None),
     ("greenroom.cli.provenance", "provenance"),
     ("greenroom.cli.certs", "certs"),
+    ("greenroom.cli.faces", "faces"),
 ]
 
 

@@ -1,0 +1,169 @@
+"""``greenroom faces``: detect, compare and list face backends; no data directory needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from greenroom.cli.common import JSON_OPTION
+from greenroom.cli.output import BadInput, emit, log, run_command
+from greenroom.settings import Settings, get_settings
+
+app = typer.Typer(help="Face detection and comparison.", no_args_is_help=True)
+
+DETECTOR_OPTION = typer.Option(
+    None, "--detector", help="dlib-hog | scrfd | yunet (default from settings)"
+)
+EMBEDDER_OPTION = typer.Option(
+    None, "--embedder", help="dlib-resnet | arcface (default from settings)"
+)
+
+
+def _limits(settings: Settings) -> Any:
+    from pipeline.media import MediaLimits
+
+    lim = settings.limits
+    return MediaLimits(
+        max_bytes=lim.max_upload_bytes,
+        max_image_pixels=lim.max_image_pixels,
+        max_video_seconds=lim.max_video_seconds,
+        max_video_pixels_per_frame=lim.max_video_pixels_per_frame,
+    )
+
+
+def _licence_note(info: Any) -> None:
+    if "non-commercial" in info.licence:
+        log(f"note: {info.model_id}: {info.licence}")
+
+
+def _load(path: Path, settings: Settings) -> Any:
+    from pipeline.media import load_image, sniff_kind
+
+    if not path.exists():
+        raise BadInput(f"no such file: {path}")
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory, not an image")
+    kind = sniff_kind(path)
+    if kind != "image":
+        raise BadInput(f"{path.name} is not an image (detected: {kind})")
+    return load_image(path, _limits(settings))
+
+
+@app.command("compare")
+def compare_cmd(
+    img_a: Path = typer.Argument(..., help="first image"),
+    img_b: Path = typer.Argument(..., help="second image"),
+    detector: str | None = DETECTOR_OPTION,
+    embedder: str | None = EMBEDDER_OPTION,
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="override the model's measured threshold"
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Are the largest faces of two images the same person?"""
+
+    def body() -> dict[str, Any]:
+        from detectors.faces import build_detector, build_embedder, compare
+
+        settings = get_settings()
+        a = _load(img_a, settings)
+        b = _load(img_b, settings)
+        det = build_detector(
+            detector or settings.face_detector, settings.models_dir, settings.threads
+        )
+        emb = build_embedder(
+            embedder or settings.face_embedder, settings.models_dir, settings.threads
+        )
+        _licence_note(det.info)
+        _licence_note(emb.info)
+        result = compare(a, b, det, emb, threshold)
+        return result.to_dict() | {"detector": det.info.model_id}
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: (
+            f"{'same person' if d['same_person'] else 'different people'}: similarity "
+            f"{d['similarity']:.3f} (threshold {d['threshold']}, {d['model']})"
+        ),
+    )
+
+
+@app.command("detect")
+def detect_cmd(
+    media: Path = typer.Argument(..., help="image or video"),
+    detector: str | None = DETECTOR_OPTION,
+    embedder: str | None = EMBEDDER_OPTION,
+    every: float = typer.Option(0.5, "--every", help="seconds between sampled video frames"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Faces in an image, or face tracks over a video's sampled frames."""
+
+    def body() -> dict[str, Any]:
+        from detectors.faces import build_detector
+        from detectors.faces.tracking import track_faces
+        from pipeline.media import iter_frames, sniff_kind
+
+        settings = get_settings()
+        if not media.exists():
+            raise BadInput(f"no such file: {media}")
+        if media.is_dir():
+            raise BadInput(f"{media} is a directory, not media")
+        if not 0.04 <= every <= 10:
+            raise BadInput("--every must be between 0.04 and 10 seconds")
+        kind = sniff_kind(media)
+        name = detector or settings.face_detector
+        if kind == "image":
+            rgb = _load(media, settings)
+            det = build_detector(name, settings.models_dir, settings.threads)
+            _licence_note(det.info)
+            faces = [f.to_dict() | {"age": None, "t": None} for f in det.detect(rgb)]
+            return {"faces": faces, "tracks": [], "detector": det.info.model_id, "kind": "image"}
+        if kind != "video":
+            raise BadInput(f"{media.name} is neither an image nor a video we can read")
+        det = build_detector(name, settings.models_dir, settings.threads, for_video=True)
+        _licence_note(det.info)
+        frames = iter_frames(media, every_s=every, limits=_limits(settings))
+        tracks = track_faces(frames, det, embedder=None)
+        faces = [
+            s.face.to_dict() | {"age": None, "t": round(s.t, 3), "track": tr.id}
+            for tr in tracks
+            for s in tr.samples
+        ]
+        faces.sort(key=lambda f: (f["t"], f["track"]))
+        return {
+            "faces": faces,
+            "tracks": [
+                {"id": tr.id, "start_s": round(tr.start_s, 3), "end_s": round(tr.end_s, 3)}
+                for tr in tracks
+            ],
+            "detector": det.info.model_id,
+            "kind": "video",
+        }
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: f"{len(d['faces'])} face(s), {len(d['tracks'])} track(s) ({d['detector']})",
+    )
+
+
+@app.command("backends")
+def backends_cmd(as_json: bool = JSON_OPTION) -> None:
+    """Face backends that load here, with their licences."""
+
+    def body() -> dict[str, Any]:
+        from detectors.faces import available_backends
+
+        settings = get_settings()
+        return {"backends": [i.to_dict() for i in available_backends(settings.models_dir)]}
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: "\n".join(
+            f"{b['model_id']:28} {b['task']:28} {b['licence']}" for b in d["backends"]
+        ),
+    )
