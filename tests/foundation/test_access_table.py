@@ -1,12 +1,16 @@
 """Every route, every role: the server's allow/deny table.
 
-``EXPECTED`` is the table a reviewer signs off. A route added without an
-entry here fails ``test_every_route_is_in_the_table``; a route whose access
-rule drifts from this table fails ``test_every_role_on_every_route``.
+The table is what a reviewer signs off: the foundation's rows are below, and
+each area adds its own in ``tests/<area>/access.py`` (a dict named ``ACCESS``
+with the same shape), collected here. A route added without a row fails
+``test_every_route_is_in_the_table``; a route whose access rule drifts from its
+row fails ``test_every_role_on_every_route``.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 
 import pytest
@@ -21,7 +25,7 @@ STAFF = {"admin", "moderator"}
 USERS = {"adult", "teen"}
 
 # (method, path) -> PUBLIC, ANY (any signed-in account) or the set of test accounts allowed.
-EXPECTED: dict[tuple[str, str], str | set[str]] = {
+FOUNDATION: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("POST", "/auth/login"): PUBLIC,
@@ -38,6 +42,26 @@ EXPECTED: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/audit"): {"admin"},
     ("GET", "/audit/verify"): {"admin"},
 }
+
+
+def _collect() -> dict[tuple[str, str], str | set[str]]:
+    import tests
+
+    table = dict(FOUNDATION)
+    for info in pkgutil.iter_modules(tests.__path__):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"tests.{info.name}.access")
+        except ModuleNotFoundError:
+            continue
+        overlap = set(table) & set(module.ACCESS)
+        assert not overlap, f"tests/{info.name}/access.py repeats rows: {sorted(overlap)}"
+        table.update(module.ACCESS)
+    return table
+
+
+EXPECTED = _collect()
 
 
 def _routes(live: LiveServer) -> list[tuple[str, str]]:
