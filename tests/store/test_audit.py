@@ -1,0 +1,120 @@
+"""Audit chain tamper detection: edited, deleted, reordered, cut or forged rows are found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store.db import Store
+from store.events import GenericEvent, UserCreated
+
+EVENTS = 8  # on top of the migration events
+
+
+@pytest.fixture()
+def chained(data_dir: Path) -> Iterator[Store]:
+    with Store(data_dir) as store:
+        for i in range(EVENTS):
+            with store.transaction() as tx:
+                tx.audit(UserCreated(None, user_id=f"usr_{i}", handle=f"h{i}", role="user"))
+        report = store.verify_audit()
+        assert report.ok and report.first_bad is None
+        yield store
+
+
+def _rows(store: Store) -> int:
+    return int(store.query("SELECT count(*) FROM audit_log")[0][0])
+
+
+def test_intact_chain_verifies(chained: Store) -> None:
+    report = chained.verify_audit()
+    assert report.to_dict() == {
+        "ok": True,
+        "rows": _rows(chained),
+        "first_bad": None,
+        "reason": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("payload", '{"handle":"mallory","role":"admin","user_id":"usr_3"}'),
+        ("actor_id", "usr_attacker"),
+        ("event", "user.deleted"),
+        ("subject_id", "usr_other"),
+        ("logged_at", "2020-01-01 00:00:00+00"),
+    ],
+)
+def test_edited_row_is_named(chained: Store, column: str, value: str) -> None:
+    target = _rows(chained) - 4
+    chained.conn.execute(f"UPDATE audit_log SET {column} = ? WHERE seq = ?", [value, target])
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == target
+    assert report.reason == "row content does not match its hash"
+
+
+def test_deleted_middle_row_is_named(chained: Store) -> None:
+    target = _rows(chained) // 2
+    chained.conn.execute("DELETE FROM audit_log WHERE seq = ?", [target])
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == target and "missing" in (report.reason or "")
+
+
+def test_swapped_rows_are_named(chained: Store) -> None:
+    a = _rows(chained) - 5
+    rows = chained.query("SELECT * FROM audit_log WHERE seq IN (?, ?) ORDER BY seq", [a, a + 1])
+    chained.conn.execute("DELETE FROM audit_log WHERE seq IN (?, ?)", [a, a + 1])
+    first, second = rows
+    marks = ", ".join("?" for _ in first)
+    chained.conn.execute(f"INSERT INTO audit_log VALUES ({marks})", [a, *second[1:]])
+    chained.conn.execute(f"INSERT INTO audit_log VALUES ({marks})", [a + 1, *first[1:]])
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == a
+
+
+def test_cut_tail_is_named(chained: Store) -> None:
+    total = _rows(chained)
+    chained.conn.execute("DELETE FROM audit_log WHERE seq > ?", [total - 2])
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == total - 1 and report.rows == total - 2
+
+
+def test_rehashed_forgery_breaks_the_next_link(chained: Store) -> None:
+    # A forger who recomputes the edited row's own hash still breaks the next row's link.
+    from store.audit import _at_text, row_hash
+
+    target = _rows(chained) - 3
+    seq, at, actor, event, s_type, s_id, _payload, prev, _ = chained.query(
+        "SELECT * FROM audit_log WHERE seq = ?", [target]
+    )[0]
+    forged = {"handle": "mallory", "role": "admin", "user_id": "usr_x"}
+    digest = row_hash(seq, _at_text(at), actor, event, s_type, s_id, forged, prev)
+    chained.conn.execute(
+        "UPDATE audit_log SET payload = ?, row_hash = ? WHERE seq = ?",
+        ['{"handle":"mallory","role":"admin","user_id":"usr_x"}', digest, target],
+    )
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == target + 1
+    assert report.reason == "previous-hash link broken"
+
+
+def test_row_appended_behind_the_head_is_named(chained: Store) -> None:
+    total = _rows(chained)
+    last_hash = chained.query("SELECT row_hash FROM audit_log WHERE seq = ?", [total])[0][0]
+    chained.conn.execute(
+        "INSERT INTO audit_log VALUES (?, now(), NULL, 'generic', NULL, NULL, '{}', ?, ?)",
+        [total + 1, last_hash, "f" * 64],
+    )
+    report = chained.verify_audit()
+    assert not report.ok and report.first_bad == total + 1
+
+
+def test_failed_transaction_leaves_no_audit_row(chained: Store) -> None:
+    before = _rows(chained)
+    with pytest.raises(RuntimeError), chained.transaction() as tx:
+        tx.audit(GenericEvent(None, event="x"))
+        raise RuntimeError("change failed")
+    assert _rows(chained) == before and chained.verify_audit().ok
