@@ -51,7 +51,8 @@ def _render(text: str, height_px: int, opacity: float) -> tuple[np.ndarray, np.n
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     pad = max(2, height_px // 5)
-    w, h = right - left + 2 * pad + height_px, max(height_px, bottom - top + 2 * pad)
+    w = int(right - left) + 2 * pad + height_px
+    h = max(height_px, int(bottom - top) + 2 * pad)
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=h // 3, fill=(0, 0, 0, 150))
@@ -217,9 +218,12 @@ def watermark_video(
                         dst.mux(packet)
                     else:
                         for af in packet.decode():
-                            dst.mux(aout.encode(af))
+                            if isinstance(af, av.AudioFrame):
+                                dst.mux(aout.encode(af))
                     continue
                 for frame in packet.decode():
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
                     t = float(frame.time) if frame.time is not None else n / float(rate)
                     if t > max_seconds:
                         raise WatermarkError(f"video is longer than {max_seconds:.0f} s")
