@@ -216,6 +216,64 @@ def verify(
         )
 
 
+def _isolated_worker(conn: Any, args: tuple[Any, ...]) -> None:
+    conn.send(verify(*args).to_dict())
+    conn.close()
+
+
+def verify_isolated(
+    source: Path | str | bytes,
+    trust_anchors_pem: str | None = None,
+    fetch_remote: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout_s: float = 60.0,
+) -> ProvenanceReport:
+    """``verify`` in a separate process, for untrusted uploads on a long-running server.
+
+    A manifest that makes the native parser abort or hang takes down only the
+    child: the caller gets ``error`` with the reason. Costs a process start
+    (about a second) per call, so batch tools use ``verify`` directly.
+    """
+    import multiprocessing as mp
+
+    anchors = bool(trust_anchors_pem)
+    if isinstance(source, str):
+        source = Path(source)
+    ctx = mp.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_isolated_worker,
+        args=(child_conn, (source, trust_anchors_pem, fetch_remote, max_bytes)),
+        daemon=True,
+    )
+    proc.start()
+    child_conn.close()
+    try:
+        if parent_conn.poll(timeout_s):
+            try:
+                doc = parent_conn.recv()
+            except EOFError:
+                doc = None
+            if isinstance(doc, dict):
+                doc.pop("own_output_evidence", None)
+                return ProvenanceReport(**doc)
+        elif proc.is_alive():
+            return _empty(
+                "error", f"verification did not finish within {timeout_s:g} s",
+                trust_anchors_configured=anchors,
+            )  # fmt: skip
+        proc.join(5)
+        return _empty(
+            "error", f"the C2PA parser crashed on this file (exit code {proc.exitcode})",
+            trust_anchors_configured=anchors,
+        )  # fmt: skip
+    finally:
+        parent_conn.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+
+
 def _verify(
     source: Path | str | bytes,
     trust_anchors_pem: str | None,

@@ -99,3 +99,13 @@ def test_remote_manifest_is_not_fetched(fixtures_dir: Path, identity, tmp_path: 
     report = verify(remote)
     assert report.state == "remote_only"
     assert report.remote_url == "http://127.0.0.1:9/manifest.c2pa"
+
+
+def test_isolated_verify_matches_and_times_out(signed_clip: SignResult, dev_anchors: str) -> None:
+    from detectors.provenance import verify_isolated
+
+    inline = verify(signed_clip.out, dev_anchors)
+    isolated = verify_isolated(signed_clip.out, dev_anchors)
+    assert isolated == inline and isolated.state == "trusted"
+    slow = verify_isolated(signed_clip.out, dev_anchors, timeout_s=0.001)
+    assert slow.state == "error" and "did not finish" in (slow.reason or "")
