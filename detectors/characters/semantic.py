@@ -26,7 +26,7 @@ MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Chosen on bench/data/character_prompts.yaml (see bench/characters.py): the
 # lowest cosine at which none of the innocent prompts matched while
 # descriptions without names still did.
-DEFAULT_THRESHOLDS: dict[str, float] = {MINILM_ID: 0.55}
+DEFAULT_THRESHOLDS: dict[str, float] = {MINILM_ID: 0.65}
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 
