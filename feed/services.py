@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from greenroom.settings import Settings
+from pipeline.context import Pipeline
 from store.db import Store
 from store.users import Users
 
@@ -21,14 +22,20 @@ class Services:
     settings: Settings
     store: Store
     users: Users
-    # Later parts (pipeline, indexes, workers) hang their objects here by name.
+    pipeline: Pipeline
+    # Process-wide objects that are not part of the pipeline (workers, caches).
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings, *, owner: str = "server") -> Services:
         store = Store(settings.data_dir, owner=owner, address=settings.server_url)
+        return cls.around(store, settings)
+
+    @classmethod
+    def around(cls, store: Store, settings: Settings) -> Services:
+        """Services over an already open store (the CLI's direct mode uses this too)."""
         users = Users(store, pepper=settings.token_pepper.get_secret_value())
-        return cls(settings=settings, store=store, users=users)
+        return cls(settings=settings, store=store, users=users, pipeline=Pipeline(store, settings))
 
     def close(self) -> None:
         self.store.close()
