@@ -317,7 +317,8 @@ class FlatIPIndex(VectorIndex):
         labels = [self._label_of[i] for i in set(ids) if i in self._label_of]
         if not labels:
             return 0
-        removed = int(self._index.remove_ids(np.asarray(labels, dtype=np.int64)))
+        selector = faiss.IDSelectorBatch(np.asarray(labels, dtype=np.int64))
+        removed = int(self._index.remove_ids(selector))
         for label in labels:
             del self._label_of[self._id_of.pop(label)]
         return removed
