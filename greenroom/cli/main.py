@@ -21,6 +21,7 @@ app = typer.Typer(
 # (module, sub-command name or None for top-level commands). A module exposes
 # either ``app`` (a typer.Typer, mounted under the name) or ``register(app)``.
 _AREAS: list[tuple[str, str | None]] = [
+    ("greenroom.cli.policy", "policy"),
     ("greenroom.cli.system", None),
     ("greenroom.cli.provenance", "provenance"),
     ("greenroom.cli.certs", "certs"),
