@@ -78,8 +78,9 @@ def validate_cmd(
         try:
             policy = PolicySet.from_dir(path, max_file_bytes=_max_policy_bytes())
         except PolicyError as exc:
-            doc = {"ok": False, "errors": [i.to_dict() for i in exc.issues]}
-            emit(doc, as_json, lambda d: "\n".join(f"error: {e}" for e in exc.issues))
+            issues = exc.issues
+            doc = {"ok": False, "errors": [i.to_dict() for i in issues]}
+            emit(doc, as_json, lambda d: "\n".join(f"error: {i}" for i in issues))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         doc = {
             "ok": True,
