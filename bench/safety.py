@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 import detectors  # noqa: F401  (installs the torch import hook before any model import)
-from detectors.age import BANDS, BAND_PRESETS, DlibAgeEstimator
+from detectors.age import BAND_PRESETS, BANDS, DlibAgeEstimator
 from detectors.hashing import (
     DEFAULT_MIN_QUALITY,
     DEFAULT_PDQ_THRESHOLD,
@@ -83,8 +83,12 @@ def bench_age(threads: int) -> dict[str, Any]:
         out["bands"][name] = {
             "thresholds": bands.to_dict(),
             "confusion_true_by_predicted": confusion,
-            "adults_flagged_likely_minor": sum(bands.band(a, s) == "likely_minor" for a, s in adults),
-            "adults_flagged_possible_minor": sum(bands.band(a, s) == "possible_minor" for a, s in adults),
+            "adults_flagged_likely_minor": sum(
+                bands.band(a, s) == "likely_minor" for a, s in adults
+            ),
+            "adults_flagged_possible_minor": sum(
+                bands.band(a, s) == "possible_minor" for a, s in adults
+            ),
             "adults": len(adults),
         }
     out["note"] = (
@@ -137,7 +141,11 @@ def bench_prompts(threads: int) -> dict[str, Any]:
     for c, v in per.items():
         p = v["tp"] / (v["tp"] + v["fp"]) if v["tp"] + v["fp"] else None
         r = v["tp"] / (v["tp"] + v["fn"]) if v["tp"] + v["fn"] else None
-        cats[c] = {**v, "precision": None if p is None else round(p, 3), "recall": None if r is None else round(r, 3)}
+        cats[c] = {
+            **v,
+            "precision": None if p is None else round(p, 3),
+            "recall": None if r is None else round(r, 3),
+        }
     innocent = [r for r in rows if r[1] in ("innocent", "benign")]
     flagged_innocent = sum(1 for e in errors if not e["expected"] and e["found"])
     return {
@@ -170,7 +178,7 @@ def _reencode_video(src: Path, dst: Path) -> None:
         for i, frame in enumerate(inp.decode(s_in)):
             img = frame.reformat(width=s_out.width, height=s_out.height, format="yuv420p")
             img.pts = i
-            img.time_base = Fraction(1, int(round(float(rate))))
+            img.time_base = Fraction(1, round(float(rate)))
             for pkt in s_out.encode(img):
                 out.mux(pkt)
         for pkt in s_out.encode():
@@ -226,7 +234,9 @@ def bench_pdq(every_s: float = 1.0, threshold: int = DEFAULT_PDQ_THRESHOLD) -> d
     low_quality_skipped = 0
     for name, q in queries.items():
         own = BankMatcher([bank_of([name])], threshold=256, min_quality=0, brute_force=True)
-        others = BankMatcher([bank_of([n for n in originals if n != name])], threshold=256, min_quality=0)
+        others = BankMatcher(
+            [bank_of([n for n in originals if n != name])], threshold=256, min_quality=0
+        )
         for kind, hashes in q.items():
             for h in hashes:
                 if h.quality < DEFAULT_MIN_QUALITY:
@@ -251,7 +261,8 @@ def bench_pdq(every_s: float = 1.0, threshold: int = DEFAULT_PDQ_THRESHOLD) -> d
         "true_match_rate_all": round(sum(sum(v) for v in true_match.values()) / len(all_same), 3),
         "false_match_rate_other_videos": round(sum(false_match) / len(false_match), 4),
         "same_clip_distance_p50_p95_max": {
-            k: [int(np.percentile(v, 50)), int(np.percentile(v, 95)), int(max(v))] for k, v in same_dist.items()
+            k: [int(np.percentile(v, 50)), int(np.percentile(v, 95)), int(max(v))]
+            for k, v in same_dist.items()
         },
         "other_clip_nearest_distance_min_p5_p50": [
             int(min(cross_min)),

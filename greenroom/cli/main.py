@@ -26,6 +26,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.provenance", "provenance"),
     ("greenroom.cli.certs", "certs"),
     ("greenroom.cli.faces", "faces"),
+    ("greenroom.cli.safety", "safety"),
 ]
 
 
