@@ -305,10 +305,11 @@ class PolicySet:
                 threshold_files[tname] = file
             specs += [(file, rule) for rule in spec.rules]
         rules = _compile_rules(specs, set(thresholds), issues)
+        # Type-check the rules that compiled even when others failed: report everything at once.
+        policy = cls(name, texts, thresholds, rules)
+        issues += policy._check_samples()
         if issues:
             raise PolicyError(issues)
-        policy = cls(name, texts, thresholds, rules)
-        policy._check_samples()
         return policy
 
     @classmethod
@@ -363,7 +364,7 @@ class PolicySet:
         blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def _check_samples(self) -> None:
+    def _check_samples(self) -> list[PolicyIssue]:
         """Run every condition on typed samples: catches type errors the binding only finds at run time."""
         full = [sample(VIEW, variant) for variant in (0, 1)]
         inputs = [({}, {})] + [
@@ -390,8 +391,7 @@ class PolicySet:
                 else:
                     continue
                 break
-        if issues:
-            raise PolicyError(issues)
+        return issues
 
     # --- thresholds -------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from policies.errors import PolicyError, PolicyIssue, clip_message
-from policies.schema import PolicyFileSpec
+from policies.schema import PolicyFileSpec, RuleSpec
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024
 MAX_FILES = 200
@@ -73,16 +73,39 @@ def parse_policy_file(text: str, file: str) -> tuple[PolicyFileSpec | None, list
         return None, [
             PolicyIssue(file, "", "", "a policy file must be a mapping with thresholds and rules")
         ]
+    # Rules are validated one by one so one bad rule does not hide the others' problems.
+    rules_raw = raw.get("rules", [])
+    if rules_raw is None:
+        rules_raw = []
+    if not isinstance(rules_raw, list):
+        return None, [PolicyIssue(file, "", "rules", "rules must be a list")]
+    found: list[PolicyIssue] = []
     try:
-        return PolicyFileSpec.model_validate(raw), []
+        spec = PolicyFileSpec.model_validate({**raw, "rules": []})
     except ValidationError as exc:
-        found = []
-        for error in exc.errors():
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown field (not part of the policy schema)"
-            found.append(_issue_for(file, raw, tuple(error["loc"]), message))
+        found += _issues(file, raw, exc, ())
+        spec = None
+    rules: list[RuleSpec] = []
+    for index, entry in enumerate(rules_raw):
+        try:
+            rules.append(RuleSpec.model_validate(entry))
+        except ValidationError as exc:
+            found += _issues(file, raw, exc, ("rules", index))
+    if spec is None:
         return None, found
+    return spec.model_copy(update={"rules": rules}), found
+
+
+def _issues(
+    file: str, raw: Any, exc: ValidationError, prefix: tuple[Any, ...]
+) -> list[PolicyIssue]:
+    found = []
+    for error in exc.errors():
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (not part of the policy schema)"
+        found.append(_issue_for(file, raw, (*prefix, *error["loc"]), message))
+    return found
 
 
 def read_policy_texts(

@@ -157,8 +157,10 @@ class Record:
     def from_dict(cls, raw: Mapping[str, Any], index: int = 0) -> Record:
         if not isinstance(raw, Mapping):
             raise ValueError(f"record {index + 1}: expected an object")
-        signals = raw.get("signals") or {}
-        context = raw.get("context") or {}
+        signals = raw.get("signals")
+        context = raw.get("context")
+        signals = {} if signals is None else signals
+        context = {} if context is None else context
         decision = raw.get("decision")
         if not isinstance(signals, Mapping) or not isinstance(context, Mapping):
             raise ValueError(f"record {index + 1}: signals and context must be objects")
