@@ -136,7 +136,7 @@ def test_data_files_are_editable_and_validated(tmp_path: Path) -> None:
     assert [f.name for f in clf.check("zorgify the village")] == ["violence"]
     # A broken file is refused with its name.
     (data / "categories" / "hate.yaml").write_text("name: hate\nseverity: 9\n")
-    with pytest.raises(DetectorError, match="hate.yaml"):
+    with pytest.raises(DetectorError, match=r"hate\.yaml"):
         PromptSafetyClassifier(data_dir=data, semantic=False)
     (data / "categories" / "hate.yaml").write_text(
         "name: hate\nseverity: 4\ninnocent: ['(unclosed']\n"
