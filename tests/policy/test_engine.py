@@ -159,7 +159,7 @@ def test_minor_summary_is_derived_from_faces(default_policy: PolicySet) -> None:
 
 def test_malformed_signals_fail_safe_or_raise_when_strict(default_policy: PolicySet) -> None:
     bad = {"nudity": {"max_score": "very"}}
-    with pytest.raises(SignalError, match="nudity.max_score"):
+    with pytest.raises(SignalError, match=r"nudity\.max_score"):
         default_policy.evaluate(bad, {}, strict=True)
     decision = default_policy.evaluate(bad, {})
     assert decision.outcome == "review" and decision.queue == ERROR_QUEUE

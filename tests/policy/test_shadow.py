@@ -85,7 +85,7 @@ def test_backtest_changes_nothing(default_policy: PolicySet, stricter: PolicySet
 def test_shadow_tally_accumulates(default_policy: PolicySet, stricter: PolicySet) -> None:
     tally = shadow_tally(default_policy, stricter)
     for record in RECORDS:
-        decision, (comparison,) = evaluate_with_shadow(
+        decision, _ = evaluate_with_shadow(
             default_policy, [stricter], record.signals, record.context
         )
         tally.add(
