@@ -20,8 +20,8 @@ Rules (identical in both):
   ("maria" is not a typo of "Mario");
 - a single-word name of three letters or fewer, or that is also a common
   word ("tux", "ferris", "pepper"),
-  only counts when the prompt also carries a context word from the
-  character's description or other names ("Tux the Linux penguin"), so "a tux
+  only counts when the prompt also carries two context words from the
+  character's description or other names ("Tux, the Linux penguin"), so "a tux
   at the wedding" and "a ferris wheel" do not match. The caller may also
   corroborate it another way (the semantic score), see ``NameHit.needs_context``.
 """
@@ -48,6 +48,7 @@ STOPWORDS = frozenset(
     make made show shows showing picture photo image video clip scene style character characters""".split()  # noqa: SIM905
 )
 
+MIN_CONTEXT_WORDS = 2
 _MAX_WINDOW = 6  # names longer than six words are matched on their first six
 
 
@@ -80,7 +81,9 @@ class NameHit:
 
     @property
     def needs_context(self) -> bool:
-        return self.ambiguous and not self.context_words
+        # One shared word is too weak ("pepper and carrot soup" shares "carrot"
+        # with Pepper's description); two are a reading of that character.
+        return self.ambiguous and len(self.context_words) < MIN_CONTEXT_WORDS
 
 
 @dataclass(frozen=True)
