@@ -189,3 +189,108 @@ class LikenessVectorsRemoved(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.owner_id
+
+
+# -- the gate: scans, decisions, clips, review queues, policy versions ---------------
+
+
+@dataclass(frozen=True)
+class ScanRecorded(AuditEvent):
+    """The gate recorded a scan with its signals and the policy engine's decision."""
+
+    name: ClassVar[str] = "scan.recorded"
+    subject_type: ClassVar[str | None] = "clip"
+    scan_id: str = ""
+    clip_id: str | None = None
+    stage: str = ""
+    decision_id: str = ""
+    outcome: str = ""
+    policy_version: str = ""
+    signals: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id or self.scan_id
+
+
+@dataclass(frozen=True)
+class ClipStatusChanged(AuditEvent):
+    """A clip was created or moved between draft/pending/queued/published/blocked/taken_down."""
+
+    name: ClassVar[str] = "clip.status_changed"
+    subject_type: ClassVar[str | None] = "clip"
+    clip_id: str = ""
+    previous: str | None = None
+    status: str = ""
+    audience: str = ""
+    decision_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class QueueItemChanged(AuditEvent):
+    """A review queue item was opened, claimed or resolved."""
+
+    name: ClassVar[str] = "queue_item.changed"
+    subject_type: ClassVar[str | None] = "queue_item"
+    item_id: str = ""
+    queue: str = ""
+    transition: str = ""
+    clip_id: str | None = None
+    decision_id: str | None = None
+    detail: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.item_id
+
+
+@dataclass(frozen=True)
+class HumanDecisionRecorded(AuditEvent):
+    """A moderator decided a queue item, with a reason."""
+
+    name: ClassVar[str] = "decision.human"
+    subject_type: ClassVar[str | None] = "clip"
+    decision_id: str = ""
+    clip_id: str | None = None
+    outcome: str = ""
+    reason: str = ""
+    item_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class PolicyVersionSaved(AuditEvent):
+    """A policy set was saved as a new immutable version."""
+
+    name: ClassVar[str] = "policy.version_saved"
+    subject_type: ClassVar[str | None] = "policy_version"
+    version_id: str = ""
+    seq: int = 0
+    message: str = ""
+    rules: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.version_id
+
+
+@dataclass(frozen=True)
+class PolicyStateChanged(AuditEvent):
+    """The active or shadow policy version changed (activation, rollback, shadow on/off)."""
+
+    name: ClassVar[str] = "policy.state_changed"
+    subject_type: ClassVar[str | None] = "policy_version"
+    key: str = ""
+    version_id: str | None = None
+    previous: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.version_id
