@@ -99,31 +99,61 @@ def bench_jobs(root: Path, n_jobs: int, workers: int) -> dict[str, Any]:
     }
 
 
-def bench_vectors(n: int, dim: int, n_queries: int, k: int, root: Path) -> dict[str, Any]:
+def _dataset(kind: str, n: int, dim: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """``random``: uniform directions (worst case for HNSW); ``clustered``: 10 noisy
+    samples per identity and queries near an identity, closer to face embeddings."""
     rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((n, dim)).astype(np.float32)
-    queries = rng.standard_normal((n_queries, dim)).astype(np.float32)
+    if kind == "random":
+        return (
+            rng.standard_normal((n, dim)).astype(np.float32),
+            rng.standard_normal((n_queries, dim)).astype(np.float32),
+        )
+    centres = rng.standard_normal((max(1, n // 10), dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = 0.6 / np.sqrt(dim)
+    vectors = centres[np.arange(n) % len(centres)] + noise * rng.standard_normal((n, dim))
+    picks = rng.integers(0, len(centres), n_queries)
+    queries = centres[picks] + noise * rng.standard_normal((n_queries, dim))
+    return vectors.astype(np.float32), queries.astype(np.float32)
+
+
+def bench_vectors(
+    kind: str, n: int, dim: int, n_queries: int, k: int, root: Path
+) -> dict[str, Any]:
+    vectors, queries = _dataset(kind, n, dim, n_queries)
     ids = [f"v{i}" for i in range(n)]
-    out: dict[str, Any] = {"n": n, "dim": dim, "queries": n_queries, "k": k}
+    out: dict[str, Any] = {"data": kind, "n": n, "dim": dim, "queries": n_queries, "k": k}
     reference: list[set[str]] = []
+
+    def measure(index: VectorIndex) -> dict[str, float]:
+        results, t_search = _timed(lambda: index.search(queries, k))
+        found = [{i for i, _ in row} for row in results]
+        recall = float(np.mean([len(a & b) / k for a, b in zip(reference, found, strict=True)]))
+        return {
+            "search_ms_per_query": round(1000 * t_search / n_queries, 4),
+            f"recall_at_{k}": round(recall, 4),
+        }
+
     for cls in (BruteForceIndex, FlatIPIndex, HNSWIndex):
         index: VectorIndex = cls(dim)
         _, t_build = _timed(lambda index=index: index.add(ids, vectors))
-        results, t_search = _timed(lambda index=index: index.search(queries, k))
-        found = [{i for i, _ in row} for row in results]
         if cls is BruteForceIndex:
-            reference = found
-        recall = float(np.mean([len(a & b) / k for a, b in zip(reference, found, strict=True)]))
-        where = root / cls.backend
+            reference = [{i for i, _ in row} for row in index.search(queries, k)]
+        where = root / kind / cls.backend
         _, t_save = _timed(lambda index=index, where=where: index.save(where, "bench"))
         _, t_load = _timed(lambda where=where: load_index(where))
         out[cls.backend] = {
             "build_s": round(t_build, 3),
-            "search_ms_per_query": round(1000 * t_search / n_queries, 4),
-            f"recall_at_{k}": round(recall, 4),
+            **measure(index),
             "save_s": round(t_save, 3),
             "load_s": round(t_load, 3),
         }
+        if isinstance(index, HNSWIndex):
+            sweep = {}
+            for ef in (64, 128, 256, 512):
+                index.ef_search = ef
+                sweep[f"ef_search_{ef}"] = measure(index)
+            out[cls.backend]["ef_search_sweep"] = sweep
     return out
 
 
@@ -174,8 +204,11 @@ def main() -> None:
         print("blobs", json.dumps(results["blobs"]), flush=True)
         results["jobs"] = [bench_jobs(base / f"jobs{w}", args.jobs, w) for w in (1, 4)]
         print("jobs", json.dumps(results["jobs"]), flush=True)
-        results["vectors"] = bench_vectors(args.n, args.dim, args.queries, args.k, base / "idx")
-        print("vectors", json.dumps(results["vectors"], indent=1), flush=True)
+        results["vectors"] = []
+        for kind in ("clustered", "random"):
+            figures = bench_vectors(kind, args.n, args.dim, args.queries, args.k, base / "idx")
+            results["vectors"].append(figures)
+            print("vectors", json.dumps(figures, indent=1), flush=True)
         results["catalog"] = bench_catalog(base / "catalog", args.catalog_n, args.dim)
         print("catalog", json.dumps(results["catalog"]), flush=True)
     out = REPO / "bench" / "results" / "store.json"

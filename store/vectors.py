@@ -40,7 +40,7 @@ FORMAT_VERSION = 1
 META_FILE = "meta.json"
 IDS_FILE = "ids.json"
 DATA_FILE = "index.bin"
-DEFAULT_HNSW_THRESHOLD = 50_000
+DEFAULT_HNSW_THRESHOLD = 200_000
 _OWNER_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _MAX_ID_CHARS = 200
 
@@ -374,7 +374,7 @@ class HNSWIndex(VectorIndex):
     backend: ClassVar[str] = "faiss-hnsw-ip"
 
     def __init__(
-        self, dim: int, *, m: int = 32, ef_construction: int = 100, ef_search: int = 64
+        self, dim: int, *, m: int = 32, ef_construction: int = 100, ef_search: int = 128
     ) -> None:
         super().__init__(dim)
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
@@ -569,6 +569,7 @@ class _Entry:
     count: int
     checksum: str
     owners: dict[str, tuple[str, str]]
+    quick: tuple[int, int] = (-1, 0)
 
 
 class VectorCatalog:
@@ -612,6 +613,15 @@ class VectorCatalog:
         marks = ", ".join("?" for _ in kinds)
         return f"WHERE owner_kind IN ({marks}) AND model_id = ?", [*kinds, model_id]
 
+    def _quick_state(self, kinds: tuple[str, ...], model_id: str) -> tuple[int, int]:
+        # Cheap per-search freshness check: count plus a sum of DuckDB's fast (non-crypto)
+        # id hashes, no sort or concatenation. Only compared within this process.
+        where, params = self._where(kinds, model_id)
+        row = self.store.query(
+            f"SELECT count(*), coalesce(sum(hash(id)), 0) FROM likeness_vectors {where}", params
+        )[0]
+        return int(row[0]), int(row[1])
+
     def _table_state(self, kinds: tuple[str, ...], model_id: str) -> tuple[int, str]:
         where, params = self._where(kinds, model_id)
         row = self.store.query(
@@ -653,9 +663,14 @@ class VectorCatalog:
 
     def _fresh(self, kinds: tuple[str, ...], model_id: str) -> _Entry | None:
         key = (kinds, model_id)
-        count, checksum = self._table_state(kinds, model_id)
+        quick = self._quick_state(kinds, model_id)
         entry = self._entries.get(key)
+        if entry is not None and entry.quick == quick:
+            self._note("memory", "in-memory index matches the table")
+            return entry
+        count, checksum = self._table_state(kinds, model_id)
         if entry is not None and (entry.count, entry.checksum) == (count, checksum):
+            entry.quick = quick
             self._note("memory", "in-memory index matches the table")
             return entry
         if count == 0:
@@ -675,7 +690,7 @@ class VectorCatalog:
             entry = self._load(kinds, model_id, count, checksum, owners)
         if entry is None:
             entry = self._rebuild(model_id, owners)
-        entry.count, entry.checksum = count, checksum
+        entry.count, entry.checksum, entry.quick = count, checksum, quick
         self._entries[key] = entry
         if self.last_action in ("synced", "rebuilt"):
             entry.index.save(self.path_for(kinds, model_id), model_id)
