@@ -175,3 +175,28 @@ def test_tampered_file_fails_verify(store: Store, blobs: BlobStore) -> None:
         ref = blobs.put(tx, b"original", None)
     blobs.path(ref.sha256).write_bytes(b"changed!")
     assert not blobs.verify(ref.sha256)
+
+
+def test_concurrent_puts_of_same_and_different_content(store: Store, blobs: BlobStore) -> None:
+    import threading
+
+    shared = os.urandom(20_000)
+    unique = [os.urandom(5_000) for _ in range(8)]
+    errors: list[BaseException] = []
+
+    def put(data: bytes) -> None:
+        try:
+            with store.transaction() as tx:
+                blobs.put(tx, data, "application/octet-stream")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(d,)) for d in [shared] * 8 + unique]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.query("SELECT count(*) FROM blobs") == [(9,)]
+    assert blobs.read_bytes(hashlib.sha256(shared).hexdigest()) == shared
+    assert _tmp_files(blobs) == [] and store.verify_audit().ok
