@@ -23,7 +23,9 @@ def common_words() -> frozenset[str]:
 
 
 @pytest.fixture(scope="session")
-def fixture_characters(fixtures_dir: Path) -> tuple[list[CharacterRef], dict[str, list[np.ndarray]]]:
+def fixture_characters(
+    fixtures_dir: Path,
+) -> tuple[list[CharacterRef], dict[str, list[np.ndarray]]]:
     return load_fixture_characters(fixtures_dir)
 
 

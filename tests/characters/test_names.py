@@ -77,18 +77,31 @@ def test_names_found(pair: tuple[NameIndex, BruteForceNameMatcher], prompt: str,
         "a sponge and a bob haircut",
     ],
 )
-def test_innocent_prompts_do_not_match(pair: tuple[NameIndex, BruteForceNameMatcher], prompt: str) -> None:
+def test_innocent_prompts_do_not_match(
+    pair: tuple[NameIndex, BruteForceNameMatcher], prompt: str
+) -> None:
     assert found(pair[0], prompt) == set()
 
 
-def test_ambiguous_name_reports_context_words(pair: tuple[NameIndex, BruteForceNameMatcher]) -> None:
+def test_ambiguous_name_reports_context_words(
+    pair: tuple[NameIndex, BruteForceNameMatcher],
+) -> None:
     hits = [h for h in pair[0].find("Tux waddling, the penguin from Linux") if h.form == "Tux"]
     assert hits and hits[0].ambiguous and set(hits[0].context_words) >= {"penguin", "linux"}
 
 
-def test_index_agrees_with_brute_force(pair: tuple[NameIndex, BruteForceNameMatcher], prompts: list[dict]) -> None:
+def test_index_agrees_with_brute_force(
+    pair: tuple[NameIndex, BruteForceNameMatcher], prompts: list[dict]
+) -> None:
     ix, bf = pair
-    extra = ["Spongbob Squarpants", "sp0ngeb0b", "Big Buk Bunny", "c 3po", "Rustacaen Ferrris", "xx Tux yy"]
+    extra = [
+        "Spongbob Squarpants",
+        "sp0ngeb0b",
+        "Big Buk Bunny",
+        "c 3po",
+        "Rustacaen Ferrris",
+        "xx Tux yy",
+    ]
     for text in [p["text"] for p in prompts] + extra:
         assert ix.find(text) == bf.find(text), text
 
@@ -102,7 +115,12 @@ def test_index_agrees_with_brute_force_on_synthetic_names(common_words: frozense
     queries = []
     for r in syn[:40]:
         first, last = r.name.split()
-        queries += [f"a photo of {r.name}", f"{first[:-1]}{last} at dawn", f"{first}x {last}", f"{last[1:]} {first}"]
+        queries += [
+            f"a photo of {r.name}",
+            f"{first[:-1]}{last} at dawn",
+            f"{first}x {last}",
+            f"{last[1:]} {first}",
+        ]
     for q in queries:
         assert ix.find(q) == bf.find(q), q
     assert any(ix.find(q) for q in queries)

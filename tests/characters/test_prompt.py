@@ -7,10 +7,17 @@ import pytest
 
 from detectors.base import DetectorError
 from detectors.characters import CharacterRef, MiniLMTextEmbedder, PromptCharacterMatcher
-from detectors.characters.semantic import BruteForceDescriptionIndex, DescriptionIndex, prompt_pieces
+from detectors.characters.semantic import (
+    BruteForceDescriptionIndex,
+    DescriptionIndex,
+    prompt_pieces,
+)
 
 SPONGE = CharacterRef(
-    "sponge", "SpongeBob SquarePants", ("SpongeBob",), "a yellow sea sponge with square pants who lives in a pineapple"
+    "sponge",
+    "SpongeBob SquarePants",
+    ("SpongeBob",),
+    "a yellow sea sponge with square pants who lives in a pineapple",
 )
 
 
@@ -47,7 +54,9 @@ def test_name_evidence(matcher: PromptCharacterMatcher) -> None:
     assert m.explanation.threshold == m.threshold
 
 
-def test_faiss_and_brute_force_descriptions_agree(embedder: MiniLMTextEmbedder, fixture_characters) -> None:
+def test_faiss_and_brute_force_descriptions_agree(
+    embedder: MiniLMTextEmbedder, fixture_characters
+) -> None:
     refs, _ = fixture_characters
     vecs = embedder.embed([r.description for r in refs])
     fast, slow = DescriptionIndex(vecs.shape[1]), BruteForceDescriptionIndex(vecs.shape[1])
@@ -56,17 +65,23 @@ def test_faiss_and_brute_force_descriptions_agree(embedder: MiniLMTextEmbedder, 
     slow.add_many(ids, vecs)
     fast.remove(ids[0])
     slow.remove(ids[0])
-    queries = embedder.embed(["a penguin", "an orange crab", "a rabbit in a meadow. a witch with a cat"])
+    queries = embedder.embed(
+        ["a penguin", "an orange crab", "a rabbit in a meadow. a witch with a cat"]
+    )
     a, b = fast.search(queries, 0.2), slow.search(queries, 0.2)
     assert a.keys() == b.keys() and a
     for k in a:
         assert a[k][1] == b[k][1] and np.isclose(a[k][0], b[k][0], atol=1e-5)
 
 
-def test_brute_force_matcher_gives_same_matches(fixture_characters, embedder, common_words, prompts) -> None:
+def test_brute_force_matcher_gives_same_matches(
+    fixture_characters, embedder, common_words, prompts
+) -> None:
     refs, _ = fixture_characters
     fast = PromptCharacterMatcher(refs, embedder=embedder, common_words=common_words)
-    slow = PromptCharacterMatcher(refs, embedder=embedder, common_words=common_words, brute_force=True)
+    slow = PromptCharacterMatcher(
+        refs, embedder=embedder, common_words=common_words, brute_force=True
+    )
     for p in prompts:
         a, b = fast.check(p["text"]), slow.check(p["text"])
         assert [(m.character_id, m.backend, m.evidence.get("form")) for m in a] == [
@@ -78,14 +93,22 @@ def test_add_and_remove_take_effect_at_once(matcher: PromptCharacterMatcher) -> 
     late = CharacterRef("late", "Plombo Zyx", (), "a purple teapot with six legs and a monocle")
     matcher.add(late)
     assert "late" in {m.character_id for m in matcher.check("plombo zyx dancing")}
-    assert "late" in {m.character_id for m in matcher.check("a purple teapot with six legs wearing a monocle")}
+    assert "late" in {
+        m.character_id for m in matcher.check("a purple teapot with six legs wearing a monocle")
+    }
     matcher.remove("late")
     assert "late" not in {m.character_id for m in matcher.check("plombo zyx dancing")}
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("", "empty"), ("   \n\t", "empty"), ("\u200b\u200b\x00", "empty"), ("x" * 5000, "limit is 4000"), (None, "text")],
+    [
+        ("", "empty"),
+        ("   \n\t", "empty"),
+        ("\u200b\u200b\x00", "empty"),
+        ("x" * 5000, "limit is 4000"),
+        (None, "text"),
+    ],
 )
 def test_bad_prompts(matcher: PromptCharacterMatcher, bad: object, message: str) -> None:
     with pytest.raises(DetectorError, match=message):

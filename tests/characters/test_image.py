@@ -1,0 +1,130 @@
+"""Image side: the copy detector on real fixture art, the open_clip path with a random-weight model, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.characters import negative_images, transforms
+from detectors.base import MediaError, ModelUnavailable
+from detectors.characters import (
+    CharacterRef,
+    CopyDetector,
+    OpenClipMatcher,
+    build_character_detectors,
+    find_open_clip_models,
+    write_random_tiny_model,
+)
+from pipeline.media import load_image
+
+
+@pytest.fixture(scope="module")
+def detector(fixture_characters) -> CopyDetector:
+    det = CopyDetector()
+    det.add_many(fixture_characters[0])
+    return det
+
+
+@pytest.mark.parametrize("cid", ["go_gopher", "ferris", "tux", "big_buck_bunny", "pepper"])
+def test_transformed_copies_are_caught(
+    detector: CopyDetector, fixture_characters, cid: str
+) -> None:
+    ref = next(r for r in fixture_characters[0] if r.character_id == cid)
+    for name, img in transforms(ref.reference_images[0]).items():
+        got = detector.check(img, t=1.5)
+        assert [m.character_id for m in got] == [cid], name
+        m = got[0]
+        assert m.score >= m.threshold and m.evidence["t"] == 1.5
+        assert m.evidence["method"] in ("perceptual_hash", "orb_ransac")
+        assert m.explanation.model_id == detector.info.model_id
+
+
+def test_held_out_frame_and_art(detector: CopyDetector, fixture_characters) -> None:
+    holdout = fixture_characters[1]
+    # bbb_bunny_02 is a later frame of the same shot as registered bbb_bunny_01;
+    # tux_boot_old is an older rendering of the registered Tux.
+    assert [m.character_id for m in detector.check(holdout["big_buck_bunny"][0])] == [
+        "big_buck_bunny"
+    ]
+    assert [m.character_id for m in detector.check(holdout["tux"][0])] == ["tux"]
+
+
+def test_unrelated_photos_do_not_match(detector: CopyDetector, fixtures_dir: Path) -> None:
+    negatives = negative_images(fixtures_dir, limit=8)
+    assert negatives
+    for img in negatives:
+        assert detector.check(img) == []
+    flat = np.full((200, 300, 3), 255, np.uint8)
+    assert detector.check(flat) == []
+
+
+def test_remove_forgets_character(fixture_characters) -> None:
+    ref = fixture_characters[0][0]
+    det = CopyDetector()
+    det.add(ref)
+    assert det.check(ref.reference_images[0])
+    det.remove(ref.character_id)
+    assert det.check(ref.reference_images[0]) == [] and len(det) == 0
+
+
+def test_bad_images(detector: CopyDetector, tmp_path: Path) -> None:
+    not_image = tmp_path / "ref.png"
+    not_image.write_text("this is not a picture")
+    with pytest.raises(MediaError, match="not a recognised image"):
+        load_image(not_image)
+    with pytest.raises(MediaError, match="RGB uint8"):
+        detector.check(np.zeros((50, 50), np.uint8))
+    with pytest.raises(MediaError, match="not a decoded image"):
+        detector.check("frame.png")  # type: ignore[arg-type]
+    with pytest.raises(MediaError, match="too small"):
+        CharacterRef("x", "X", reference_images=(np.zeros((4, 4, 3), np.uint8),))
+
+
+@pytest.fixture(scope="module")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    write_random_tiny_model(root / "open_clip" / "tiny")
+    (root / "open_clip" / "incomplete").mkdir()  # no config, no weights: ignored
+    return root
+
+
+def test_open_clip_random_weight_path(tiny_models_dir: Path, fixture_characters) -> None:
+    (folder,) = find_open_clip_models(tiny_models_dir)
+    refs = fixture_characters[0]
+    fast, slow = OpenClipMatcher(folder), OpenClipMatcher(folder, brute_force=True)
+    assert (
+        fast.info.random_weights
+        and "RANDOM WEIGHTS" in fast.info.notes
+        and fast.info.embedding_dim == 32
+    )
+    fast.add_many(refs)
+    slow.add_many(refs)
+    query = refs[2].reference_images[0]
+    a, b = fast.check(query, t=0.5), slow.check(query, t=0.5)
+    assert [(m.character_id, m.backend) for m in a] == [(m.character_id, m.backend) for m in b]
+    assert np.allclose([m.score for m in a], [m.score for m in b], atol=1e-4)
+    # The query is itself a reference image: cosine 1 to it, whatever the weights.
+    top = next(m for m in a if m.character_id == refs[2].character_id)
+    assert top.backend == "image.clip.reference" and top.score == pytest.approx(1.0, abs=1e-4)
+    assert top.evidence["random_weights"] is True
+    fast.remove(refs[2].character_id)
+    assert refs[2].character_id not in {m.character_id for m in fast.check(query)}
+
+
+def test_open_clip_missing_or_broken(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable):
+        OpenClipMatcher(tmp_path)
+    assert find_open_clip_models(tmp_path) == [] and find_open_clip_models(None) == []
+
+
+def test_factory_picks_available_backends(tiny_models_dir: Path, fixture_characters) -> None:
+    refs = fixture_characters[0][:2]
+    dets = build_character_detectors(refs, tiny_models_dir, semantic=False)
+    assert [type(b).__name__ for b in dets.image] == ["CopyDetector", "OpenClipMatcher"]
+    got = dets.check_image(refs[0].reference_images[0])
+    assert got[0].character_id == refs[0].character_id and got[0].backend.startswith("image.copy")
+    assert {m.character_id for m in dets.prompt.check("Go Gopher on a bike")} == {"go_gopher"}
+    only_copy = build_character_detectors(refs, None, semantic=False)
+    assert [type(b).__name__ for b in only_copy.image] == ["CopyDetector"]
