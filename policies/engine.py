@@ -16,8 +16,8 @@ change makes a new one.
 from __future__ import annotations
 
 import hashlib
-import threading
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
