@@ -294,3 +294,39 @@ class PolicyStateChanged(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.version_id
+
+
+@dataclass(frozen=True)
+class ClipFingerprinted(AuditEvent):
+    """Own-output fingerprints (file sha256 + keyframe PDQ hashes) stored for one of our clips."""
+
+    name: ClassVar[str] = "clip.fingerprinted"
+    subject_type: ClassVar[str | None] = "clip"
+    clip_id: str = ""
+    sha256: str | None = None
+    keyframes: int = 0
+    model_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class ClipSigned(AuditEvent):
+    """A generated clip was watermarked and signed with a C2PA manifest; its media now is the signed file."""
+
+    name: ClassVar[str] = "clip.signed"
+    subject_type: ClassVar[str | None] = "clip"
+    clip_id: str = ""
+    manifest_id: str = ""
+    sha256: str = ""
+    decision_id: str | None = None
+    model_id: str = ""
+    signer: str | None = None
+    development_certificate: bool = False
+    parent_clip_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
