@@ -48,8 +48,8 @@ def test_verification_accuracy_on_a_sample_of_pairs(
     detectors_by_name: dict[str, FaceDetector], dlib_embedder: FaceEmbedder, faces_dir: Path
 ) -> None:
     pairs = _pairs(faces_dir)
-    same = [p for p in pairs if p["label"] == "same"][::6]
-    diff = [p for p in pairs if p["label"] == "different"][::2]
+    same = [p for p in pairs if p["label"] == "same"][::8]
+    diff = [p for p in pairs if p["label"] == "different"][::3]
     sample = same + diff
     cache: dict[str, np.ndarray] = {}
 
@@ -65,7 +65,7 @@ def test_verification_accuracy_on_a_sample_of_pairs(
         for p in sample
     )
     accuracy = correct / len(sample)
-    assert len(same) >= 25 and len(diff) >= 25
+    assert len(same) >= 20 and len(diff) >= 20
     assert accuracy >= 0.9, accuracy
     # Same-person pairs score higher than different-person pairs on average, by a margin.
     s = np.mean([vec(p["file_a"]) @ vec(p["file_b"]) for p in same])
