@@ -1,0 +1,205 @@
+"""Media intake for the gate: validate an upload, store it by content hash, decode its keyframes once.
+
+Validation (size, sniffed format, image pixels, video duration and frame size)
+happens before the bytes reach the blob store, so a refused upload leaves
+nothing behind but a temp file that is deleted at once. Accepted media is
+stored content-addressed (``blobs`` row + audit in its own small transaction:
+an asynchronous scan job must be able to find the bytes after a restart).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import MediaError
+from pipeline.media import (
+    DEFAULT_LIMITS,
+    Frame,
+    MediaLimits,
+    VideoInfo,
+    iter_frames,
+    load_image,
+    probe_video,
+    sniff_kind,
+)
+from store.blobs import BlobStore
+
+if TYPE_CHECKING:
+    from pipeline.context import Pipeline
+
+# Detectors work on downscaled frames: faces and characters in a clip are
+# large, and a 4K frame costs ~9x a 720p one for the same findings.
+DEFAULT_MAX_SIDE = 1280
+DEFAULT_EVERY_S = 0.5
+MAX_KEYFRAMES = 240
+_NAME_CHARS = 120
+
+
+@dataclass
+class MediaItem:
+    """One accepted upload: where its bytes live and what they are."""
+
+    sha256: str
+    kind: Literal["image", "video"]
+    path: Path
+    size: int
+    declared_name: str | None = None
+    video: VideoInfo | None = None
+    width: int = 0
+    height: int = 0
+    # The decoded image (RGB uint8) for stills, kept so it is decoded once.
+    _image: np.ndarray | None = field(default=None, repr=False)
+    _keyframes: dict[tuple[float, int], list[Frame]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "size": self.size,
+            "declared_name": self.declared_name,
+            "width": self.width,
+            "height": self.height,
+            "duration_s": self.video.duration_s if self.video else None,
+            "fps": self.video.fps if self.video else None,
+            "codec": self.video.codec if self.video else None,
+        }
+
+
+def blob_store(ctx: Pipeline) -> BlobStore:
+    """The data directory's blob store with the configured size limit."""
+    return BlobStore.in_data_dir(ctx.store.data_dir, ctx.settings.limits.max_blob_bytes)
+
+
+def _clean_name(name: str | None) -> str | None:
+    # Shown back to people and stored; never used as a path.
+    if name is None:
+        return None
+    cleaned = "".join(c for c in os.path.basename(str(name)) if c.isprintable())
+    return cleaned[:_NAME_CHARS] or None
+
+
+def _media_type(path: Path, kind: str) -> str:
+    """A media type from the content (never the name), for the blobs row."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if kind == "video":
+        if head[4:8] == b"ftyp":
+            return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
+        if head.startswith(b"\x1a\x45\xdf\xa3"):
+            return "video/webm"
+        return "video/x-msvideo"
+    try:
+        with Image.open(path) as img:
+            return Image.MIME.get(img.format or "", "application/octet-stream")
+    except Exception:  # already validated by load_image; the type is only informative
+        return "application/octet-stream"
+
+
+def ingest(ctx: Pipeline, source: Path | bytes, declared_name: str | None = None) -> MediaItem:
+    """Validate ``source`` (a file or its bytes) and store it; :class:`MediaError` when refused."""
+    limits = ctx.media_limits
+    blobs = blob_store(ctx)
+    temp: Path | None = None
+    if isinstance(source, bytes | bytearray):
+        if len(source) == 0:
+            raise MediaError("upload is empty (0 bytes)")
+        if len(source) > limits.max_bytes:
+            raise MediaError(f"upload is {len(source)} bytes; the limit is {limits.max_bytes}")
+        # Videos are probed from a file; the temp file lives beside the blobs so
+        # no user-chosen name ever reaches the filesystem.
+        temp = blobs.root / "tmp" / f"intake-{secrets.token_hex(12)}"
+        temp.write_bytes(bytes(source))
+        path = temp
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise MediaError(f"no such media file: {path.name}")
+        declared_name = declared_name or path.name
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise MediaError("upload is empty (0 bytes)")
+        if size > limits.max_bytes:
+            raise MediaError(f"upload is {size} bytes; the limit is {limits.max_bytes}")
+        kind = sniff_kind(path)
+        image: np.ndarray | None = None
+        info: VideoInfo | None = None
+        if kind == "image":
+            image = load_image(path, limits)
+            height, width = int(image.shape[0]), int(image.shape[1])
+        elif kind == "video":
+            info = probe_video(path, limits)
+            width, height = info.width, info.height
+        else:
+            raise MediaError("not a supported image or video format")
+        with ctx.store.transaction() as tx:
+            ref = blobs.put_file(tx, path, _media_type(path, kind))
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+    item = MediaItem(
+        sha256=ref.sha256,
+        kind=kind,  # type: ignore[arg-type]
+        path=blobs.path(ref.sha256),
+        size=ref.size,
+        declared_name=_clean_name(declared_name),
+        video=info,
+        width=width,
+        height=height,
+    )
+    item._image = image
+    return item
+
+
+def open_stored(ctx: Pipeline, sha256: str) -> MediaItem:
+    """A MediaItem for bytes already in the blob store (e.g. a queued scan job), re-validated."""
+    blobs = blob_store(ctx)
+    path = blobs.path(sha256)
+    if not path.is_file():
+        raise MediaError(f"stored media {sha256[:12]}… is missing")
+    return ingest(ctx, path)
+
+
+def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    if max_side is None or max(rgb.shape[:2]) <= max_side:
+        return rgb
+    scale = max_side / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+
+
+def keyframes(
+    item: MediaItem,
+    every_s: float = DEFAULT_EVERY_S,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    limits: MediaLimits = DEFAULT_LIMITS,
+) -> list[Frame]:
+    """Frames for the detectors, decoded once per (interval, size) and cached on the item."""
+    key = (float(every_s), int(max_side or 0))
+    cached = item._keyframes.get(key)
+    if cached is not None:
+        return cached
+    if item.kind == "image":
+        rgb = item._image if item._image is not None else load_image(item.path)
+        frames = [Frame(t=0.0, rgb=_downscale(rgb, max_side))]
+    else:
+        frames = list(
+            iter_frames(
+                item.path,
+                every_s=every_s,
+                max_frames=MAX_KEYFRAMES,
+                limits=limits,
+                max_side=max_side,
+            )
+        )
+        if not frames:
+            raise MediaError("video has no decodable frames")
+    item._keyframes[key] = frames
+    return frames

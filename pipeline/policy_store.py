@@ -1,0 +1,328 @@
+"""Policy versions in the store: save, activate, roll back, shadow, and backtest against past scans.
+
+A version's id is the policy set's content hash, so saving the same rules twice
+yields the same version and any change makes a new one. ``policy_state`` holds
+the ``active`` and ``shadow`` pointers; with an empty table the shipped default
+is saved as version 1 and activated on first use. Invalid policy text never
+touches the store: the active version keeps deciding.
+
+Policy authors are admins for now (the server's routes say so).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from policies.engine import PolicySet
+from policies.errors import PolicyError, PolicyIssue
+from policies.shadow import Record, backtest
+from store.db import NotFound, now
+from store.events import PolicyStateChanged, PolicyVersionSaved
+
+if TYPE_CHECKING:
+    from pipeline.context import Pipeline
+
+ACTIVE = "active"
+SHADOW = "shadow"
+DEFAULT_BACKTEST_SCANS = 500
+MAX_BACKTEST_SCANS = 100_000
+_MAX_MESSAGE = 500
+
+
+class PolicyRejected(ValueError):
+    """A policy set that does not validate; ``issues`` name file, rule and field."""
+
+    def __init__(self, issues: list[dict[str, str]], message: str) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+def _issues(exc: PolicyError) -> list[dict[str, str]]:
+    return [issue.to_dict() for issue in exc.issues]
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class PolicyService:
+    """Versions, activation, shadow and backtests over the ``policy_versions`` table."""
+
+    def __init__(self, ctx: Pipeline) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.max_file_bytes = ctx.settings.limits.max_policy_file_bytes
+        self._compiled: dict[str, PolicySet] = {}
+        self._lock = threading.Lock()
+        self._seeded = False
+
+    # -- compiling ---------------------------------------------------------------
+
+    def compile(self, source: PolicySet | Mapping[str, Any]) -> PolicySet:
+        """A PolicySet from a bundle (``format``/``files``) or a ``{file name: YAML}`` map.
+
+        Raises :class:`PolicyRejected` with every issue found.
+        """
+        if isinstance(source, PolicySet):
+            return source
+        if not isinstance(source, Mapping):
+            raise PolicyRejected(
+                [{"file": "", "rule": "", "field": "", "message": "expected policy files"}],
+                "a policy must be a bundle or a map of file names to YAML text",
+            )
+        try:
+            if "format" in source:
+                return PolicySet.from_bundle(source, max_file_bytes=self.max_file_bytes)
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in source.items()):
+                raise PolicyError(
+                    [PolicyIssue("", "", "files", "files must map file names to YAML text")]
+                )
+            return PolicySet.from_texts(source, max_file_bytes=self.max_file_bytes)
+        except PolicyError as exc:
+            raise PolicyRejected(_issues(exc), str(exc)) from None
+
+    def validate(self, source: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"ok", "errors": [{file, rule, field, message}], "version", "rules"}``; stores nothing."""
+        try:
+            policy = self.compile(source)
+        except PolicyRejected as exc:
+            return {"ok": False, "errors": exc.issues, "version": None, "rules": 0}
+        return {"ok": True, "errors": [], "version": policy.version, "rules": len(policy.rules)}
+
+    def _load(self, version_id: str) -> PolicySet:
+        with self._lock:
+            cached = self._compiled.get(version_id)
+        if cached is not None:
+            return cached
+        rows = self.store.query("SELECT bundle FROM policy_versions WHERE id = ?", [version_id])
+        if not rows:
+            raise NotFound(f"no policy version {version_id}")
+        policy = PolicySet.from_bundle(_loads(rows[0][0]), max_file_bytes=self.max_file_bytes)
+        with self._lock:
+            self._compiled[version_id] = policy
+        return policy
+
+    # -- first use -------------------------------------------------------------------
+
+    def ensure_default(self) -> None:
+        """Save and activate the shipped default when the store has no policy yet."""
+        if self._seeded:
+            return
+        if not self.store.query("SELECT 1 FROM policy_state WHERE key = ?", [ACTIVE]):
+            default = PolicySet.default()
+            with self.store.transaction() as tx:
+                if not tx.execute("SELECT 1 FROM policy_state WHERE key = ?", [ACTIVE]).fetchone():
+                    self._insert(tx, default, None, "shipped default policy")
+                    self._set_state(tx, ACTIVE, default.version, None)
+        self._seeded = True
+
+    # -- reading -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, str | None]:
+        self.ensure_default()
+        rows = dict(self.store.query("SELECT key, version_id FROM policy_state"))
+        return {ACTIVE: rows.get(ACTIVE), SHADOW: rows.get(SHADOW)}
+
+    def active(self) -> PolicySet:
+        """The compiled active policy set (cached by version id)."""
+        version = self.state()[ACTIVE]
+        assert version is not None  # ensure_default guarantees one
+        return self._load(version)
+
+    def shadow(self) -> PolicySet | None:
+        version = self.state()[SHADOW]
+        return self._load(version) if version else None
+
+    def versions(self) -> list[dict[str, Any]]:
+        state = self.state()
+        rows = self.store.query_dicts(
+            "SELECT id, seq, author_id, message, created_at FROM policy_versions ORDER BY seq DESC"
+        )
+        for row in rows:
+            row["active"] = row["id"] == state[ACTIVE]
+            row["shadow"] = row["id"] == state[SHADOW]
+        return rows
+
+    def resolve(self, ref: str) -> str:
+        """A version id from an id, a unique id prefix (4+ characters) or a sequence number."""
+        self.ensure_default()
+        ref = str(ref).strip()
+        if ref.isdigit():
+            rows = self.store.query("SELECT id FROM policy_versions WHERE seq = ?", [int(ref)])
+        elif len(ref) >= 4:
+            rows = self.store.query(
+                "SELECT id FROM policy_versions WHERE id = ? OR starts_with(id, ?)", [ref, ref]
+            )
+        else:
+            rows = []
+        if len(rows) != 1:
+            what = "is ambiguous" if rows else "does not exist"
+            raise NotFound(f"policy version {ref[:40]!r} {what}")
+        return str(rows[0][0])
+
+    def get(self, ref: str) -> dict[str, Any]:
+        version_id = self.resolve(ref)
+        row = self.store.query_dicts(
+            "SELECT id, seq, author_id, message, bundle, created_at FROM policy_versions "
+            "WHERE id = ?",
+            [version_id],
+        )[0]
+        row["bundle"] = _loads(row["bundle"])
+        state = self.state()
+        row["active"] = version_id == state[ACTIVE]
+        row["shadow"] = version_id == state[SHADOW]
+        policy = self._load(version_id)
+        row["rules"] = [
+            {
+                "id": r.spec.id,
+                "file": r.file,
+                "outcome": r.spec.outcome,
+                "status": r.spec.status,
+                "reason": r.spec.reason,
+                "queue": r.spec.queue,
+                "priority": r.spec.priority,
+                "condition": r.spec.condition,
+            }
+            for r in policy.rules
+        ]
+        return row
+
+    # -- changing ---------------------------------------------------------------------------
+
+    def _insert(self, tx: Any, policy: PolicySet, author_id: str | None, message: str) -> int:
+        seq_row = tx.execute("SELECT coalesce(max(seq), 0) + 1 FROM policy_versions").fetchone()
+        seq = int(seq_row[0])
+        tx.execute(
+            "INSERT INTO policy_versions (id, seq, author_id, message, bundle, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [policy.version, seq, author_id, message, json.dumps(policy.to_bundle()), now()],
+        )
+        tx.audit(
+            PolicyVersionSaved(
+                author_id,
+                version_id=policy.version,
+                seq=seq,
+                message=message,
+                rules=len(policy.rules),
+            )
+        )
+        with self._lock:
+            self._compiled[policy.version] = policy
+        return seq
+
+    def _set_state(self, tx: Any, key: str, version_id: str | None, actor_id: str | None) -> None:
+        row = tx.execute("SELECT version_id FROM policy_state WHERE key = ?", [key]).fetchone()
+        previous = row[0] if row else None
+        if previous == version_id:
+            return
+        tx.execute("DELETE FROM policy_state WHERE key = ?", [key])
+        if version_id is not None:
+            tx.execute("INSERT INTO policy_state VALUES (?, ?, ?)", [key, version_id, now()])
+        tx.audit(PolicyStateChanged(actor_id, key=key, version_id=version_id, previous=previous))
+
+    def save(
+        self,
+        source: PolicySet | Mapping[str, Any],
+        author_id: str | None,
+        message: str,
+        *,
+        activate: bool = False,
+    ) -> dict[str, Any]:
+        """Validate and store a new version (idempotent by content); optionally activate it.
+
+        Returns ``{"id", "seq", "created", "active"}``; :class:`PolicyRejected` when invalid.
+        """
+        message = (message or "").strip()
+        if not message:
+            raise ValueError("a policy version needs a message saying what changed")
+        if len(message) > _MAX_MESSAGE:
+            raise ValueError(f"the message is longer than {_MAX_MESSAGE} characters")
+        policy = self.compile(source)
+        self.ensure_default()
+        with self.store.transaction() as tx:
+            row = tx.execute(
+                "SELECT seq FROM policy_versions WHERE id = ?", [policy.version]
+            ).fetchone()
+            created = row is None
+            seq = self._insert(tx, policy, author_id, message) if created else int(row[0])
+            if activate:
+                self._set_state(tx, ACTIVE, policy.version, author_id)
+        return {
+            "id": policy.version,
+            "seq": seq,
+            "created": created,
+            "active": self.state()[ACTIVE] == policy.version,
+            "rules": len(policy.rules),
+        }
+
+    def activate(self, ref: str, actor_id: str | None) -> dict[str, Any]:
+        """Make a version active (rollback is activating an older one)."""
+        version_id = self.resolve(ref)
+        self._load(version_id)  # a stored version that no longer compiles is refused here
+        previous = self.state()[ACTIVE]
+        with self.store.transaction() as tx:
+            self._set_state(tx, ACTIVE, version_id, actor_id)
+        return {"active": version_id, "previous": previous}
+
+    def set_shadow(self, ref: str | None, actor_id: str | None) -> dict[str, Any]:
+        """Run a version beside the active one (recorded, never enforced); None turns it off."""
+        version_id = self.resolve(ref) if ref else None
+        if version_id is not None:
+            self._load(version_id)
+        previous = self.state()[SHADOW]
+        with self.store.transaction() as tx:
+            self._set_state(tx, SHADOW, version_id, actor_id)
+        return {"shadow": version_id, "previous": previous}
+
+    # -- backtests -------------------------------------------------------------------------
+
+    def stored_records(self, last_n: int = DEFAULT_BACKTEST_SCANS) -> list[Record]:
+        """The inputs and engine decisions of the last N scans, rebuilt from the store."""
+        if not 1 <= int(last_n) <= MAX_BACKTEST_SCANS:
+            raise ValueError(f"last must be between 1 and {MAX_BACKTEST_SCANS}")
+        rows = self.store.query(
+            "SELECT s.id, s.clip_id, s.view, d.outcome, d.rules FROM scans s "
+            "JOIN decisions d ON d.scan_id = s.id AND d.decided_by IS NULL "
+            "WHERE s.view IS NOT NULL ORDER BY s.created_at DESC, s.id LIMIT ?",
+            [int(last_n)],
+        )
+        records = []
+        for scan_id, clip_id, view, outcome, rules in rows:
+            data = _loads(view) or {}
+            context = data.get("context") or {}
+            signals = {k: v for k, v in data.items() if k != "context"}
+            records.append(
+                Record(
+                    clip_id or scan_id,
+                    signals,
+                    context,
+                    {"outcome": outcome, "rules": _loads(rules) or []},
+                )
+            )
+        return records
+
+    def backtest(
+        self,
+        candidate: PolicySet | Mapping[str, Any] | str,
+        last_n: int = DEFAULT_BACKTEST_SCANS,
+        *,
+        baseline: str | None = None,
+    ) -> dict[str, Any]:
+        """What would change over the last N scans if ``candidate`` decided; writes nothing.
+
+        ``candidate`` is a policy set, a bundle / file map, or a stored version
+        ref. The baseline is each scan's recorded decision, or a stored version
+        re-evaluated on the same inputs when ``baseline`` names one.
+        """
+        policy = self._load(self.resolve(candidate)) if isinstance(candidate, str) else None
+        policy = policy or self.compile(candidate)  # type: ignore[arg-type]
+        base = self._load(self.resolve(baseline)) if baseline else None
+        records = self.stored_records(last_n)
+        tally = backtest(policy, records, base)
+        report = tally.to_dict()
+        report["scans"] = len(records)
+        report["active_version"] = self.state()[ACTIVE]
+        return report
