@@ -643,6 +643,19 @@ def _compile_rules(
             continue
         rules.append(CompiledRule(spec, file, program, refs))
     by_id = {r.spec.id: r for r in rules}
+    same_condition: dict[tuple[str, str], CompiledRule] = {}
+    for rule in rules:
+        key = (" ".join(rule.spec.condition.split()), rule.spec.status)
+        twin = same_condition.setdefault(key, rule)
+        if twin is not rule:
+            issues.append(
+                PolicyIssue(
+                    rule.file,
+                    rule.spec.id,
+                    "condition",
+                    f"conflicts with rule {twin.spec.id!r}: same condition; merge them into one rule",
+                )
+            )
     for rule in rules:
         for target in rule.spec.overrides:
             victim = by_id.get(target)

@@ -48,6 +48,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[PolicyIssue]]:
         return None, [PolicyIssue(file, "", "", clip_message(f"malformed YAML: {where}{problem}"))]
     except yaml.YAMLError as exc:
         return None, [PolicyIssue(file, "", "", clip_message(f"malformed YAML: {exc}"))]
+    except RecursionError:
+        return None, [PolicyIssue(file, "", "", "malformed YAML: nested too deeply")]
 
 
 def _issue_for(file: str, raw: Any, loc: tuple[Any, ...], message: str) -> PolicyIssue:

@@ -230,6 +230,11 @@ def analyse(source: str, threshold_names: set[str], roots: Node = VIEW) -> Condi
         if binds and text(j + 4) == ",":
             var_index = j + 3
             skip.add(var_index)
+            if tokens[var_index].text in roots.fields or tokens[var_index].text == THRESHOLDS_ROOT:
+                refs.errors.append(
+                    f"{method}() variable {tokens[var_index].text!r} hides the signal of that name; "
+                    "pick another name"
+                )
             if isinstance(node, MapOf):
                 bound[tokens[var_index].text] = (*path, ELEMENT)
                 refs.paths[path] = True

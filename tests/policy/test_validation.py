@@ -43,6 +43,11 @@ def test_yaml_aliases_are_refused(write_policy: Writer) -> None:
     assert "aliases" in issue.message
 
 
+def test_deeply_nested_yaml_is_an_error(write_policy: Writer) -> None:
+    (issue,) = issues_for(write_policy(deep="rules: " + "[" * 50_000 + "]" * 50_000 + "\n"))
+    assert "malformed YAML" in issue.message
+
+
 def test_cel_syntax_error(write_policy: Writer) -> None:
     (issue,) = issues_for(write_policy(p=one_rule("nudity.max_score >")))
     assert (issue.file, issue.rule, issue.field) == ("p.yaml", "r1", "condition")
@@ -61,6 +66,8 @@ def test_cel_syntax_error(write_policy: Writer) -> None:
         ('context.stage == "pubish"', "can never match"),
         ("frobnicate(nudity.max_score)", "unknown function"),
         ("false && nudity.bogus > 1.0", "unknown field 'bogus'"),
+        ("likeness.exists(nudity, nudity.similarity > 0.5)", "hides the signal"),
+        ("has(nudity.max_score)", "has() is not needed"),
     ],
 )
 def test_unknown_fields_are_errors_not_silent_false(
@@ -148,6 +155,24 @@ def test_override_cycles_unknown_targets_and_sexual_minors(write_policy: Writer)
     assert any("cycle" in m for m in messages)
     assert any("unknown rule 'ghost'" in m for m in messages)
     assert any("can never be overridden" in m for m in messages)
+
+
+def test_conflicting_rules_with_the_same_condition(write_policy: Writer) -> None:
+    folder = write_policy(
+        p="""
+        rules:
+          - id: a
+            condition: nudity.max_score > 0.5
+            outcome: label
+            reason: x
+          - id: b
+            condition: "nudity.max_score  >  0.5"
+            outcome: block
+            reason: y
+        """
+    )
+    (issue,) = issues_for(folder)
+    assert (issue.rule, issue.field) == ("b", "condition") and "conflicts" in issue.message
 
 
 def test_teen_threshold_must_be_stricter(write_policy: Writer) -> None:
