@@ -154,25 +154,27 @@ def speed(
         )
     ]
     detector.detect(images[0])  # warm-up
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     found = [detector.detect(img) for img in images for _ in range(2)]
-    det_s = time.perf_counter() - start
+    det_s, det_cpu = time.perf_counter() - start, time.process_time() - cpu
     n_faces = sum(len(f) for f in found)
     out: dict[str, Any] = {
         "detector": detector.info.model_id,
         "images_per_s": round(len(found) / det_s, 2),
         "faces_per_s": round(n_faces / det_s, 2),
         "ms_per_image": round(1000 * det_s / len(found), 1),
+        "cpu_ms_per_image": round(1000 * det_cpu / len(found), 1),
     }
     if embedder is not None:
         embedder.embed(images[0], found[0])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         n = 0
         for img, faces in zip(images * 2, found, strict=True):
             embedder.embed(img, faces)
             n += len(faces)
         out["embedder"] = embedder.info.model_id
         out["embed_faces_per_s"] = round(n / (time.perf_counter() - start), 2)
+        out["embed_cpu_ms_per_face"] = round(1000 * (time.process_time() - cpu) / n, 1)
     return out
 
 
@@ -246,6 +248,37 @@ def clip_cost(
     }
 
 
+def hog_settings(faces_dir: Path) -> list[dict[str, Any]]:
+    """What dlib HOG's working size and upsampling cost and find, on the group and small photos."""
+    from detectors.faces.dlib_backend import DlibHogDetector
+
+    files = {
+        "insightface/t1.jpg": 6,
+        "deepface/selfie-many-people.jpg": 6,
+        "face_recognition/two_people.jpg": 2,
+        "face_recognition/obama_small.jpg": 1,
+        "deepface/couple.jpg": 2,
+    }
+    images = [(load_image(faces_dir / f), n) for f, n in files.items()]
+    out = []
+    for max_side, upsample in ((640, 0), (1024, 0), (1024, None), (1024, 1), (1600, 1)):
+        det = DlibHogDetector(max_side=max_side, upsample=upsample)
+        start, cpu = time.perf_counter(), time.process_time()
+        found = sum(min(len(det.detect(img)), n) for img, n in images)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        out.append(
+            {
+                "max_side": max_side,
+                "upsample": "auto (1 when <= 640 px)" if upsample is None else upsample,
+                "faces_found": found,
+                "faces_expected": sum(files.values()),
+                "ms_per_image": round(1000 * wall / len(images), 1),
+                "cpu_ms_per_image": round(1000 * cpu / len(images), 1),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
@@ -253,7 +286,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--every", type=float, default=0.5, help="video sampling interval (s)")
     parser.add_argument(
-        "--sections", default="verification,speed,clips", help="comma-separated subset to run"
+        "--sections",
+        default="verification,hog,speed,clips",
+        help="comma-separated subset to run",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -286,6 +321,15 @@ def main() -> None:
             f"  TAR at FAR 0.1 %: {v['tar_at_far_0.1pct']:.3f} (threshold {v['threshold_at_far_0.1pct']})"
         )
 
+    if "hog" in sections:
+        results["hog_settings"] = hog_settings(faces_dir)
+        for h in results["hog_settings"]:
+            print(
+                f"[hog] max_side {h['max_side']}, upsample {h['upsample']}: found "
+                f"{h['faces_found']}/{h['faces_expected']} faces, {h['ms_per_image']} ms/image "
+                f"(CPU {h['cpu_ms_per_image']} ms)"
+            )
+
     for det_name in ("dlib-hog", "scrfd", "yunet") if "speed" in sections else ():
         for emb_name in ("dlib-resnet", "arcface"):
             try:
@@ -296,8 +340,9 @@ def main() -> None:
                 continue
             results["speed"].append(s)
             print(
-                f"[speed] {s['detector']}: {s['ms_per_image']} ms/image, {s['faces_per_s']} faces/s; "
-                f"{s['embedder']}: {s['embed_faces_per_s']} faces/s"
+                f"[speed] {s['detector']}: {s['ms_per_image']} ms/image (CPU {s['cpu_ms_per_image']}), "
+                f"{s['faces_per_s']} faces/s; {s['embedder']}: {s['embed_faces_per_s']} faces/s "
+                f"(CPU {s['embed_cpu_ms_per_face']} ms/face)"
             )
 
     videos = sorted((args.fixtures / "videos").glob("*talking*.mp4")) + sorted(
