@@ -237,21 +237,29 @@ class PolicySet:
         }
         # One program per audience with that audience's thresholds written in.
         self._programs: dict[str, list[tuple[CompiledRule, Any]]] = {
-            audience: [
-                (
-                    rule,
-                    cel.compile(
-                        inline_thresholds(
-                            apply_edits(rule.spec.condition, rule.refs.flat_edits),
-                            {n: resolve_threshold(thresholds[n], audience) for n in thresholds},
-                            self._model_thresholds[audience],
-                        )
-                    ),
-                )
-                for rule in rules
-            ]
+            audience: [(rule, self._compile_for(rule, audience)) for rule in rules]
             for audience in AUDIENCES
         }
+
+    def _compile_for(self, rule: CompiledRule, audience: str) -> Any:
+        source = inline_thresholds(
+            apply_edits(rule.spec.condition, rule.refs.flat_edits),
+            {n: resolve_threshold(t, audience) for n, t in self.thresholds.items()},
+            self._model_thresholds[audience],
+        )
+        try:
+            return cel.compile(source)
+        except Exception as exc:  # a rewrite bug must surface as a located policy error
+            raise PolicyError(
+                [
+                    PolicyIssue(
+                        rule.file,
+                        rule.spec.id,
+                        "condition",
+                        clip_message(f"cannot compile the rewritten condition {source!r}: {exc}"),
+                    )
+                ]
+            ) from None
 
     # --- construction -----------------------------------------------------------------
 

@@ -263,6 +263,8 @@ def values_at(data: Any, path: tuple[str, ...]) -> Any:
         return data
     head, rest = path[0], path[1:]
     if head == ELEMENT:
+        if isinstance(data, Mapping):  # a macro over a map iterates its keys
+            return [values_at(k, rest) for k in data]
         if not isinstance(data, list):
             return None
         return [values_at(x, rest) for x in data]
