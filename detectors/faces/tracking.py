@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import DetectorError
+from detectors.base import DetectorError, Explanation
 from detectors.faces.types import (
     DetectedFace,
     FaceDetector,
@@ -44,6 +44,26 @@ class FaceTrack:
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     embedding_times: list[float] = field(default_factory=list)
     embedding_model: str | None = None
+    detector_model: str | None = None
+
+    def explanation(self) -> Explanation:
+        """How this track was made, for the evidence a moderator sees next to a match."""
+        best = max(self.samples, key=lambda s: s.quality)
+        return Explanation(
+            model_id=self.embedding_model or self.detector_model or "unknown",
+            method="IoU face tracking over sampled frames; embeddings of the best frames",
+            score=float(best.face.score),
+            details={
+                "detector": self.detector_model,
+                "embedder": self.embedding_model,
+                "start_s": self.start_s,
+                "end_s": self.end_s,
+                "samples": len(self.samples),
+                "embedding_times": self.embedding_times,
+                "best_quality": round(best.quality, 3),
+                "best_box": [round(float(v), 1) for v in best.face.box],
+            },
+        )
 
     @property
     def start_s(self) -> float:
@@ -219,7 +239,7 @@ def track_faces(
         for fi, face in enumerate(faces):
             track = assigned.get(fi)
             if track is None:
-                track = FaceTrack(id=len(tracks) + 1)
+                track = FaceTrack(id=len(tracks) + 1, detector_model=detector.info.model_id)
                 tracks.append(track)
                 active.append(track)
                 candidates[track.id] = []

@@ -39,6 +39,9 @@ def test_talking_head_is_one_track_spanning_the_clip(
     assert all(track.start_s <= t <= track.end_s for t in track.embedding_times)
     assert track.embedding_times[-1] - track.embedding_times[0] >= 2.0
     assert track.embedding_model == "dlib-resnet-v1"
+    why = track.explanation()
+    assert why.model_id == "dlib-resnet-v1" and why.details["detector"] == "dlib-hog-5pt"
+    assert why.details["embedding_times"] == track.embedding_times
     # The same person in each chosen frame.
     sims = track.embeddings @ track.embeddings.T
     assert sims.min() >= threshold_for("dlib-resnet-v1").value, sims
