@@ -698,3 +698,14 @@ def _compile_rules(
             )
         )
     return rules
+
+
+def validate_texts(
+    texts: Mapping[str, str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> list[PolicyIssue]:
+    """Every issue in a set of policy file texts (empty when valid): for an API "validate" route."""
+    try:
+        PolicySet.from_texts(texts, max_file_bytes=max_file_bytes)
+    except PolicyError as exc:
+        return exc.issues
+    return []

@@ -211,3 +211,25 @@ def backtest(
 def shadow_tally(active: PolicySet, shadow: PolicySet) -> DiffTally:
     """An empty tally for counting a shadow set against the active one (see :meth:`DiffTally.add`)."""
     return DiffTally(candidate_version=shadow.version, baseline_version=active.version)
+
+
+def diff_versions(old: PolicySet, new: PolicySet) -> dict[str, Any]:
+    """What an author changed between two versions: rules and thresholds added, removed, changed."""
+    old_rules = {r.spec.id: r.spec.model_dump(mode="json") for r in old.rules}
+    new_rules = {r.spec.id: r.spec.model_dump(mode="json") for r in new.rules}
+    old_t = {k: v.model_dump(mode="json") for k, v in old.thresholds.items()}
+    new_t = {k: v.model_dump(mode="json") for k, v in new.thresholds.items()}
+
+    def changed(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+        return sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+
+    return {
+        "from_version": old.version,
+        "to_version": new.version,
+        "rules_added": sorted(new_rules.keys() - old_rules.keys()),
+        "rules_removed": sorted(old_rules.keys() - new_rules.keys()),
+        "rules_changed": changed(old_rules, new_rules),
+        "thresholds_added": sorted(new_t.keys() - old_t.keys()),
+        "thresholds_removed": sorted(old_t.keys() - new_t.keys()),
+        "thresholds_changed": changed(old_t, new_t),
+    }

@@ -102,3 +102,22 @@ def test_records_are_validated() -> None:
         Record.from_dict({"signals": []}, 0)
     record = Record.from_dict({"clip_id": "c", "signals": {}, "context": {}}, 0)
     assert record.clip_id == "c" and record.decision is None
+
+
+def test_diff_versions(default_policy: PolicySet, stricter: PolicySet) -> None:
+    from policies.shadow import diff_versions
+
+    diff = diff_versions(default_policy, stricter)
+    assert diff["thresholds_changed"] == ["nudity_explicit"]
+    assert diff["rules_changed"] == [] and diff["rules_added"] == []
+    assert diff_versions(default_policy, default_policy)["thresholds_changed"] == []
+
+
+def test_validate_texts(default_policy: PolicySet) -> None:
+    from policies.engine import validate_texts
+
+    assert validate_texts(default_policy.to_bundle()["files"]) == []
+    (issue,) = validate_texts(
+        {"x.yaml": "rules: [{id: r, condition: 'x > 1', outcome: block, reason: y}]"}
+    )
+    assert (issue.file, issue.rule, issue.field) == ("x.yaml", "r", "condition")
