@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from feed.access import assert_all_routes_secured
 from feed.errors import BodyLimitMiddleware, install_error_handlers
-from feed.routes import system
+from feed.routes import policies, scans, system
 from feed.services import Services
 from greenroom import __version__
 from greenroom.settings import Settings
+
+
+def start_worker(svc: Services, workers: int) -> Any:
+    """The job worker thread (None when ``workers`` is 0)."""
+    if workers <= 0:
+        return None
+    from pipeline.gate import build_worker
+
+    return build_worker(svc.pipeline).start()
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -22,9 +32,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services.open(settings)
+        # Durable jobs (scans, takedowns, generations) run in this process.
+        worker = start_worker(app.state.services, settings.workers)
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             if owned:
                 app.state.services.close()
 
@@ -42,7 +56,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_bytes=settings.limits.max_json_body_bytes,
         max_upload_bytes=settings.limits.max_upload_bytes,
     )
-    for module in (system,):
+    for module in (system, scans, policies):
         app.include_router(module.router)
     assert_all_routes_secured(app)
     return app

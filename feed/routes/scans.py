@@ -1,0 +1,167 @@
+"""Scans, prompt checks, clips and their decisions, and the review queues.
+
+Thin: parse, check who may see what, call ``svc.pipeline.gate`` /
+``svc.pipeline.review``, shape the JSON. A creator sees their own clips and
+the outcome and reasons of their decisions; staff see everything, including
+rule values, shadow results and signals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Depends, File, Form, HTTPException, Query, UploadFile
+from pydantic import BaseModel, Field
+
+from feed.access import SIGNED_IN, STAFF, SecureRouter
+from feed.auth import current_user
+from feed.services import Services, services
+from store.users import User
+
+router = SecureRouter()
+
+_STAFF_ROLES = ("admin", "moderator")
+
+
+def _is_staff(user: User) -> bool:
+    return user.role in _STAFF_ROLES
+
+
+def _for_viewer(result: dict[str, Any], user: User) -> dict[str, Any]:
+    """Shadow results are internal policy work: only staff see them."""
+    if _is_staff(user):
+        return result
+    decision = {
+        k: v for k, v in result["decision"].items() if k not in ("shadow", "shadow_outcome")
+    }
+    return {**result, "decision": decision}
+
+
+def _read_upload(upload: UploadFile, limit: int) -> bytes:
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"upload is over the {limit}-byte limit")
+    if not data:
+        raise HTTPException(422, "upload is empty (0 bytes)")
+    return data
+
+
+@router.post("/scan", access=SIGNED_IN, tags=["gate"])
+def scan(
+    file: UploadFile = File(..., description="an image or video"),
+    prompt: str | None = Form(default=None, max_length=20_000),
+    parent_clip_id: str | None = Form(default=None, max_length=64),
+    wait: bool = Query(default=True, description="false: accept now, scan in a worker (202)"),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> Any:
+    """Scan your own upload: signals, the policy decision, and where it went (published/queued/blocked)."""
+    from fastapi.responses import JSONResponse
+
+    data = _read_upload(file, svc.settings.limits.max_upload_bytes)
+    gate = svc.pipeline.gate
+    if not wait:
+        accepted = gate.submit(
+            data, user, prompt, declared_name=file.filename, parent_clip_id=parent_clip_id
+        )
+        return JSONResponse(accepted, status_code=202)
+    result = gate.scan(
+        data,
+        user,
+        prompt=prompt,
+        stage="remix" if parent_clip_id else "upload",
+        parent_clip_id=parent_clip_id,
+        origin="remix" if parent_clip_id else "upload",
+        declared_name=file.filename,
+    )
+    return _for_viewer(result.to_dict(), user)
+
+
+class PromptCheck(BaseModel):
+    prompt: str = Field(min_length=1, max_length=20_000)
+    cameos: list[str] = Field(default_factory=list, max_length=32)
+    parent_clip_id: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/prompt-check", access=SIGNED_IN, tags=["gate"])
+def prompt_check(
+    body: PromptCheck, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """The prompt gate alone: would this prompt (with these cameos) be allowed for you?"""
+    result = svc.pipeline.gate.check_prompt(user, body.prompt, body.cameos, body.parent_clip_id)
+    return _for_viewer(result.to_dict(), user)
+
+
+def _visible_clip(svc: Services, clip_id: str, user: User) -> dict[str, Any]:
+    clip = svc.pipeline.gate.clip(clip_id)
+    if clip["creator_id"] != user.id and not _is_staff(user):
+        # Same answer as a missing clip: whether someone else's clip exists is not yours to know.
+        raise HTTPException(404, f"no clip {clip_id[:64]}")
+    return clip
+
+
+@router.get("/clips/{clip_id}", access=SIGNED_IN, tags=["gate"])
+def get_clip(
+    clip_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """A clip (its creator or staff): status, audience, origin, lineage, latest decision."""
+    return _visible_clip(svc, clip_id, user)
+
+
+@router.get("/clips/{clip_id}/decisions", access=SIGNED_IN, tags=["gate"])
+def clip_decisions(
+    clip_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Decisions on a clip: the creator sees outcomes and reasons; staff see everything."""
+    _visible_clip(svc, clip_id, user)
+    return {
+        "clip_id": clip_id,
+        "decisions": svc.pipeline.gate.decisions(clip_id, full=_is_staff(user)),
+    }
+
+
+@router.get("/queues", access=STAFF, tags=["review"])
+def queues(svc: Services = Depends(services)) -> dict[str, Any]:
+    """Open, claimed and overdue items per queue."""
+    return {"queues": svc.pipeline.review.counts()}
+
+
+@router.get("/queues/{queue}", access=STAFF, tags=["review"])
+def queue_items(
+    queue: str,
+    limit: int = Query(default=50, ge=1, le=500),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """A queue's unresolved items, most urgent first, each with its evidence."""
+    return {"queue": queue, "items": svc.pipeline.review.items(queue[:64], limit=limit)}
+
+
+@router.get("/queue-items/{item_id}", access=STAFF, tags=["review"])
+def queue_item(item_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
+    return svc.pipeline.review.item(item_id)
+
+
+@router.post("/queue-items/{item_id}/claim", access=STAFF, tags=["review"])
+def claim_item(
+    item_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    return svc.pipeline.review.claim(item_id, user)
+
+
+class ReviewDecision(BaseModel):
+    outcome: Literal["publish", "takedown", "block", "age_restrict"]
+    reason: str = Field(min_length=1, max_length=2000)
+    add_to_bank: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/queue-items/{item_id}/decide", access=STAFF, tags=["review"])
+def decide_item(
+    item_id: str,
+    body: ReviewDecision,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Decide an item with a reason: the clip moves, the item is resolved, all audited."""
+    return svc.pipeline.review.decide(
+        item_id, user, body.outcome, body.reason, add_to_bank=body.add_to_bank
+    )
