@@ -27,6 +27,8 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.certs", "certs"),
     ("greenroom.cli.faces", "faces"),
     ("greenroom.cli.safety", "safety"),
+    ("greenroom.cli.scan", None),
+    ("greenroom.cli.policy_store", None),
 ]
 
 
