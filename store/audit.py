@@ -90,7 +90,12 @@ class ChainReport:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "rows": self.rows, "first_bad": self.first_bad, "reason": self.reason}
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+        }
 
 
 def verify_chain(conn: duckdb.DuckDBPyConnection) -> ChainReport:
@@ -128,7 +133,9 @@ def verify_chain(conn: duckdb.DuckDBPyConnection) -> ChainReport:
     return ChainReport(True, len(rows), None)
 
 
-def recent(conn: duckdb.DuckDBPyConnection, limit: int = 100, subject_id: str | None = None) -> list[dict[str, Any]]:
+def recent(
+    conn: duckdb.DuckDBPyConnection, limit: int = 100, subject_id: str | None = None
+) -> list[dict[str, Any]]:
     """The latest audit rows, newest first (for the console and the API)."""
     sql = "SELECT seq, logged_at, actor_id, event, subject_type, subject_id, payload FROM audit_log"
     params: list[Any] = []

@@ -97,8 +97,14 @@ class Tx:
 class Store:
     """A data directory opened read-write by this process."""
 
-    def __init__(self, data_dir: Path, *, owner: str = "cli", address: str | None = None,
-                 migrations: list[Migration] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        owner: str = "cli",
+        address: str | None = None,
+        migrations: list[Migration] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self._write_lock = threading.RLock()
         self._local = threading.local()
@@ -114,7 +120,12 @@ class Store:
                 json.dumps({"pid": os.getpid(), "owner": owner, "address": address})
             )
             self._owner_written = True
-        self.migrate(migrations if migrations is not None else load_migrations())
+        try:
+            self.migrate(migrations if migrations is not None else load_migrations())
+        except BaseException:
+            # A failed migration must not leave the file locked by this process.
+            self.close()
+            raise
 
     def _held_message(self, exc: Exception) -> str:
         owner_path = self.data_dir / OWNER_FILE
@@ -167,10 +178,14 @@ class Store:
             else:
                 conn.execute("COMMIT")
 
-    def query(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+    def query(
+        self, sql: str, params: list[Any] | tuple[Any, ...] | None = None
+    ) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, params or []).fetchall()
 
-    def query_dicts(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    def query_dicts(
+        self, sql: str, params: list[Any] | tuple[Any, ...] | None = None
+    ) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params or [])
         names = [d[0] for d in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
