@@ -1,0 +1,454 @@
+"""The generate flow: prompt gate -> generator -> watermark + mp4 -> output scan -> sign -> fingerprint -> publish.
+
+:class:`GenerationService` (``ctx.generation``) runs it for one request. A
+blocked prompt makes no clip. The output scan creates the clip; an output the
+policy lets through is ``pending`` until it is signed, and only the signed
+file is ever published: it becomes the clip's media, its fingerprint goes into
+the own-output index, and the clip goes live, in one transaction. Outputs sent
+to review are signed and fingerprinted too (a moderator may publish them),
+but stay queued. A prompt the policy sends to review still generates: the
+output scan sees the same prompt and decides again with the media.
+
+Signing uses ``settings.signing_cert``/``signing_key``; with none configured a
+development CA and signer are created once under ``<data_dir>/certs/dev/``
+and every result says a development certificate signed it.
+
+The generator loads on first use. ``generator.video`` imports diffusers, which
+needs the torchvision hook that ``import detectors`` installs; this module
+imports ``detectors`` first for that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import detectors  # noqa: F401  - installs the torchvision hook before diffusers is imported
+from generator.certs import create_dev_certs
+from generator.signing import GenerationInfo, Parent, SigningError, SigningIdentity, sign_file
+from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
+from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
+from pipeline.intake import blob_store
+from store import jobs
+from store.db import NotFound, now
+from store.events import ClipSigned, ClipStatusChanged
+from store.users import User, Users
+
+if TYPE_CHECKING:
+    from pipeline.context import Pipeline
+
+log = logging.getLogger("greenroom.generate")
+
+GENERATE_JOB = "generate"
+DEV_CERTS_DIR = Path("certs") / "dev"
+BLOCKING = frozenset({"block", "takedown"})
+MAX_SECONDS = 10.0
+STAFF_ROLES = frozenset({"admin", "moderator"})
+# Decision keys a creator sees: the rules with their values and the reasons,
+# not the shadow policy under evaluation.
+_CREATOR_KEYS = ("outcome", "rules", "version", "queue", "priority", "reasons", "errors")
+
+
+class GenerationError(ValueError):
+    """The request cannot be generated; the message is safe to show."""
+
+
+class SigningFailed(RuntimeError):
+    """A generated clip could not be signed (a server-side problem); it stays unpublished."""
+
+
+@dataclass
+class GenerationResult:
+    """What one generate request produced; ``clip_id`` is None when the prompt was blocked."""
+
+    clip_id: str | None
+    decision: dict[str, Any]
+    model: str
+    manifest_id: str | None
+    random_weights: bool
+    status: str | None = None
+    decision_id: str | None = None
+    prompt_decision: dict[str, Any] | None = None
+    stage: str = "prompt"
+    model_info: dict[str, Any] | None = None
+    signing: dict[str, Any] | None = None
+    sha256: str | None = None
+    seed: int | None = None
+    frames: int = 0
+    watermark: str | None = None
+    parent_clip_id: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def creator_view(decision: dict[str, Any], decision_id: str | None, stage: str) -> dict[str, Any]:
+    """A decision as its requester sees it: outcome, rules with values, reasons; no shadow policy."""
+    doc = {k: decision.get(k) for k in _CREATOR_KEYS}
+    doc["id"] = decision_id
+    doc["stage"] = stage
+    explanation = decision.get("explanation") or {}
+    doc["sources_run"] = explanation.get("sources_run", [])
+    return doc
+
+
+class GenerationService:
+    """Generate, sign and publish clips. Reached as ``ctx.generation``."""
+
+    def __init__(
+        self,
+        ctx: Pipeline,
+        generator: TextToVideo | None = None,
+        width: int = 256,
+        height: int = 256,
+        fps: float = 8.0,
+    ) -> None:
+        self.ctx = ctx
+        self._generator = generator
+        self.width, self.height, self.fps = width, height, fps
+        self._lock = threading.Lock()
+        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
+
+    # -- parts -------------------------------------------------------------------------
+
+    @property
+    def generator(self) -> TextToVideo:
+        with self._lock:
+            if self._generator is None:
+                s = self.ctx.settings
+                self._generator = build_text_to_video(s.models_dir, "auto", threads=s.threads)
+                log.info("generator loaded: %s", self._generator.info.model_id)
+            return self._generator
+
+    @property
+    def model_id(self) -> str:
+        """The generator's model id, without loading it."""
+        if self._generator is not None:
+            return self._generator.info.model_id
+        return describe_text_to_video(self.ctx.settings.models_dir)
+
+    def signing_identity(self) -> tuple[SigningIdentity, dict[str, Any]]:
+        """The configured identity, or the data directory's development one (created once)."""
+        s = self.ctx.settings
+        if s.signing_cert is not None and s.signing_key is not None:
+            identity = SigningIdentity.from_files(s.signing_cert, s.signing_key, s.timestamp_url)
+            return identity, {"development_certificate": False, "cert": str(s.signing_cert)}
+        folder = self.ctx.store.data_dir / DEV_CERTS_DIR
+        with self._lock:
+            signer = folder / "signer.pem"
+            if not signer.exists():
+                certs = create_dev_certs(folder, org="Greenroom Dev")
+                log.warning(
+                    "no signing identity configured: created a development CA in %s", folder
+                )
+                signer = certs.signer_cert
+        identity = SigningIdentity.from_files(signer, folder / "signer.key", s.timestamp_url)
+        return identity, {
+            "development_certificate": True,
+            "cert": str(signer),
+            "trust_anchor": str(folder / "trust-anchors.pem"),
+            "note": "signed with a DEVELOPMENT certificate (no signing identity is configured); "
+            "verifiers trust it only with this data directory's dev CA as an anchor",
+        }
+
+    def _parent(self, creator: User, parent_clip_id: str) -> Path:
+        """The parent's media file, if the requester may see the parent (else NotFound)."""
+        path, _, _ = self.media(parent_clip_id, creator)
+        return path
+
+    # -- the flow ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        creator: User,
+        prompt: str,
+        cameos: list[str] | None = None,
+        parent_clip_id: str | None = None,
+        seconds: float = 2.0,
+        *,
+        seed: int | None = None,
+    ) -> GenerationResult:
+        """Run the whole flow for one request (synchronously)."""
+        if not 0 < float(seconds) <= MAX_SECONDS:
+            raise GenerationError(f"seconds must be in (0, {MAX_SECONDS:g}]")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        parent_path: Path | None = None
+        if parent_clip_id is not None:
+            parent_path = self._parent(creator, parent_clip_id)
+
+        gate = self.ctx.gate
+        checked = gate.check_prompt(creator, prompt, cameos or [], parent_clip_id=parent_clip_id)
+        timings["prompt_gate"] = _ms(started)
+        prompt_doc = creator_view(checked.decision, checked.decision_id, "prompt")
+        base = {
+            "prompt_decision": prompt_doc,
+            "parent_clip_id": parent_clip_id,
+            "timings_ms": timings,
+        }
+        if checked.decision["outcome"] in BLOCKING:
+            return GenerationResult(
+                clip_id=None,
+                decision=prompt_doc,
+                model=self.model_id,
+                manifest_id=None,
+                random_weights=self.model_id == _tiny_id(),
+                status=None,
+                decision_id=checked.decision_id,
+                stage="prompt",
+                **base,  # type: ignore[arg-type]
+            )
+
+        t = time.perf_counter()
+        generator = self.generator
+        info = generator.info
+        seed = secrets.randbits(31) if seed is None else int(seed)
+        frames = generator.generate(
+            prompt, seconds=seconds, fps=self.fps, width=self.width, height=self.height, seed=seed
+        )
+        timings["generate"] = _ms(t)
+        common = {
+            "model": info.model_id,
+            "random_weights": info.random_weights,
+            "model_info": info.to_dict(),
+            "seed": seed,
+            "frames": len(frames),
+            "watermark": DEFAULT_TEXT,
+            **base,
+        }
+
+        tmp_root = self.ctx.store.data_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="generate-", dir=tmp_root) as tmp:
+            t = time.perf_counter()
+            # The visible mark goes in before signing, so the signature covers it.
+            marked = (watermark_frame(rgb, i / self.fps) for i, rgb in enumerate(frames))
+            unsigned = encode_mp4(
+                marked, Path(tmp) / "unsigned.mp4", fps=self.fps, threads=self.ctx.settings.threads
+            )
+            timings["watermark_encode"] = _ms(t)
+
+            t = time.perf_counter()
+            out = gate.scan(
+                unsigned,
+                creator,
+                prompt=prompt,
+                stage="output",
+                parent_clip_id=parent_clip_id,
+                origin="remix" if parent_clip_id else "generated",
+                declared_name="generated.mp4",
+            )
+            timings["output_scan"] = _ms(t)
+            clip_id = out.clip_id
+            assert clip_id is not None  # an output scan always makes a clip
+            decision = creator_view(out.decision, out.decision_id, "output")
+            if out.decision["outcome"] in BLOCKING or out.status in ("blocked", "taken_down"):
+                return GenerationResult(
+                    clip_id=clip_id,
+                    decision=decision,
+                    manifest_id=None,
+                    status=out.status,
+                    decision_id=out.decision_id,
+                    stage="output",
+                    **common,  # type: ignore[arg-type]
+                )
+
+            t = time.perf_counter()
+            identity, signing = self.signing_identity()
+            signed_path = Path(tmp) / "signed.mp4"
+            try:
+                signed = sign_file(
+                    unsigned,
+                    signed_path,
+                    identity,
+                    GenerationInfo(
+                        model_id=info.model_id,
+                        decision_id=out.decision_id,
+                        clip_id=clip_id,
+                        title=f"{clip_id}.mp4",
+                    ),
+                    Parent(parent_path, parent_clip_id) if parent_path is not None else None,
+                )
+            except SigningError as exc:
+                # The clip stays pending and unsigned: it is never published.
+                log.error("signing clip %s failed: %s", clip_id, exc)
+                raise SigningFailed(
+                    f"clip {clip_id} could not be signed and was not published: {exc}"
+                ) from None
+            timings["sign"] = _ms(t)
+
+            t = time.perf_counter()
+            provenance = self.ctx.provenance
+            keyframes = provenance.keyframes(signed_path)
+            status = self._publish_signed(
+                creator, clip_id, out.decision_id, signed_path, keyframes, signed, info.model_id,
+                signing, parent_clip_id,
+            )  # fmt: skip
+            timings["fingerprint_publish"] = _ms(t)
+        timings["total"] = _ms(started)
+        return GenerationResult(
+            clip_id=clip_id,
+            decision=decision,
+            manifest_id=signed.manifest_id,
+            status=status,
+            decision_id=out.decision_id,
+            stage="output",
+            signing=signing | {"alg": signed.alg},
+            sha256=self._sha_of(clip_id),
+            **common,  # type: ignore[arg-type]
+        )
+
+    def _publish_signed(
+        self,
+        creator: User,
+        clip_id: str,
+        decision_id: str,
+        signed_path: Path,
+        keyframes: list[Any],
+        signed: Any,
+        model_id: str,
+        signing: dict[str, Any],
+        parent_clip_id: str | None,
+    ) -> str:
+        """Signed media becomes the clip's media, fingerprinted, and the clip goes live if allowed."""
+        blobs = blob_store(self.ctx)
+        provenance = self.ctx.provenance
+        try:
+            with self.ctx.store.transaction() as tx:
+                ref = blobs.put_file(tx, signed_path, "video/mp4")
+                row = tx.execute(
+                    "SELECT status, audience FROM clips WHERE id = ?", [clip_id]
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no clip {clip_id}")
+                previous, audience = str(row[0]), str(row[1])
+                # Only what the gate cleared ("pending": allowed, waiting for
+                # signing) goes live; queued clips wait for a moderator.
+                status = "published" if previous == "pending" else previous
+                tx.execute(
+                    "UPDATE clips SET media_sha256 = ?, status = ?, updated_at = ? WHERE id = ?",
+                    [ref.sha256, status, now(), clip_id],
+                )
+                tx.audit(
+                    ClipSigned(
+                        creator.id,
+                        clip_id=clip_id,
+                        manifest_id=signed.manifest_id,
+                        sha256=ref.sha256,
+                        decision_id=decision_id,
+                        model_id=model_id,
+                        signer=signing.get("cert"),
+                        development_certificate=bool(signing.get("development_certificate")),
+                        parent_clip_id=parent_clip_id,
+                    )
+                )
+                if status != previous:
+                    tx.audit(
+                        ClipStatusChanged(
+                            creator.id,
+                            clip_id=clip_id,
+                            previous=previous,
+                            status=status,
+                            audience=audience,
+                            decision_id=decision_id,
+                        )
+                    )
+                provenance.record_fingerprint(
+                    tx, clip_id, keyframes, signed_path, actor_id=creator.id
+                )
+        except BaseException:
+            provenance.reload()  # the index may hold a fingerprint the rollback removed
+            raise
+        return status
+
+    def _sha_of(self, clip_id: str) -> str | None:
+        rows = self.ctx.store.query("SELECT media_sha256 FROM clips WHERE id = ?", [clip_id])
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    # -- media ------------------------------------------------------------------------------
+
+    def media(self, clip_id: str, viewer: User) -> tuple[Path, str, dict[str, Any]]:
+        """A clip's media file for a viewer: the creator, staff, or anyone once it is published."""
+        rows = self.ctx.store.query_dicts(
+            "SELECT c.id, c.creator_id, c.status, c.audience, c.media_sha256, b.media_type "
+            "FROM clips c "
+            "LEFT JOIN blobs b ON b.sha256 = c.media_sha256 WHERE c.id = ?",
+            [str(clip_id)[:64]],
+        )
+        if not rows:
+            raise NotFound(f"no clip {str(clip_id)[:64]}")
+        row = rows[0]
+        own_or_staff = row["creator_id"] == viewer.id or viewer.role in STAFF_ROLES
+        # Age-restricted clips are not served to teen accounts, even by direct link.
+        visible = row["status"] == "published" and not (
+            row["audience"] == "adults" and viewer.is_teen
+        )
+        if not (own_or_staff or visible):
+            raise NotFound(f"no clip {row['id']}")
+        if not row["media_sha256"]:
+            raise NotFound(f"clip {row['id']} has no media")
+        path = blob_store(self.ctx).path(row["media_sha256"])
+        if not path.is_file():
+            raise NotFound(f"the media of clip {row['id']} is missing")
+        return path, row["media_type"] or "application/octet-stream", row
+
+    # -- durable jobs ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        creator: User,
+        prompt: str,
+        cameos: list[str] | None = None,
+        parent_clip_id: str | None = None,
+        seconds: float = 2.0,
+    ) -> str:
+        """Queue a ``generate`` job (the server's worker runs it); returns the job id."""
+        payload = {
+            "request_id": secrets.token_hex(8),
+            "creator_id": creator.id,
+            "prompt": prompt,
+            "cameos": list(cameos or []),
+            "parent_clip_id": parent_clip_id,
+            "seconds": float(seconds),
+        }
+        with self.ctx.store.transaction() as tx:
+            return jobs.enqueue(tx, GENERATE_JOB, payload, actor_id=creator.id)
+
+    def run_job(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The ``generate`` job handler (at-least-once: a crash after publishing can repeat it)."""
+        creator = self.users.get(str(payload["creator_id"]))
+        result = self.generate(
+            creator,
+            str(payload["prompt"]),
+            [str(c) for c in payload.get("cameos") or []],
+            parent_clip_id=payload.get("parent_clip_id"),
+            seconds=float(payload.get("seconds") or 2.0),
+        )
+        return {
+            "clip_id": result.clip_id,
+            "outcome": result.decision.get("outcome"),
+            "status": result.status,
+            "manifest_id": result.manifest_id,
+        }
+
+
+def job_handlers(ctx: Pipeline) -> dict[str, Any]:
+    """Job kinds this module runs (collected by ``pipeline.gate.job_handlers``)."""
+    return {GENERATE_JOB: lambda payload: ctx.generation.run_job(payload)}
+
+
+def _tiny_id() -> str:
+    from generator.video import TINY_MODEL_ID
+
+    return TINY_MODEL_ID
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 1)

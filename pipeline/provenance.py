@@ -1,0 +1,214 @@
+"""Provenance in the pipeline: C2PA verification plus own-output lookup, as a gate signal source.
+
+:class:`ProvenanceService` verifies a scan's media against the configured
+trust anchors (in a child process for anything a user sent, since a hostile
+manifest can crash the native parser) and looks the media up in the
+own-output fingerprint index, so a copy of one of our clips with its metadata
+stripped is still recognised, with the clip id. The index is loaded once from
+the ``clip_fingerprints`` table and kept in memory; :meth:`record_fingerprint`
+adds a clip's rows in the caller's transaction and the clip to the index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from detectors.base import Signal
+from detectors.fingerprint import (
+    MODEL_ID as OWN_OUTPUT_MODEL_ID,
+)
+from detectors.fingerprint import (
+    ClipFingerprint,
+    OwnOutputIndex,
+    fingerprint_clip,
+    keyframe_hashes,
+)
+from detectors.hashing import sha256_file
+from detectors.provenance import OwnOutputMatch, ProvenanceReport, verify, verify_isolated
+from pipeline.media import Frame, iter_frames, load_image, sniff_kind
+from pipeline.sources import ScanInput
+from store.db import Tx, new_id, now
+from store.events import ClipFingerprinted
+
+if TYPE_CHECKING:
+    from pipeline.context import Pipeline
+
+log = logging.getLogger(__name__)
+
+# Keyframe spacing for fingerprints and lookups: the same on both sides, so a
+# re-mux decodes to the same frames at the same times.
+FINGERPRINT_EVERY_S = 0.5
+# Stages whose media we produced ourselves in this process: no need to pay for
+# a child process to protect against a hostile manifest.
+_OWN_MEDIA_STAGES = frozenset({"output"})
+
+
+class ProvenanceService:
+    """``SignalSource`` for ``provenance.state`` and the own-output index."""
+
+    name = "provenance"
+
+    def __init__(self, ctx: Pipeline, index_backend: str = "mih") -> None:
+        self.ctx = ctx
+        self._index_backend = index_backend
+        self._index: OwnOutputIndex | None = None
+        self._lock = threading.RLock()
+
+    # -- the own-output index ----------------------------------------------------
+
+    @property
+    def index(self) -> OwnOutputIndex:
+        """The in-memory index, loaded from ``clip_fingerprints`` on first use."""
+        with self._lock:
+            if self._index is None:
+                rows = self.ctx.store.query_dicts(
+                    "SELECT clip_id, kind, value, t, quality FROM clip_fingerprints "
+                    "ORDER BY created_at, id"
+                )
+                self._index = OwnOutputIndex.from_rows(rows, backend=self._index_backend)  # type: ignore[arg-type]
+            return self._index
+
+    def reload(self) -> None:
+        """Forget the in-memory index; the next lookup reloads it from the table."""
+        with self._lock:
+            self._index = None
+
+    def keyframes(self, path: Path) -> list[Frame]:
+        """The frames fingerprints are made from: one per 0.5 s of a video, or the image."""
+        limits = self.ctx.media_limits
+        kind = sniff_kind(path)
+        if kind == "video":
+            return list(iter_frames(path, every_s=FINGERPRINT_EVERY_S, limits=limits))
+        if kind == "image":
+            return [Frame(t=0.0, rgb=load_image(path, limits))]
+        return []
+
+    def record_fingerprint(
+        self,
+        tx: Tx,
+        clip_id: str,
+        frames: Iterable[Any],
+        path: Path,
+        actor_id: str | None = None,
+    ) -> ClipFingerprint:
+        """Store a clip's fingerprint rows + audit in the caller's transaction and index it.
+
+        The in-memory index is updated at once; if the caller's transaction
+        then rolls back, :meth:`reload` brings the index back in line (the
+        generation flow does this).
+        """
+        fp = fingerprint_clip(clip_id, frames, path=path)
+        created = now()
+        for row in fp.rows():
+            tx.execute(
+                "INSERT INTO clip_fingerprints (id, clip_id, kind, value, t, quality, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    new_id("fpr"),
+                    row["clip_id"],
+                    row["kind"],
+                    row["value"],
+                    row["t"],
+                    row["quality"],
+                    created,
+                ],
+            )
+        tx.audit(
+            ClipFingerprinted(
+                actor_id,
+                clip_id=clip_id,
+                sha256=fp.sha256,
+                keyframes=len(fp.keyframes),
+                model_id=OWN_OUTPUT_MODEL_ID,
+            )
+        )
+        with self._lock:
+            self.index.add(fp)
+        return fp
+
+    def lookup(
+        self, frames: Iterable[Any], path: Path | None = None, sha256: str | None = None
+    ) -> OwnOutputMatch | None:
+        """Which of our clips this media is (sha256 first, then keyframes), or None."""
+        digest = sha256 or (sha256_file(path) if path is not None else None)
+        if digest:
+            with self._lock:
+                exact = self.index.lookup(digest, [])
+            if exact is not None:
+                return exact
+        hashes = keyframe_hashes(frames)  # outside the lock: hashing is the slow part
+        with self._lock:
+            return self.index.lookup(None, hashes)
+
+    # -- verification --------------------------------------------------------------
+
+    def verify(self, path: Path, isolated: bool = True) -> ProvenanceReport:
+        """C2PA verification with the configured anchors and remote-fetch setting."""
+        s = self.ctx.settings
+        anchors = self.ctx.trust_anchors_pem
+        max_bytes = s.limits.max_upload_bytes
+        if isolated:
+            return verify_isolated(path, anchors, s.fetch_remote_manifests, max_bytes)
+        return verify(path, anchors, s.fetch_remote_manifests, max_bytes)
+
+    def report(
+        self,
+        path: Path,
+        frames: list[Frame] | None = None,
+        sha256: str | None = None,
+        isolated: bool = True,
+    ) -> ProvenanceReport:
+        """Verification and own-output lookup for one file (what POST /provenance/verify returns)."""
+        report = self.verify(path, isolated=isolated)
+        if frames is None:
+            try:
+                frames = self.keyframes(path)
+            except ValueError as exc:
+                # DetectorError/MediaError are ValueErrors: an undecodable file
+                # can still be matched by its sha256.
+                log.info("own-output lookup without keyframes: %s", exc)
+                frames = []
+        return report.with_own_output(self.lookup(frames, path=path, sha256=sha256))
+
+    # -- SignalSource --------------------------------------------------------------------
+
+    def signals(self, scan: ScanInput) -> list[Signal]:
+        if scan.media_path is None:
+            return []
+        frames = scan.frames
+        if not frames:
+            try:
+                frames = self.keyframes(scan.media_path)
+            except ValueError:
+                frames = []
+        report = self.report(
+            scan.media_path,
+            frames=frames,
+            sha256=scan.media_sha256,
+            isolated=scan.stage not in _OWN_MEDIA_STAGES,
+        )
+        return [report.to_signal()]
+
+    def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
+        for signal in signals:
+            if signal.kind == "provenance.state":
+                return {"provenance": provenance_view(signal.data)}
+        return {}
+
+
+def provenance_view(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``provenance`` part of the policy signal view (``policies.schema.ProvenanceSignal``)."""
+    return {
+        "state": data.get("state") or "absent",
+        # Silence is not a "no", but the policy schema is boolean: only a
+        # declared AI source counts as AI-generated.
+        "ai_generated": bool(data.get("ai_generated")),
+        "claim_generator": data.get("claim_generator") or "",
+        "own_output": data.get("own_output") or "",
+        "signer": data.get("signer") or "",
+        "codes": [str(c) for c in data.get("codes") or []],
+    }

@@ -1,0 +1,14 @@
+"""Access rows for generation, clip media and provenance verification.
+
+Any signed-in account may generate (teen rules come from the policy), fetch
+media it may see (ownership, publication and audience are checked in the
+pipeline) and verify a file.
+"""
+
+from tests.foundation.access_rows import ANY
+
+ACCESS = {
+    ("POST", "/generate"): ANY,
+    ("GET", "/clips/{clip_id}/media"): ANY,
+    ("POST", "/provenance/verify"): ANY,
+}
