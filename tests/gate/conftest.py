@@ -1,0 +1,66 @@
+"""Helpers for the gate tests: policy texts built from the shipped default, fixture media, DB counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policies.loader import DEFAULT_DIR
+
+# A rule that sends every upload to a human: lets the tests drive the review
+# path with real media whatever the detectors find.
+REVIEW_UPLOADS_RULE = """
+  - id: uploads_reviewed
+    description: Every upload goes to a human (gate test policy).
+    condition: context.stage == "upload"
+    outcome: review
+    severity: low
+    reason: upload_review
+    queue: uploads
+    priority: 75
+"""
+
+BROKEN_RULE = """
+  - id: broken_rule
+    description: A CEL syntax error.
+    condition: nudity.max_score >=
+    outcome: block
+    reason: broken
+"""
+
+
+def default_texts() -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(DEFAULT_DIR.glob("*.yaml"))}
+
+
+def with_rule(rule: str, file: str = "content.yaml") -> dict[str, str]:
+    texts = default_texts()
+    texts[file] = texts[file].rstrip("\n") + "\n" + rule
+    return texts
+
+
+def counts(store: Any) -> dict[str, int]:
+    tables = (
+        "clips",
+        "scans",
+        "signals",
+        "decisions",
+        "queue_items",
+        "blobs",
+        "policy_versions",
+        "policy_state",
+        "audit_log",
+    )
+    return {t: int(store.query(f"SELECT count(*) FROM {t}")[0][0]) for t in tables}
+
+
+@pytest.fixture(scope="session")
+def face_image(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "faces" / "deepface" / "img5.jpg"
+
+
+@pytest.fixture(scope="session")
+def bunny_video(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "videos" / "bbb_bunny_720p_seg49-51.mp4"
