@@ -277,7 +277,7 @@ class PromptSafetyClassifier:
             )
             for s in specs
         }
-        self._model = None
+        self._model: Any = None
         self.text_model: ModelInfo | None = None
         if semantic:
             self._load_model(model_path, threads)

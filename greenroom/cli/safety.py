@@ -69,7 +69,7 @@ def _keyframes(
         return [(None, load_image(media, _limits(settings)))]
     if not 0.1 <= every <= 10:
         raise BadInput("--every must be between 0.1 and 10 seconds")
-    frames = [
+    frames: list[tuple[float | None, Any]] = [
         (f.t, f.rgb)
         for f in iter_frames(
             media, every_s=every, limits=_limits(settings), max_side=FRAME_MAX_SIDE

@@ -193,3 +193,23 @@ def test_pdq_bad_input() -> None:
         pdq_hash(np.zeros((10, 10), np.uint8))
     with pytest.raises(MediaError):
         pdq_hash(np.zeros((1, 1, 3), np.uint8))
+
+
+def test_centre_crop_bank_entries_catch_a_letterbox_crop(
+    keyframes: dict[str, list[np.ndarray]],
+) -> None:
+    from detectors.hashing import pdq_hash_crops
+
+    rgb = keyframes[VIDEOS[0]][1]
+    h, w = rgb.shape[:2]
+    cropped = np.ascontiguousarray(
+        rgb[int(h * 0.05) : h - int(h * 0.05), int(w * 0.05) : w - int(w * 0.05)]
+    )
+    plain = HashBank(name="plain")
+    plain.add_pdq(pdq_hash(rgb), label="x", severity="high")
+    with_crops = HashBank(name="crops")
+    for _, ph in pdq_hash_crops(rgb):
+        with_crops.add_pdq(ph, label="x", severity="high")
+    q = pdq_hash(cropped)
+    assert BankMatcher([plain]).match_pdq(q) == []  # PDQ alone is not crop-robust
+    assert BankMatcher([with_crops]).match_pdq(q)
