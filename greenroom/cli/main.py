@@ -29,6 +29,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.safety", "safety"),
     ("greenroom.cli.scan", None),
     ("greenroom.cli.policy_store", None),
+    ("greenroom.cli.generate", None),
 ]
 
 

@@ -4,7 +4,8 @@ Trust anchors, the signing identity, the timestamp authority and remote
 manifest fetching come from settings unless a flag overrides them. An optional
 own-output fingerprint file (JSON Lines rows of ``detectors.fingerprint``)
 lets ``verify`` say which of our clips a stripped upload is and lets ``sign``
-record what it signed, until the store persists the index.
+record what it signed; ``verify --data-dir D`` looks the file up in the data
+directory's own fingerprints (the clips the generate flow published).
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def verify_cmd(
         help="fetch manifests referenced by URL (default: settings)",
     ),
     fingerprints: Path | None = FINGERPRINTS_OPTION,
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="look own_output up in this data directory's clip fingerprints (direct mode)",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Report integrity, trust, AI-generation claims and lineage of a file's C2PA manifest."""
@@ -97,6 +103,8 @@ def verify_cmd(
         )
         if fingerprints is not None:
             report = report.with_own_output(_lookup(file, fingerprints, settings))
+        if data_dir is not None:
+            report = report.with_own_output(_lookup_in_data_dir(file, data_dir, settings))
         return report.to_dict()
 
     emit(run_command(as_json, body), as_json, _human_report)
@@ -116,6 +124,23 @@ def _lookup(file: Path, fingerprints: Path, settings: Settings) -> Any:
         log(f"own-output lookup: keyframes unavailable ({exc})")
         frames = []
     return index.lookup_media(frames, file)
+
+
+def _lookup_in_data_dir(file: Path, data_dir: Path, settings: Settings) -> Any:
+    """Own-output lookup against a data directory's ``clip_fingerprints`` (exit 3 if a server holds it)."""
+    from detectors.base import DetectorError
+    from feed.services import Services
+    from greenroom.cli.common import open_store, settings_for
+
+    dir_settings = settings_for(data_dir)
+    try:
+        frames = _frames(file, dir_settings)
+    except DetectorError as exc:
+        log(f"own-output lookup: keyframes unavailable ({exc})")
+        frames = []
+    with open_store(data_dir) as store:
+        provenance = Services.around(store, dir_settings).pipeline.provenance
+        return provenance.lookup(frames, path=file)
 
 
 def _human_report(d: dict[str, Any]) -> str:
