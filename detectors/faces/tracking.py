@@ -189,6 +189,24 @@ def _pick_spread(cands: list[_Candidate], k: int, min_gap_s: float) -> list[_Can
     return sorted(chosen, key=lambda c: c.t)
 
 
+def _thumb_histogram(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def is_cut(previous: np.ndarray | None, current: np.ndarray, min_correlation: float) -> bool:
+    """A scene cut between two sampled frames: their colour histograms stop correlating."""
+    import cv2
+
+    if previous is None:
+        return False
+    return float(cv2.compareHist(previous, current, cv2.HISTCMP_CORREL)) < min_correlation
+
+
 def track_faces(
     frames: Iterable[Any],
     detector: FaceDetector,
@@ -197,12 +215,17 @@ def track_faces(
     iou_threshold: float = 0.3,
     max_gap_s: float = 1.5,
     min_quality: float = 0.05,
+    cut_correlation: float | None = 0.5,
 ) -> list[FaceTrack]:
     """Tracks of faces over ``frames`` ((t, rgb) pairs or objects with ``.t`` and ``.rgb``).
 
     With an ``embedder``, each track gets up to ``per_track`` embeddings from
     its best frames (quality >= ``min_quality`` where any frame reaches it).
-    A face unseen for more than ``max_gap_s`` ends its track.
+    A face unseen for more than ``max_gap_s`` ends its track, and so does a
+    scene cut (colour-histogram correlation of consecutive sampled frames
+    under ``cut_correlation``; ``None`` turns cut detection off): without
+    embeddings to link, a different person framed the same way after a cut
+    would otherwise continue the previous person's track.
     """
     if per_track < 1:
         raise DetectorError("per_track must be at least 1")
@@ -211,6 +234,7 @@ def track_faces(
     candidates: dict[int, list[_Candidate]] = {}
     keep = per_track * 3
     last_t = -np.inf
+    previous_hist: np.ndarray | None = None
     for item in frames:
         t, rgb = (item.t, item.rgb) if hasattr(item, "rgb") else item
         t = float(t)
@@ -218,6 +242,11 @@ def track_faces(
             raise DetectorError("frames must come in time order")
         last_t = t
         rgb = check_rgb(rgb)
+        if cut_correlation is not None:
+            hist = _thumb_histogram(rgb)
+            if is_cut(previous_hist, hist, cut_correlation):
+                active = []
+            previous_hist = hist
         faces = detector.detect(rgb)
         active = [tr for tr in active if t - tr.end_s <= max_gap_s]
         pairs = sorted(

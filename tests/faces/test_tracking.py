@@ -96,6 +96,30 @@ def test_two_people_moving_stay_two_tracks_and_a_gap_splits_a_track(
     assert float(first.embeddings[0] @ second.embeddings[0]) < thr
 
 
+def test_a_scene_cut_ends_tracks_even_at_the_same_place(
+    faces_dir: Path,
+    video_detector,  # type: ignore[no-untyped-def]
+) -> None:
+    import cv2
+
+    def framed(file: str, background: tuple[int, int, int]) -> np.ndarray:
+        rgb = load_image(faces_dir / file)
+        x1, y1, x2, y2 = video_detector.detect(rgb)[0].box
+        pad = 0.5 * (x2 - x1)
+        crop = rgb[int(max(0, y1 - pad)) : int(y2 + pad), int(max(0, x1 - pad)) : int(x2 + pad)]
+        canvas = np.zeros((540, 960, 3), np.uint8)
+        canvas[:] = background
+        return _paste(canvas, cv2.resize(crop, (260, 260)), 350, 140)
+
+    shot_a = framed("face_recognition/obama.jpg", (30, 60, 160))
+    shot_b = framed("face_recognition/biden.jpg", (200, 170, 40))
+    frames = [(0.0, shot_a), (0.5, shot_a), (1.0, shot_b), (1.5, shot_b)]
+    tracks = track_faces(frames, video_detector)
+    assert [(t.start_s, t.end_s) for t in tracks] == [(0.0, 0.5), (1.0, 1.5)]
+    merged = track_faces(frames, video_detector, cut_correlation=None)
+    assert len(merged) == 1  # what the cut detector prevents
+
+
 def test_frames_out_of_order_are_refused(video_detector) -> None:  # type: ignore[no-untyped-def]
     blank = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(DetectorError, match="time order"):
