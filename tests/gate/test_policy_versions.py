@@ -78,7 +78,7 @@ def test_save_activate_rollback_shadow_backtest(live_server: LiveServer, face_im
         expected_changes = 0 if first["decision"]["outcome"] == "review" else 2
         assert report_doc["outcome_changed"] == expected_changes
         assert report_doc["rules"]["uploads_reviewed"]["added"] == 2
-        assert set(sum(report_doc["examples"].values(), [])) <= {
+        assert {c for ids in report_doc["examples"].values() for c in ids} <= {
             first["clip_id"],
             shadowed["clip_id"],
         }
@@ -100,9 +100,7 @@ def test_save_activate_rollback_shadow_backtest(live_server: LiveServer, face_im
 
     events = [
         r[0]
-        for r in store.query(
-            "SELECT event FROM audit_log WHERE event LIKE 'policy.%' ORDER BY seq"
-        )
+        for r in store.query("SELECT event FROM audit_log WHERE event LIKE 'policy.%' ORDER BY seq")
     ]
     # v1 saved + activated, v2 saved, shadow on, shadow off, activate v2, roll back to v1.
     assert events.count("policy.version_saved") == 2
