@@ -330,3 +330,183 @@ class ClipSigned(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.clip_id
+
+
+@dataclass(frozen=True)
+class CharacterRegistered(AuditEvent):
+    """A rights holder (or an admin for them) registered a character."""
+
+    name: ClassVar[str] = "character.registered"
+    subject_type: ClassVar[str | None] = "character"
+    character_id: str = ""
+    owner_id: str = ""
+    character_name: str = ""
+    policy: str = ""
+    aliases: int = 0
+    refs: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.character_id
+
+
+@dataclass(frozen=True)
+class CharacterUpdated(AuditEvent):
+    """A character's name, aliases, description or policy changed (``changes``: field -> [old, new])."""
+
+    name: ClassVar[str] = "character.updated"
+    subject_type: ClassVar[str | None] = "character"
+    character_id: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.character_id
+
+
+@dataclass(frozen=True)
+class CharacterRemoved(AuditEvent):
+    """A character was soft-deleted: no longer matched; its rows and reference images are kept."""
+
+    name: ClassVar[str] = "character.removed"
+    subject_type: ClassVar[str | None] = "character"
+    character_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.character_id
+
+
+@dataclass(frozen=True)
+class CharacterRefAdded(AuditEvent):
+    """A reference image (a stored blob) was attached to a character."""
+
+    name: ClassVar[str] = "character.ref_added"
+    subject_type: ClassVar[str | None] = "character"
+    character_id: str = ""
+    ref_id: str = ""
+    sha256: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.character_id
+
+
+@dataclass(frozen=True)
+class CharacterDisputed(AuditEvent):
+    """A rights holder disputed a decision involving their character; a queue item was opened."""
+
+    name: ClassVar[str] = "character.disputed"
+    subject_type: ClassVar[str | None] = "character"
+    dispute_id: str = ""
+    character_id: str = ""
+    decision_id: str | None = None
+    clip_id: str | None = None
+    queue_item_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.character_id
+
+
+# -- the feed: reports and appeals ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipReported(AuditEvent):
+    """A user reported a clip; the report queue item was opened or escalated."""
+
+    name: ClassVar[str] = "clip.reported"
+    subject_type: ClassVar[str | None] = "clip"
+    report_id: str = ""
+    clip_id: str = ""
+    reason: str = ""
+    count: int = 0
+    queue_item_id: str = ""
+    decision_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class DecisionAppealed(AuditEvent):
+    """A creator appealed a decision on their clip; an appeals queue item was opened."""
+
+    name: ClassVar[str] = "decision.appealed"
+    subject_type: ClassVar[str | None] = "clip"
+    appeal_id: str = ""
+    decision_id: str = ""
+    clip_id: str | None = None
+    queue_item_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class HashBankCreated(AuditEvent):
+    """A named known-bad hash bank was created (by hand or by an import)."""
+
+    name: ClassVar[str] = "hash_bank.created"
+    subject_type: ClassVar[str | None] = "hash_bank"
+    bank_id: str = ""
+    bank: str = ""
+    category: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.bank_id
+
+
+@dataclass(frozen=True)
+class HashBankEntriesAdded(AuditEvent):
+    """Hashes went into a bank: ``source`` is manual, clip (a moderator's removal) or import."""
+
+    name: ClassVar[str] = "hash_bank.entries_added"
+    subject_type: ClassVar[str | None] = "hash_bank"
+    bank_id: str = ""
+    bank: str = ""
+    source: str = ""
+    added: int = 0
+    skipped: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    clip_id: str | None = None
+    reason: str | None = None
+    file_bank: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.bank_id
+
+
+@dataclass(frozen=True)
+class UserSettingsChanged(AuditEvent):
+    """A user's safety settings changed (``changes``: field -> [old, new]); ``by``: self, guardian, admin."""
+
+    name: ClassVar[str] = "user_settings.changed"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    by: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class FeedViewsRecorded(AuditEvent):
+    """Feed items were counted against a user's daily limit (one event per feed page, not per clip)."""
+
+    name: ClassVar[str] = "feed.views_recorded"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    day: str = ""
+    added: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
