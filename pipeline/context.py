@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from detectors.prompt_safety import PromptSafetyClassifier
     from pipeline.banks import BankService
     from pipeline.characters import CharacterService
+    from pipeline.feed import FeedService
     from pipeline.gate import Gate
     from pipeline.generate import GenerationService
     from pipeline.likeness import LikenessService
     from pipeline.policy_store import PolicyService
     from pipeline.provenance import ProvenanceService
     from pipeline.review import ReviewService
+    from pipeline.safety import SafetySource
 
 
 class Pipeline:
@@ -143,6 +145,12 @@ class Pipeline:
         return self._once("_banks", lambda: BankService(self))
 
     @property
+    def safety(self) -> SafetySource:
+        from pipeline.safety import SafetySource
+
+        return self._once("_safety", lambda: SafetySource(self))
+
+    @property
     def policies(self) -> PolicyService:
         from pipeline.policy_store import PolicyService
 
@@ -171,3 +179,9 @@ class Pipeline:
         from pipeline.gate import Gate
 
         return self._once("_gate", lambda: Gate(self))
+
+    @property
+    def feed(self) -> FeedService:
+        from pipeline.feed import FeedService
+
+        return self._once("_feed", lambda: FeedService(self))

@@ -510,3 +510,234 @@ class FeedViewsRecorded(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.user_id
+
+
+# -- the feed: reports and appeals ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipReported(AuditEvent):
+    """A user reported a clip; the report queue item was opened or escalated."""
+
+    name: ClassVar[str] = "clip.reported"
+    subject_type: ClassVar[str | None] = "clip"
+    report_id: str = ""
+    clip_id: str = ""
+    reason: str = ""
+    count: int = 0
+    queue_item_id: str = ""
+    decision_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class DecisionAppealed(AuditEvent):
+    """A creator appealed a decision on their clip; an appeals queue item was opened."""
+
+    name: ClassVar[str] = "decision.appealed"
+    subject_type: ClassVar[str | None] = "clip"
+    appeal_id: str = ""
+    decision_id: str = ""
+    clip_id: str | None = None
+    queue_item_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
+
+
+@dataclass(frozen=True)
+class HashBankCreated(AuditEvent):
+    """A named known-bad hash bank was created (by hand or by an import)."""
+
+    name: ClassVar[str] = "hash_bank.created"
+    subject_type: ClassVar[str | None] = "hash_bank"
+    bank_id: str = ""
+    bank: str = ""
+    category: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.bank_id
+
+
+@dataclass(frozen=True)
+class HashBankEntriesAdded(AuditEvent):
+    """Hashes went into a bank: ``source`` is manual, clip (a moderator's removal) or import."""
+
+    name: ClassVar[str] = "hash_bank.entries_added"
+    subject_type: ClassVar[str | None] = "hash_bank"
+    bank_id: str = ""
+    bank: str = ""
+    source: str = ""
+    added: int = 0
+    skipped: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    clip_id: str | None = None
+    reason: str | None = None
+    file_bank: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.bank_id
+
+
+@dataclass(frozen=True)
+class UserSettingsChanged(AuditEvent):
+    """A user's safety settings changed (``changes``: field -> [old, new]); ``by``: self, guardian, admin."""
+
+    name: ClassVar[str] = "user_settings.changed"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    by: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class FeedViewsRecorded(AuditEvent):
+    """Feed items were counted against a user's daily limit (one event per feed page, not per clip)."""
+
+    name: ClassVar[str] = "feed.views_recorded"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    day: str = ""
+    added: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+# -- cameos and protected likenesses ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameoChallengeIssued(AuditEvent):
+    """The server issued a head-movement challenge for a cameo recording."""
+
+    name: ClassVar[str] = "cameo.challenge_issued"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    challenge_id: str = ""
+    steps: tuple[str, ...] = ()
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class CameoEnrolled(AuditEvent):
+    """An enrolment attempt ended: ``status`` active (accepted) or refused, with the reason."""
+
+    name: ClassVar[str] = "cameo.enrolled"
+    subject_type: ClassVar[str | None] = "cameo"
+    cameo_id: str = ""
+    user_id: str = ""
+    status: str = ""
+    permission: str = ""
+    reason: str | None = None
+    recording_sha256: str | None = None
+    challenge: tuple[str, ...] = ()
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.cameo_id
+
+
+@dataclass(frozen=True)
+class CameoPermissionChanged(AuditEvent):
+    name: ClassVar[str] = "cameo.permission_changed"
+    subject_type: ClassVar[str | None] = "cameo"
+    cameo_id: str = ""
+    previous: str = ""
+    permission: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.cameo_id
+
+
+@dataclass(frozen=True)
+class CameoGrantChanged(AuditEvent):
+    """A user was added to (granted=True) or removed from a cameo's approved list."""
+
+    name: ClassVar[str] = "cameo.grant_changed"
+    subject_type: ClassVar[str | None] = "cameo"
+    cameo_id: str = ""
+    grantee_id: str = ""
+    granted: bool = True
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.cameo_id
+
+
+@dataclass(frozen=True)
+class CameoRevoked(AuditEvent):
+    """The owner revoked their cameo: new uses are blocked, live clips go to takedown."""
+
+    name: ClassVar[str] = "cameo.revoked"
+    subject_type: ClassVar[str | None] = "cameo"
+    cameo_id: str = ""
+    user_id: str = ""
+    takedown_job_id: str | None = None
+    live_clips: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.cameo_id
+
+
+@dataclass(frozen=True)
+class LikenessDataDeleted(AuditEvent):
+    """The owner deleted their likeness data (vectors and enrolment frames)."""
+
+    name: ClassVar[str] = "cameo.likeness_data_deleted"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    cameo_ids: tuple[str, ...] = ()
+    vectors: int = 0
+    frames: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class ProtectedLikenessAdded(AuditEvent):
+    """An admin registered a protected likeness (never usable in a clip) from photos."""
+
+    name: ClassVar[str] = "likeness.protected_added"
+    subject_type: ClassVar[str | None] = "protected_likeness"
+    likeness_id: str = ""
+    likeness_name: str = ""
+    photos: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.likeness_id
+
+
+@dataclass(frozen=True)
+class CameoTakedownApplied(AuditEvent):
+    """The takedown job re-decided a live clip after its cameo was revoked."""
+
+    name: ClassVar[str] = "cameo.takedown_applied"
+    subject_type: ClassVar[str | None] = "clip"
+    clip_id: str = ""
+    cameo_id: str = ""
+    outcome: str = ""
+    decision_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id

@@ -1,0 +1,828 @@
+"""The app-client side of the pipeline: uploads and remixes through the gate, the ranked feed, reports, appeals.
+
+Uploads and remixes are scanned by the gate (``ctx.gate``) like any other
+media; a remix keeps its parent id and the C2PA ingredients of its media,
+and is refused when its parent is not live (blocked, queued, taken down) or
+not visible to the remixer. The feed shows published clips only, never
+age-restricted ones to teens, stops at a teen's daily limit, and ranks by
+recency, follows and mutuals, with an optional plain-language instruction
+("more animals, no sports") re-ranking by the meaning of each clip's prompt
+(all-MiniLM-L6-v2, loaded once). Reports open or escalate ONE ``reports``
+queue item per clip with a deadline by reason, and re-decide the clip with
+the active policy at stage ``report``; appeals (the clip's creator only)
+open an ``appeals`` item. Every change is audited in its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from store.db import Conflict, NotFound, new_id, now
+from store.events import (
+    ClipReported,
+    ClipStatusChanged,
+    DecisionAppealed,
+    QueueItemChanged,
+    ScanRecorded,
+)
+from store.users import User
+
+if TYPE_CHECKING:
+    from detectors.characters.semantic import TextEmbedder
+    from pipeline.context import Pipeline
+
+STAFF_ROLES = frozenset({"admin", "moderator"})
+REPORTS_QUEUE = "reports"
+APPEALS_QUEUE = "appeals"
+
+# Report reason -> (priority, deadline). Child safety is the only one-hour
+# class; harms to a real person (likeness, self-harm) come next.
+REPORT_REASONS: dict[str, tuple[int, timedelta]] = {
+    "child_safety": (95, timedelta(hours=1)),
+    "self_harm": (85, timedelta(hours=4)),
+    "likeness": (80, timedelta(hours=4)),
+    "sexual_content": (60, timedelta(hours=24)),
+    "violence": (60, timedelta(hours=24)),
+    "hate": (60, timedelta(hours=24)),
+    "harassment": (50, timedelta(hours=24)),
+    "copyright": (40, timedelta(hours=24)),
+    "spam": (30, timedelta(hours=24)),
+    "other": (30, timedelta(hours=24)),
+}
+# Each further distinct reporter makes the item a little more urgent.
+ESCALATION_STEP = 5
+MAX_PRIORITY = 100
+# A report-stage decision at or above this priority holds the clip out of the
+# feed until a human decides (lower ones stay live: reports alone must not let
+# a brigade take a clip down).
+HOLD_PRIORITY = 90
+APPEAL_PRIORITY = 50
+APPEAL_DEADLINE = timedelta(hours=24)
+APPEALABLE = frozenset({"block", "takedown", "age_restrict", "label"})
+MAX_DETAILS_CHARS = 2000
+MAX_INSTRUCTION_CHARS = 300
+MAX_TERMS = 8
+DEFAULT_TEEN_DAILY_LIMIT = 40
+MAX_FEED_LIMIT = 100
+CANDIDATES = 500
+
+# Ranking weights. Recency halves every RECENCY_HALF_LIFE_H hours.
+RECENCY_HALF_LIFE_H = 24.0
+FOLLOW_BOOST = 0.6
+MUTUAL_BOOST = 0.3
+SAME_CREATOR_DECAY = 0.8
+INSTRUCTION_WEIGHT = 5.0
+# all-MiniLM-L6-v2 cosine, prompt vs. a short topic ("animals", "sports"):
+# related prompts measured 0.26-0.49, unrelated ones up to 0.22 (bench/feed.py);
+# similarity below the floor adds nothing, so noise cannot outrank a follow.
+NOISE_FLOOR = 0.15
+MATCH_MIN = 0.25
+EXCLUDE_MIN = 0.25
+
+_SPLIT = re.compile(r"[,;.\n]+|\bbut\b|\band\b(?=\s+(?:no|not|less|fewer|more|without)\b)", re.I)
+_NEGATION = re.compile(
+    r"^(?:no|not|without|less|fewer|avoid|hide|skip|never|none|nothing with|"
+    r"do not show|don'?t show|stop showing|no more)\s+(?:of\s+|any\s+|more\s+)?",
+    re.I,
+)
+_POSITIVE = re.compile(
+    r"^(?:(?:show|give)\s+me|more|some|lots of|plenty of|only|i want|i like|i love|"
+    r"show)\s+(?:of\s+|more\s+)?",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """A feed instruction split into wanted and unwanted topics."""
+
+    text: str
+    more: list[str] = field(default_factory=list)
+    less: list[str] = field(default_factory=list)
+
+
+def parse_instruction(text: str) -> Instruction:
+    """``"more animals, no sports"`` -> more=["animals"], less=["sports"]; negations by leading word."""
+    text = (text or "").strip()
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        raise ValueError(f"the instruction is longer than {MAX_INSTRUCTION_CHARS} characters")
+    more: list[str] = []
+    less: list[str] = []
+    for raw in _SPLIT.split(text):
+        part = (raw or "").strip().strip("'\"!? ")
+        if not part:
+            continue
+        negated = _NEGATION.match(part)
+        if negated:
+            term = part[negated.end() :].strip()
+            target = less
+        else:
+            positive = _POSITIVE.match(part)
+            term = part[positive.end() :].strip() if positive else part
+            target = more
+        if term and term.lower() not in (t.lower() for t in more + less):
+            target.append(term[:100])
+    if len(more) + len(less) > MAX_TERMS:
+        raise ValueError(f"at most {MAX_TERMS} topics in one instruction")
+    return Instruction(text, more, less)
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class _OwnViewLimit:
+    """Teen daily limit over ``feed_views`` when the teen-settings service is not present.
+
+    A clip counts once per day however often it is served.
+    """
+
+    def __init__(self, ctx: Pipeline, daily_limit: int) -> None:
+        self.ctx = ctx
+        self.daily_limit = daily_limit
+
+    def _limit(self, user: User) -> int:
+        rows = self.ctx.store.query(
+            "SELECT settings FROM user_settings WHERE user_id = ?", [user.id]
+        )
+        if rows:
+            value = (_loads(rows[0][0]) or {}).get("daily_limit")
+            if isinstance(value, int) and value >= 0:
+                return value
+        return self.daily_limit
+
+    def remaining_today(self, user: User) -> int | None:
+        if not user.is_teen:
+            return None
+        seen = self.ctx.store.query(
+            "SELECT count(DISTINCT clip_id) FROM feed_views WHERE user_id = ? AND day = ?",
+            [user.id, _today()],
+        )
+        return max(0, self._limit(user) - int(seen[0][0] if seen else 0))
+
+    def record_views(self, user: User, clip_ids: list[str]) -> None:
+        if not clip_ids:
+            return
+        at = now()
+        with self.ctx.store.transaction() as tx:
+            for clip_id in clip_ids:
+                tx.execute(
+                    "INSERT INTO feed_views (user_id, clip_id, day, viewed_at) VALUES (?, ?, ?, ?)",
+                    [user.id, clip_id, at.date(), at],
+                )
+
+
+def _today() -> date:
+    return now().date()
+
+
+class FeedService:
+    """Posts, remixes, the feed, reports and appeals. Reached as ``ctx.feed``."""
+
+    def __init__(
+        self,
+        ctx: Pipeline,
+        *,
+        teen_daily_limit: int = DEFAULT_TEEN_DAILY_LIMIT,
+        embedder: TextEmbedder | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._own_limit = _OwnViewLimit(ctx, teen_daily_limit)
+        # Prompt embeddings by clip id: prompts never change once a clip exists.
+        self._prompt_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = 50_000
+
+    # -- models ------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                from detectors.characters.semantic import MiniLMTextEmbedder
+
+                self._embedder = MiniLMTextEmbedder(threads=self.ctx.settings.threads)
+            return self._embedder
+
+    def _teen_limits(self) -> Any:
+        """The teen-settings service when it is wired into the pipeline, else our own."""
+        prop = getattr(type(self.ctx), "teens", None)
+        if isinstance(prop, property):
+            teens = self.ctx.teens  # type: ignore[attr-defined]
+            if callable(getattr(teens, "remaining_today", None)) and callable(
+                getattr(teens, "record_views", None)
+            ):
+                return teens
+        return self._own_limit
+
+    # -- posting -------------------------------------------------------------------------
+
+    def _clip(self, clip_id: str) -> dict[str, Any]:
+        rows = self.store.query_dicts(
+            "SELECT id, creator_id, prompt, origin, parent_clip_id, status, audience, "
+            "media_sha256, created_at FROM clips WHERE id = ?",
+            [str(clip_id)[:64]],
+        )
+        if not rows:
+            raise NotFound(f"no clip {str(clip_id)[:64]}")
+        return rows[0]
+
+    def _visible(self, clip: dict[str, Any], viewer: User) -> bool:
+        """Creator and staff see everything; others only live clips for their audience."""
+        if clip["creator_id"] == viewer.id or viewer.role in STAFF_ROLES:
+            return True
+        return clip["status"] == "published" and not (
+            clip["audience"] == "adults" and viewer.is_teen
+        )
+
+    def _posted(self, result: Any) -> dict[str, Any]:
+        """A gate result as its creator sees it: no shadow policy, no other person's data."""
+        decision = result.decision
+        rules = [
+            {"id": r.get("id"), "outcome": r.get("outcome"), "reason": r.get("reason")}
+            for r in decision.get("rules", [])
+            if isinstance(r, dict)
+        ]
+        return {
+            "clip_id": result.clip_id,
+            "status": result.status,
+            "audience": result.audience,
+            "decision_id": result.decision_id,
+            "decision": {
+                "outcome": decision.get("outcome"),
+                "reasons": decision.get("reasons", []),
+                "rules": rules,
+                "version": decision.get("version"),
+                "queue": decision.get("queue"),
+            },
+            "queue_item_id": result.queue_item_id,
+        }
+
+    def upload(
+        self,
+        creator: User,
+        media: Path | bytes,
+        prompt: str | None = None,
+        *,
+        declared_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Post a new clip: scanned by the gate (stage ``upload``), then published, queued or blocked."""
+        result = self.ctx.gate.scan(
+            media,
+            creator,
+            prompt=prompt,
+            stage="upload",
+            origin="upload",
+            declared_name=declared_name,
+        )
+        return self._posted(result)
+
+    def remix(
+        self,
+        creator: User,
+        parent_clip_id: str,
+        media: Path | bytes,
+        prompt: str | None = None,
+        *,
+        declared_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Post a remix: the parent must be live and visible; the gate (stage ``remix``) checks consents."""
+        parent = self._clip(parent_clip_id)
+        if not self._visible(parent, creator):
+            raise NotFound(f"no clip {parent['id']}")
+        if parent["status"] != "published":
+            # The creator and staff can see their blocked clip, but not give it a second life.
+            raise Conflict(
+                f"clip {parent['id']} is {parent['status']}; only published clips can be remixed"
+            )
+        result = self.ctx.gate.scan(
+            media,
+            creator,
+            prompt=prompt,
+            stage="remix",
+            parent_clip_id=parent["id"],
+            origin="remix",
+            declared_name=declared_name,
+        )
+        ingredients = []
+        for signal in result.signals:
+            if signal.get("kind") == "provenance.state":
+                data = signal.get("data") or signal
+                for ing in data.get("ingredients") or []:
+                    if isinstance(ing, dict):
+                        ingredients.append(
+                            {k: ing.get(k) for k in ("title", "relationship", "format", "hash")}
+                        )
+        doc = self._posted(result)
+        doc["lineage"] = {"parent_clip_id": parent["id"], "c2pa_ingredients": ingredients}
+        return doc
+
+    def my_clips(self, user: User, limit: int = 100) -> list[dict[str, Any]]:
+        """The user's own clips, newest first, with each one's latest decision outcome."""
+        return self.store.query_dicts(
+            "SELECT c.id AS clip_id, c.prompt, c.origin, c.parent_clip_id, c.status, c.audience, "
+            "c.created_at, d.id AS decision_id, d.outcome AS decision_outcome, "
+            "d.reason AS decision_reason FROM clips c LEFT JOIN ("
+            "  SELECT clip_id, id, outcome, reason, row_number() OVER "
+            "  (PARTITION BY clip_id ORDER BY created_at DESC, id DESC) AS n FROM decisions"
+            ") d ON d.clip_id = c.id AND d.n = 1 "
+            "WHERE c.creator_id = ? ORDER BY c.created_at DESC, c.id LIMIT ?",
+            [user.id, max(1, min(int(limit), 500))],
+        )
+
+    # -- the feed ------------------------------------------------------------------------
+
+    def _prompt_matrix(self, clips: list[dict[str, Any]]) -> np.ndarray:
+        missing = [c for c in clips if c["id"] not in self._prompt_vectors and c["prompt"]]
+        if missing:
+            vectors = self.embedder.embed([str(c["prompt"])[:1000] for c in missing])
+            for clip, vec in zip(missing, vectors, strict=True):
+                self._prompt_vectors[clip["id"]] = vec
+            while len(self._prompt_vectors) > self._cache_size:
+                self._prompt_vectors.popitem(last=False)
+        dim = self.embedder.info.embedding_dim or 384
+        rows = [
+            self._prompt_vectors.get(c["id"], np.zeros(dim, np.float32))
+            if c["prompt"]
+            else np.zeros(dim, np.float32)
+            for c in clips
+        ]
+        return np.vstack(rows) if rows else np.zeros((0, dim), np.float32)
+
+    def feed(self, user: User, instruction: str | None = None, limit: int = 20) -> dict[str, Any]:
+        """Ranked live clips for ``user``: ``{"items": [{clip_id, creator, reason, ...}], ...}``."""
+        started = time.perf_counter()
+        limit = int(limit)
+        if not 1 <= limit <= MAX_FEED_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_FEED_LIMIT}")
+        parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
+        limits = self._teen_limits()
+        remaining = limits.remaining_today(user) if user.is_teen else None
+        doc: dict[str, Any] = {
+            "items": [],
+            "instruction": None
+            if parsed is None
+            else {"text": parsed.text, "more": parsed.more, "less": parsed.less},
+            "limit_reached": False,
+            "remaining_today": remaining,
+        }
+        if remaining is not None and remaining <= 0:
+            doc["limit_reached"] = True
+            doc["notice"] = "daily limit reached: no more clips today"
+            return doc
+        audience_sql = "AND c.audience <> 'adults' " if user.is_teen else ""
+        clips = self.store.query_dicts(
+            "SELECT c.id, c.creator_id, c.prompt, c.origin, c.parent_clip_id, c.audience, "
+            "c.created_at, u.handle AS creator, "
+            "EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.creator_id) "
+            "AS following, "
+            "EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = c.creator_id AND f.followee_id = ?) "
+            "AS follows_you "
+            "FROM clips c JOIN users u ON u.id = c.creator_id "
+            "WHERE c.status = 'published' AND NOT u.disabled AND c.creator_id <> ? "
+            f"{audience_sql}"
+            "ORDER BY c.created_at DESC, c.id LIMIT ?",
+            [user.id, user.id, user.id, CANDIDATES],
+        )
+        at = now()
+        scored: list[tuple[float, dict[str, Any], list[str]]] = []
+        sims_more = sims_less = None
+        if parsed is not None and clips and (parsed.more or parsed.less):
+            prompts = self._prompt_matrix(clips)
+            if parsed.more:
+                sims_more = prompts @ self.embedder.embed(parsed.more).T
+            if parsed.less:
+                sims_less = prompts @ self.embedder.embed(parsed.less).T
+        excluded = 0
+        for i, clip in enumerate(clips):
+            age_h = max(0.0, (at - _aware(clip["created_at"], at)).total_seconds() / 3600.0)
+            score = math.pow(0.5, age_h / RECENCY_HALF_LIFE_H)
+            reasons: list[str] = []
+            if sims_less is not None and parsed is not None:
+                j = int(np.argmax(sims_less[i]))
+                if float(sims_less[i, j]) >= EXCLUDE_MIN:
+                    excluded += 1
+                    continue
+            if sims_more is not None and parsed is not None:
+                j = int(np.argmax(sims_more[i]))
+                sim = float(sims_more[i, j])
+                score += INSTRUCTION_WEIGHT * max(0.0, sim - NOISE_FLOOR)
+                if sim >= MATCH_MIN:
+                    reasons.append(f"matches '{parsed.more[j]}' ({sim:.2f})")
+            if clip["following"]:
+                score += FOLLOW_BOOST
+                if clip["follows_you"]:
+                    score += MUTUAL_BOOST
+                    reasons.append("from a mutual")
+                else:
+                    reasons.append("from someone you follow")
+            if not reasons:
+                reasons.append(f"recent from @{clip['creator']}")
+            scored.append((score, clip, reasons))
+        take = limit if remaining is None else min(limit, remaining)
+        items = _diversified(scored, take)
+        doc["items"] = items
+        doc["excluded_by_instruction"] = excluded
+        if remaining is not None:
+            limits.record_views(user, [it["clip_id"] for it in items])
+            doc["remaining_today"] = remaining - len(items)
+            if doc["remaining_today"] <= 0:
+                doc["limit_reached"] = True
+                doc["notice"] = "daily limit reached: no more clips today"
+        doc["ranking"] = {
+            "model": self.embedder.info.model_id if parsed is not None else None,
+            "candidates": len(clips),
+            "ms": round((time.perf_counter() - started) * 1000.0, 1),
+        }
+        return doc
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def report(
+        self, user: User, clip_id: str, reason: str, details: str | None = None
+    ) -> dict[str, Any]:
+        """Report a clip: one ``reports`` item per clip (escalated by repeats) + a report-stage decision."""
+        reason = (reason or "").strip().lower()
+        if reason not in REPORT_REASONS:
+            raise ValueError(f"reason must be one of: {', '.join(REPORT_REASONS)}")
+        details = (details or "").strip() or None
+        if details is not None and len(details) > MAX_DETAILS_CHARS:
+            raise ValueError(f"details are longer than {MAX_DETAILS_CHARS} characters")
+        clip = self._clip(clip_id)
+        if not self._visible(clip, user):
+            raise NotFound(f"no clip {clip['id']}")
+        if clip["creator_id"] == user.id:
+            raise ValueError("you cannot report your own clip")
+        at = now()
+        report_id = new_id("rep")
+        policies = self.ctx.policies
+        active = policies.active()
+        with self.store.transaction() as tx:
+            if tx.execute(
+                "SELECT 1 FROM reports WHERE clip_id = ? AND reporter_id = ? AND status = 'open'",
+                [clip["id"], user.id],
+            ).fetchone():
+                raise Conflict("you have already reported this clip; it is waiting for review")
+            tx.execute(
+                "INSERT INTO reports (id, clip_id, reporter_id, reason, details, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                [report_id, clip["id"], user.id, reason, details, at],
+            )
+            open_reports = tx.execute(
+                "SELECT reason FROM reports WHERE clip_id = ? AND status = 'open'", [clip["id"]]
+            ).fetchall()
+            count = len(open_reports)
+            reasons = sorted({r[0] for r in open_reports})
+            decision_doc, decision_id, scan_id = self._report_decision(
+                tx, active, clip, reason, count, reasons, user, at
+            )
+            base = max(REPORT_REASONS[r][0] for r in reasons)
+            policy_priority = int(decision_doc.get("priority") or 0)
+            priority = min(MAX_PRIORITY, max(base, policy_priority) + ESCALATION_STEP * (count - 1))
+            due = at + min(REPORT_REASONS[r][1] for r in reasons)
+            if policy_priority >= HOLD_PRIORITY:
+                due = min(due, at + timedelta(hours=1))
+            item_reason = f"reports: {count} ({', '.join(reasons)})"
+            if decision_doc.get("queue"):
+                item_reason += f"; policy routes to {decision_doc['queue']}"
+            row = tx.execute(
+                "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
+                "AND status IN ('open', 'claimed')",
+                [clip["id"], REPORTS_QUEUE],
+            ).fetchone()
+            if row is None:
+                item_id = new_id("qi")
+                tx.execute(
+                    "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
+                    "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    [
+                        item_id,
+                        clip["id"],
+                        decision_id,
+                        REPORTS_QUEUE,
+                        priority,
+                        item_reason,
+                        due,
+                        at,
+                    ],
+                )
+                transition = "opened"
+            else:
+                item_id = str(row[0])
+                priority = max(priority, int(row[1]))
+                if row[2] is not None:
+                    due = min(due, _aware(row[2], at))
+                tx.execute(
+                    "UPDATE queue_items SET priority = ?, due_at = ?, reason = ?, decision_id = ? "
+                    "WHERE id = ?",
+                    [priority, due, item_reason, decision_id, item_id],
+                )
+                transition = "escalated"
+            tx.audit(
+                QueueItemChanged(
+                    user.id,
+                    item_id=item_id,
+                    queue=REPORTS_QUEUE,
+                    transition=transition,
+                    clip_id=clip["id"],
+                    decision_id=decision_id,
+                    detail=f"priority {priority}",
+                )
+            )
+            status = self._apply_report_outcome(tx, clip, decision_doc, decision_id, at, user)
+            tx.audit(
+                ClipReported(
+                    user.id,
+                    report_id=report_id,
+                    clip_id=clip["id"],
+                    reason=reason,
+                    count=count,
+                    queue_item_id=item_id,
+                    decision_id=decision_id,
+                )
+            )
+        return {
+            "report_id": report_id,
+            "clip_id": clip["id"],
+            "queue_item_id": item_id,
+            "queue": REPORTS_QUEUE,
+            "priority": priority,
+            "due_at": due.isoformat(),
+            "reports": count,
+            "transition": transition,
+            "decision": {
+                "id": decision_id,
+                "scan_id": scan_id,
+                "outcome": decision_doc["outcome"],
+                "rules": [r["id"] for r in decision_doc["rules"]],
+                "version": decision_doc["version"],
+            },
+            "clip_status": status,
+        }
+
+    def _report_decision(
+        self,
+        tx: Any,
+        active: Any,
+        clip: dict[str, Any],
+        reason: str,
+        count: int,
+        reasons: list[str],
+        reporter: User,
+        at: datetime,
+    ) -> tuple[dict[str, Any], str, str]:
+        """Re-decide the clip with its last scan's signals and a ``report`` context; recorded like a scan."""
+        started = time.perf_counter()
+        row = tx.execute(
+            "SELECT view FROM scans WHERE clip_id = ? AND view IS NOT NULL AND stage <> 'report' "
+            "ORDER BY created_at DESC, id DESC LIMIT 1",
+            [clip["id"]],
+        ).fetchone()
+        stored = (_loads(row[0]) or {}) if row else {}
+        context = dict(stored.pop("context", None) or {})
+        context.update(
+            {
+                "stage": "report",
+                "published": clip["status"] == "published",
+                "report": {"reason": reason, "count": count, "reasons": reasons},
+            }
+        )
+        decision = active.evaluate(stored, context)
+        doc = decision.to_dict()
+        scan_id = new_id("scan")
+        decision_id = new_id("dec")
+        tx.execute(
+            "INSERT INTO scans (id, clip_id, stage, context, created_at, duration_ms, view) "
+            "VALUES (?, ?, 'report', ?, ?, ?, ?)",
+            [
+                scan_id,
+                clip["id"],
+                _json({**context, "reporter_id": reporter.id, "signals_from_last_scan": bool(row)}),
+                at,
+                (time.perf_counter() - started) * 1000.0,
+                _json({**stored, "context": context}),
+            ],
+        )
+        details = {
+            "reasons": doc.get("reasons", []),
+            "errors": doc.get("errors", []),
+            "explanation": {
+                "stage": "report",
+                "report": context["report"],
+                "signals_from_last_scan": bool(row),
+            },
+        }
+        tx.execute(
+            "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, policy_version, "
+            "queue, priority, decided_by, reason, created_at, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            [
+                decision_id,
+                scan_id,
+                clip["id"],
+                doc["outcome"],
+                _json(doc["rules"]),
+                _json({"rules": doc.get("shadow", []), "outcome": doc.get("shadow_outcome")}),
+                doc["version"],
+                doc.get("queue"),
+                doc.get("priority"),
+                ", ".join(doc.get("reasons", [])) or None,
+                at,
+                _json(details),
+            ],
+        )
+        tx.audit(
+            ScanRecorded(
+                reporter.id,
+                scan_id=scan_id,
+                clip_id=clip["id"],
+                stage="report",
+                decision_id=decision_id,
+                outcome=doc["outcome"],
+                policy_version=doc["version"],
+                signals=0,
+            )
+        )
+        return doc, decision_id, scan_id
+
+    def _apply_report_outcome(
+        self,
+        tx: Any,
+        clip: dict[str, Any],
+        doc: dict[str, Any],
+        decision_id: str,
+        at: datetime,
+        reporter: User,
+    ) -> str:
+        """Move a live clip when the report-stage decision says so; returns its status."""
+        status = clip["status"]
+        if status != "published":
+            return str(status)
+        outcome = doc["outcome"]
+        new_status = status
+        if outcome in ("block", "takedown"):
+            new_status = "taken_down"
+        elif outcome == "review" and int(doc.get("priority") or 0) >= HOLD_PRIORITY:
+            new_status = "queued"
+        if new_status != status:
+            tx.execute(
+                "UPDATE clips SET status = ?, updated_at = ? WHERE id = ?",
+                [new_status, at, clip["id"]],
+            )
+            tx.audit(
+                ClipStatusChanged(
+                    reporter.id,
+                    clip_id=clip["id"],
+                    previous=status,
+                    status=new_status,
+                    audience=clip["audience"],
+                    decision_id=decision_id,
+                )
+            )
+        return str(new_status)
+
+    # -- appeals ---------------------------------------------------------------------------
+
+    def appeal(self, user: User, decision_id: str, message: str) -> dict[str, Any]:
+        """The clip's creator appeals the latest decision on it: an ``appeals`` item with a deadline."""
+        message = (message or "").strip()
+        if not message:
+            raise ValueError("an appeal needs a message")
+        if len(message) > MAX_DETAILS_CHARS:
+            raise ValueError(f"the message is longer than {MAX_DETAILS_CHARS} characters")
+        decision_id = str(decision_id)[:64]
+        rows = self.store.query_dicts(
+            "SELECT d.id, d.clip_id, d.outcome, c.creator_id FROM decisions d "
+            "JOIN clips c ON c.id = d.clip_id WHERE d.id = ?",
+            [decision_id],
+        )
+        # Someone else's decision answers like a missing one: it is not theirs to know of.
+        if not rows or rows[0]["creator_id"] != user.id:
+            raise NotFound(f"no decision {decision_id}")
+        decision = rows[0]
+        latest = self.store.query(
+            "SELECT id FROM decisions WHERE clip_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            [decision["clip_id"]],
+        )
+        if latest and latest[0][0] != decision_id:
+            raise Conflict("a newer decision replaced this one; appeal the latest decision")
+        if decision["outcome"] not in APPEALABLE:
+            raise ValueError(
+                f"a decision with outcome {decision['outcome']!r} cannot be appealed; "
+                f"appealable: {', '.join(sorted(APPEALABLE))}"
+            )
+        at = now()
+        appeal_id = new_id("apl")
+        item_id = new_id("qi")
+        due = at + APPEAL_DEADLINE
+        with self.store.transaction() as tx:
+            if tx.execute(
+                "SELECT 1 FROM appeals WHERE decision_id = ? AND status = 'open'", [decision_id]
+            ).fetchone():
+                raise Conflict("this decision already has an open appeal")
+            tx.execute(
+                "INSERT INTO appeals (id, decision_id, clip_id, appellant_id, message, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
+                [appeal_id, decision_id, decision["clip_id"], user.id, message, at],
+            )
+            tx.execute(
+                "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
+                "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                [
+                    item_id,
+                    decision["clip_id"],
+                    decision_id,
+                    APPEALS_QUEUE,
+                    APPEAL_PRIORITY,
+                    f"appeal of {decision['outcome']}: {message[:200]}",
+                    due,
+                    at,
+                ],
+            )
+            tx.audit(
+                QueueItemChanged(
+                    user.id,
+                    item_id=item_id,
+                    queue=APPEALS_QUEUE,
+                    transition="opened",
+                    clip_id=decision["clip_id"],
+                    decision_id=decision_id,
+                )
+            )
+            tx.audit(
+                DecisionAppealed(
+                    user.id,
+                    appeal_id=appeal_id,
+                    decision_id=decision_id,
+                    clip_id=decision["clip_id"],
+                    queue_item_id=item_id,
+                )
+            )
+        return {
+            "appeal_id": appeal_id,
+            "decision_id": decision_id,
+            "clip_id": decision["clip_id"],
+            "queue": APPEALS_QUEUE,
+            "queue_item_id": item_id,
+            "priority": APPEAL_PRIORITY,
+            "due_at": due.isoformat(),
+            "status": "open",
+        }
+
+
+def _aware(value: Any, reference: datetime) -> datetime:
+    """DuckDB may hand back naive timestamps; read them in the reference's zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=reference.tzinfo)
+    return value  # type: ignore[no-any-return]
+
+
+def _diversified(
+    scored: list[tuple[float, dict[str, Any], list[str]]], take: int
+) -> list[dict[str, Any]]:
+    """Best first, each further clip of a creator already shown counting a little less."""
+    remaining = sorted(scored, key=lambda s: (-s[0], str(s[1]["id"])))
+    shown: dict[str, int] = {}
+    items: list[dict[str, Any]] = []
+    while remaining and len(items) < take:
+        best_i = max(
+            range(len(remaining)),
+            key=lambda i: (
+                remaining[i][0] * SAME_CREATOR_DECAY ** shown.get(remaining[i][1]["creator_id"], 0)
+            ),
+        )
+        score, clip, reasons = remaining.pop(best_i)
+        adjusted = score * SAME_CREATOR_DECAY ** shown.get(clip["creator_id"], 0)
+        shown[clip["creator_id"]] = shown.get(clip["creator_id"], 0) + 1
+        items.append(
+            {
+                "clip_id": clip["id"],
+                "creator": clip["creator"],
+                "reason": "; ".join(reasons),
+                "score": round(adjusted, 4),
+                "prompt": clip["prompt"],
+                "origin": clip["origin"],
+                "parent_clip_id": clip["parent_clip_id"],
+                "created_at": clip["created_at"].isoformat()
+                if isinstance(clip["created_at"], datetime)
+                else clip["created_at"],
+            }
+        )
+    return items
