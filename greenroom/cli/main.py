@@ -30,6 +30,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.scan", None),
     ("greenroom.cli.policy_store", None),
     ("greenroom.cli.generate", None),
+    ("greenroom.cli.characters", "characters"),
 ]
 
 
