@@ -62,3 +62,8 @@ def seed(store: Store, settings: Settings) -> dict[str, Any]:
     result = {"data_dir": str(store.data_dir), "logins": logins, "content": content}
     (store.data_dir / "demo-logins.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+from greenroom.demo_characters import seed_characters  # noqa: E402  (needs SEEDERS defined)
+
+SEEDERS.append(seed_characters)

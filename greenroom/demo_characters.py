@@ -1,0 +1,95 @@
+"""Demo content for the characters registry: free-licence fixture characters owned by the demo rights holder.
+
+Registered for ``studio`` from ``<fixtures_dir>/characters`` with a mix of
+policies so the console shows each one (a real registration starts at
+``block``; here the studio has already opted some in). Licences are those of
+the fixtures' MANIFEST.tsv and are kept in the descriptions' source notes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenroom.settings import Settings
+from store.db import Store
+from store.users import User
+
+DEMO_OWNER = "studio"
+
+# name, aliases, description, policy, reference images (under fixtures/characters), licence
+DEMO_CHARACTERS: list[dict[str, Any]] = [
+    {
+        "name": "Go Gopher",
+        "aliases": ["Golang Gopher", "Gopher mascot"],
+        "description": "a light blue cartoon gopher with big round eyes and buck teeth, "
+        "the mascot of the Go programming language",
+        "policy": "allow_with_attribution",
+        "refs": ["go_gopher/gophercolor.png", "go_gopher/gopherbw.png"],
+        "licence": "CC-BY-4.0, Renee French",
+    },
+    {
+        "name": "Ferris",
+        "aliases": ["Ferris the crab", "Rustacean"],
+        "description": "an orange cartoon crab with little claws, the unofficial mascot of the "
+        "Rust programming language",
+        "policy": "review",
+        "refs": ["ferris/rustacean-flat-happy.png"],
+        "licence": "CC0 / public domain, Karen Rustad Tölva",
+    },
+    {
+        "name": "Tux",
+        "aliases": ["Tux the penguin", "Linux penguin"],
+        "description": "a plump black and white penguin with a yellow beak and feet, sitting, "
+        "the mascot of the Linux kernel",
+        "policy": "allow",
+        "refs": ["tux/tux_boot.png"],
+        "licence": "CC0 / public domain (Larry Ewing design, Garrett LeSage redraw)",
+    },
+    {
+        "name": "Big Buck Bunny",
+        "aliases": ["Buck Bunny"],
+        "description": "a huge fat white rabbit with grey fur and a kind face in a sunny green "
+        "meadow, from a Blender open movie",
+        "policy": "block",
+        "refs": ["big_buck_bunny/bbb_bunny_01.jpg"],
+        "licence": "CC-BY-3.0, Blender Foundation",
+    },
+    {
+        "name": "Pepper",
+        "aliases": ["Pepper&Carrot", "Pepper the witch"],
+        "description": "a young witch girl with messy red hair and her orange cat Carrot, "
+        "from the webcomic by David Revoy",
+        "policy": "block",
+        "refs": ["peppercarrot/peppercarrot_icon.png"],
+        "licence": "CC-BY-4.0, David Revoy",
+    },
+]
+
+
+def seed_characters(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
+    """Register the demo characters for ``studio``; reference images only where the fixtures exist."""
+    from pipeline.characters import RefUpload
+    from pipeline.context import Pipeline
+
+    owner = users.get(DEMO_OWNER)
+    if owner is None:
+        return {"characters": [], "characters_note": f"no demo user {DEMO_OWNER}"}
+    root = settings.fixtures_dir / "characters"
+    service = Pipeline(store, settings).characters
+    created = []
+    for spec in DEMO_CHARACTERS:
+        paths = [root / p for p in spec["refs"]]
+        refs = [RefUpload(p.read_bytes(), p.name) for p in paths if p.is_file()]
+        rec = service.register(
+            None,
+            owner,
+            name=spec["name"],
+            aliases=spec["aliases"],
+            description=spec["description"],
+            policy=spec["policy"],
+            refs=refs,
+        )
+        created.append(
+            {"id": rec.id, "name": rec.name, "policy": rec.policy, "refs": len(rec.refs)}
+        )
+    return {"characters": created}
