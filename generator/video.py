@@ -235,7 +235,8 @@ def build_tiny_random_t2v(seed: int = 0, threads: int = 1, steps: int = 4) -> Di
     pipe = TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler
     )
-    params = sum(p.numel() for m in (unet, vae, text_encoder) for p in m.parameters())
+    modules: tuple[Any, ...] = (unet, vae, text_encoder)
+    params = int(sum(p.numel() for m in modules for p in m.parameters()))
     info = GeneratorInfo(
         model_id=TINY_MODEL_ID,
         licence="n/a (random weights built from a config; diffusers/transformers Apache-2.0)",
