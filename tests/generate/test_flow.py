@@ -206,3 +206,22 @@ def test_audit_chain_holds(gen_server: LiveServer, clip: dict[str, Any]) -> None
     assert store.verify_audit().ok
     names = {r[0] for r in store.query("SELECT DISTINCT event FROM audit_log")}
     assert {"clip.signed", "clip.fingerprinted", "clip.status_changed"} <= names
+
+
+def test_generate_as_a_durable_job(gen_server: LiveServer) -> None:
+    from pipeline.gate import build_worker
+    from store.jobs import get_job
+
+    with gen_server.client("adult") as c:
+        r = c.post("/generate?wait=false", json={"prompt": "a kite over dunes", "seconds": 0.5})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    ctx = gen_server.services.pipeline
+    # The test server runs without its lifespan worker: run one job here, as the worker would.
+    worker = build_worker(ctx, worker_id="test-worker")
+    assert worker.run_once() is True
+    job = get_job(ctx.store, job_id)
+    assert job.kind == "generate" and job.status == "done", job.last_error
+    assert job.result is not None and job.result["status"] == "published"
+    row = ctx.store.query("SELECT status, prompt FROM clips WHERE id = ?", [job.result["clip_id"]])
+    assert row == [("published", "a kite over dunes")]
