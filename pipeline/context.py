@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pipeline.provenance import ProvenanceService
     from pipeline.review import ReviewService
     from pipeline.safety import SafetySource
+    from pipeline.teens import TeenService
 
 
 class Pipeline:
@@ -149,6 +150,12 @@ class Pipeline:
         from pipeline.safety import SafetySource
 
         return self._once("_safety", lambda: SafetySource(self))
+
+    @property
+    def teens(self) -> TeenService:
+        from pipeline.teens import TeenService
+
+        return self._once("_teens", lambda: TeenService(self))
 
     @property
     def policies(self) -> PolicyService:

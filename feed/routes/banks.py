@@ -1,0 +1,112 @@
+"""Hash banks for staff: list, create, add entries (hashes or a clip), export and import bank files.
+
+Thin: parse, call ``svc.pipeline.banks``, shape the JSON. Bank files are the
+``greenroom-hashbank`` v1 JSON Lines format (``detectors/hashing.py``); an
+invalid file is refused whole with the line of the first problem (422).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import Depends, File, HTTPException, Query, UploadFile
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from feed.access import STAFF, SecureRouter
+from feed.auth import current_user
+from feed.services import Services, services
+from store.users import User
+
+router = SecureRouter()
+
+
+class NewBank(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
+    category: str = Field(default="", max_length=32)
+
+
+class Entry(BaseModel):
+    hash: str = Field(min_length=64, max_length=64)
+    kind: Literal["pdq", "sha256"]
+    label: str = Field(min_length=1, max_length=500)
+    severity: Literal["low", "medium", "high", "critical"] = "high"
+    source_clip_id: str | None = Field(default=None, max_length=64)
+    quality: int | None = Field(default=None, ge=0, le=100)
+
+
+class NewEntries(BaseModel):
+    """Either hashes, or a stored clip whose file and keyframes are hashed."""
+
+    entries: list[Entry] = Field(default_factory=list, max_length=10_000)
+    clip_id: str | None = Field(default=None, max_length=64)
+    label: str | None = Field(default=None, max_length=500)
+    severity: Literal["low", "medium", "high", "critical"] = "high"
+
+
+@router.get("/banks", access=STAFF, tags=["banks"])
+def list_banks(svc: Services = Depends(services)) -> dict[str, Any]:
+    return {"banks": svc.pipeline.banks.list_banks()}
+
+
+@router.post("/banks", access=STAFF, tags=["banks"], status_code=201)
+def create_bank(
+    body: NewBank, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    return svc.pipeline.banks.create_bank(body.name, body.description, body.category, user)
+
+
+@router.post("/banks/{name}/entries", access=STAFF, tags=["banks"])
+def add_entries(
+    name: str,
+    body: NewEntries,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    banks = svc.pipeline.banks
+    if body.clip_id and body.entries:
+        raise HTTPException(422, "give either entries or a clip_id, not both")
+    if body.clip_id:
+        label = body.label or "added by staff"
+        with svc.store.transaction() as tx:
+            result = banks.add_clip(tx, body.clip_id, name, label, user, body.severity)
+        banks.refresh()
+    elif body.entries:
+        result = banks.add_entries(name, [e.model_dump() for e in body.entries], user)
+    else:
+        raise HTTPException(422, "give entries or a clip_id")
+    result.pop("ids", None)
+    return result
+
+
+@router.get("/banks/{name}/export", access=STAFF, tags=["banks"])
+def export_bank(name: str, svc: Services = Depends(services)) -> PlainTextResponse:
+    text = svc.pipeline.banks.export(name)
+    return PlainTextResponse(
+        text,
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{name}.hashbank.jsonl"'},
+    )
+
+
+@router.post("/banks/{name}/import", access=STAFF, tags=["banks"])
+def import_bank(
+    name: str,
+    file: UploadFile = File(..., description="a greenroom-hashbank v1 file (JSON Lines)"),
+    create: bool = Query(default=True, description="create the bank when it does not exist"),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    limit = svc.settings.limits.max_upload_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"bank file is over the {limit}-byte limit")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(422, "invalid bank file: not UTF-8 text") from None
+    banks = svc.pipeline.banks
+    if not create:
+        banks.repo.get(name)  # 404 before anything is read into the store
+    return banks.import_text(text, bank=name, actor=user)

@@ -1,0 +1,241 @@
+"""Teen accounts: safety settings with a floor, guardians who may tighten them, the daily feed limit.
+
+Every user has effective settings = defaults overlaid with what they (or, for
+a teen, a linked guardian or an admin) stored. For teens the defaults are the
+**floor**: the loosest value a teen account may have (a 60-item daily feed,
+cameos for mutuals at most, DMs from mutuals at most). A guardian may set any
+value at least as strict as the floor (tighten, or relax an earlier
+tightening back towards the floor) and never beyond it; a stored value looser
+than the floor (e.g. written before the floor changed) is clamped on read.
+
+The feed backend enforces the daily limit with :meth:`TeenService.remaining_today`
+and :meth:`TeenService.record_views`; the likeness area can ask
+:meth:`TeenService.cameo_use_allowed` whether a requester may use a teen's cameo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from store.db import NotFound
+from store.teens import UserSettingsRepo
+from store.users import User, Users
+
+if TYPE_CHECKING:
+    from pipeline.context import Pipeline
+
+# Strictest first: a value's index is its strictness rank (lower = stricter).
+CAMEO_LEVELS = ("only_me", "approved", "mutuals", "everyone")
+DM_LEVELS = ("off", "mutuals", "everyone")
+MAX_FEED_LIMIT = 1000
+
+ADULT_DEFAULTS: dict[str, Any] = {
+    "feed_limit_per_day": None,  # no daily limit
+    "cameo_permission": "everyone",
+    "dms": "everyone",
+    "personalized_feed": True,
+}
+# The floor for teen accounts (and their defaults).
+TEEN_FLOOR: dict[str, Any] = {
+    "feed_limit_per_day": 60,
+    "cameo_permission": "mutuals",
+    "dms": "mutuals",
+    "personalized_feed": True,
+}
+FIELDS = tuple(ADULT_DEFAULTS)
+
+
+def _rank(field: str, value: Any) -> float:
+    """Strictness of a value (lower is stricter), comparable within one field."""
+    if field == "feed_limit_per_day":
+        return float("inf") if value is None else float(value)
+    if field == "cameo_permission":
+        return float(CAMEO_LEVELS.index(value))
+    if field == "dms":
+        return float(DM_LEVELS.index(value))
+    return 1.0 if value else 0.0  # personalized_feed: off is stricter
+
+
+def check_value(field: str, value: Any) -> Any:
+    """A well-formed value for ``field`` or ValueError (no floor applied here)."""
+    if field == "feed_limit_per_day":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("feed_limit_per_day must be a whole number of items (or null)")
+        if not 0 <= value <= MAX_FEED_LIMIT:
+            raise ValueError(f"feed_limit_per_day must be between 0 and {MAX_FEED_LIMIT}")
+        return value
+    if field == "cameo_permission":
+        if value not in CAMEO_LEVELS:
+            raise ValueError(f"cameo_permission must be one of {list(CAMEO_LEVELS)}")
+        return value
+    if field == "dms":
+        if value not in DM_LEVELS:
+            raise ValueError(f"dms must be one of {list(DM_LEVELS)}")
+        return value
+    if field == "personalized_feed":
+        if not isinstance(value, bool):
+            raise ValueError("personalized_feed must be true or false")
+        return value
+    raise ValueError(f"unknown setting {field!r}; settings are {list(FIELDS)}")
+
+
+def stricter(field: str, a: Any, b: Any) -> Any:
+    return a if _rank(field, a) <= _rank(field, b) else b
+
+
+class TeenService:
+    """Settings, guardians and daily feed counts. Reached as ``ctx.teens``."""
+
+    def __init__(self, ctx: Pipeline) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.repo = UserSettingsRepo(ctx.store)
+        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def floor(self, user: User) -> dict[str, Any] | None:
+        return dict(TEEN_FLOOR) if user.is_teen else None
+
+    def effective(self, user: User) -> dict[str, Any]:
+        """The settings in force: defaults, the stored values, teen values clamped to the floor."""
+        stored = self.repo.get(user.id)
+        out: dict[str, Any] = {}
+        for field in FIELDS:
+            default = TEEN_FLOOR[field] if user.is_teen else ADULT_DEFAULTS[field]
+            value = stored.get(field, default)
+            try:
+                value = check_value(field, value)
+            except ValueError:
+                value = default  # a malformed stored value never loosens anything
+            if user.is_teen:
+                value = stricter(field, value, TEEN_FLOOR[field])
+            out[field] = value
+        return out
+
+    def describe(self, user: User) -> dict[str, Any]:
+        """What GET /me/settings and GET /teens/{handle}/settings return."""
+        guardians = [
+            r[0]
+            for r in self.store.query(
+                "SELECT u.handle FROM guardianships g JOIN users u ON u.id = g.guardian_id "
+                "WHERE g.teen_id = ? ORDER BY u.handle",
+                [user.id],
+            )
+        ]
+        return {
+            "handle": user.handle,
+            "is_teen": user.is_teen,
+            "settings": self.effective(user),
+            "floor": self.floor(user),
+            "guardians": guardians if user.is_teen else [],
+            "views_today": self.repo.views_on(user.id),
+            "remaining_today": self.remaining_today(user),
+        }
+
+    def is_guardian_of(self, guardian: User, teen: User) -> bool:
+        rows = self.store.query(
+            "SELECT 1 FROM guardianships WHERE guardian_id = ? AND teen_id = ?",
+            [guardian.id, teen.id],
+        )
+        return bool(rows)
+
+    def teens_of(self, guardian: User) -> list[dict[str, Any]]:
+        return [self.describe(t) for t in self.users.teens_of(guardian.id)]
+
+    def can_read(self, reader: User, target: User) -> bool:
+        return (
+            reader.id == target.id
+            or reader.role == "admin"
+            or (target.is_teen and self.is_guardian_of(reader, target))
+        )
+
+    # -- changing --------------------------------------------------------------------------
+
+    def update(self, target: User, changes: Mapping[str, Any], actor: User) -> dict[str, Any]:
+        """Apply changes to a user's settings; for a teen every value must respect the floor.
+
+        Who: a linked guardian or an admin for a teen; the user themselves for
+        an adult account (a teen cannot change their own settings here).
+        Raises PermissionError (refused) or ValueError (bad or too loose value).
+        """
+        if not changes:
+            raise ValueError("no settings given")
+        if target.is_teen:
+            if not (actor.role == "admin" or self.is_guardian_of(actor, target)):
+                raise PermissionError(
+                    f"only a guardian linked to @{target.handle} or an admin may change these"
+                )
+        elif actor.id != target.id and actor.role != "admin":
+            raise PermissionError("you may only change your own settings")
+        clean = {field: check_value(field, value) for field, value in changes.items()}
+        if target.is_teen:
+            for field, value in clean.items():
+                if _rank(field, value) > _rank(field, TEEN_FLOOR[field]):
+                    raise ValueError(
+                        f"{field}={value!r} is looser than the teen floor "
+                        f"({TEEN_FLOOR[field]!r}); a guardian can only tighten it"
+                    )
+        by = (
+            "self" if actor.id == target.id else "guardian" if actor.role == "guardian" else "admin"
+        )
+        with self.store.transaction() as tx:
+            stored = self.repo.get(target.id, tx)
+            diff = {
+                f: [stored.get(f), v] for f, v in clean.items() if f not in stored or stored[f] != v
+            }
+            if diff:
+                self.repo.put(
+                    tx, target.id, {**stored, **clean}, changes=diff, by=by, actor_id=actor.id
+                )
+        return self.describe(target)
+
+    # -- daily feed limit ----------------------------------------------------------------------
+
+    def remaining_today(self, user: User) -> int | None:
+        """Feed items the user may still see today (None: no daily limit)."""
+        limit = self.effective(user)["feed_limit_per_day"]
+        if limit is None:
+            return None
+        return max(0, int(limit) - self.repo.views_on(user.id))
+
+    def record_views(self, user: User, clip_ids: Iterable[str]) -> dict[str, Any]:
+        """Count feed items as seen today (each clip once a day); returns the new remaining."""
+        with self.store.transaction() as tx:
+            added = self.repo.record_views(tx, user.id, clip_ids)
+        return {"recorded": added, "remaining_today": self.remaining_today(user)}
+
+    # -- cameo rule for teens ----------------------------------------------------------------------
+
+    def cameo_use_allowed(self, owner: User, requester: User) -> tuple[bool, str]:
+        """Whether ``requester`` may use ``owner``'s cameo as far as teen rules go.
+
+        Only the teen cap is decided here (the likeness area owns grants and
+        the owner's own choice): a teen's cameo is never usable by an adult
+        who is not a mutual, and the guardian's cap (only_me / approved /
+        mutuals) narrows it further.
+        """
+        if owner.id == requester.id:
+            return True, "own cameo"
+        if not owner.is_teen:
+            return True, "not a teen account"
+        cap = self.effective(owner)["cameo_permission"]
+        if cap == "only_me":
+            return False, "this teen's cameo is limited to themselves"
+        mutual = self.users.are_mutuals(owner.id, requester.id)
+        if not requester.is_teen and not mutual:
+            return False, "a teen's cameo cannot be used by an adult who is not a mutual"
+        if cap == "mutuals" and not mutual:
+            return False, "this teen's cameo is limited to mutuals"
+        if cap == "approved":
+            return True, "allowed if the owner approved this person (checked by the cameo grants)"
+        return True, "mutuals"
+
+    def user(self, handle: str) -> User:
+        try:
+            return self.users.by_handle(handle)
+        except NotFound:
+            raise NotFound(f"no user @{str(handle)[:32]}") from None
