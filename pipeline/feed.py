@@ -161,7 +161,7 @@ class _OwnViewLimit:
             "SELECT settings FROM user_settings WHERE user_id = ?", [user.id]
         )
         if rows:
-            value = (_loads(rows[0][0]) or {}).get("daily_limit")
+            value = (_loads(rows[0][0]) or {}).get("feed_limit_per_day")
             if isinstance(value, int) and value >= 0:
                 return value
         return self.daily_limit
@@ -182,7 +182,8 @@ class _OwnViewLimit:
         with self.ctx.store.transaction() as tx:
             for clip_id in clip_ids:
                 tx.execute(
-                    "INSERT INTO feed_views (user_id, clip_id, day, viewed_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO feed_views (user_id, clip_id, day, viewed_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     [user.id, clip_id, at.date(), at],
                 )
 
@@ -321,17 +322,22 @@ class FeedService:
             origin="remix",
             declared_name=declared_name,
         )
-        ingredients = []
+        ingredients: list[dict[str, Any]] = []
         for signal in result.signals:
-            if signal.get("kind") == "provenance.state":
-                data = signal.get("data") or signal
-                for ing in data.get("ingredients") or []:
-                    if isinstance(ing, dict):
-                        ingredients.append(
-                            {k: ing.get(k) for k in ("title", "relationship", "format", "hash")}
-                        )
+            if signal.get("kind") != "provenance.state":
+                continue
+            details = (signal.get("explanation") or {}).get("details") or {}
+            for ing in details.get("ingredients") or []:
+                if isinstance(ing, dict):
+                    keys = ("title", "relationship", "format", "manifest_id", "clip_id")
+                    ingredients.append({k: ing.get(k) for k in keys})
         doc = self._posted(result)
-        doc["lineage"] = {"parent_clip_id": parent["id"], "c2pa_ingredients": ingredients}
+        doc["lineage"] = {
+            "parent_clip_id": parent["id"],
+            "c2pa_ingredients": ingredients,
+            # Our own signed clips name their clip id in the ingredient's metadata.
+            "c2pa_names_parent": any(i.get("clip_id") == parent["id"] for i in ingredients),
+        }
         return doc
 
     def my_clips(self, user: User, limit: int = 100) -> list[dict[str, Any]]:
@@ -374,7 +380,7 @@ class FeedService:
             raise ValueError(f"limit must be between 1 and {MAX_FEED_LIMIT}")
         parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
         limits = self._teen_limits()
-        remaining = limits.remaining_today(user) if user.is_teen else None
+        remaining = limits.remaining_today(user)
         doc: dict[str, Any] = {
             "items": [],
             "instruction": None
@@ -388,6 +394,13 @@ class FeedService:
             doc["notice"] = "daily limit reached: no more clips today"
             return doc
         audience_sql = "AND c.audience <> 'adults' " if user.is_teen else ""
+        params: list[Any] = [user.id, user.id, user.id]
+        if remaining is not None:
+            # A limited account is not served today's clips again: the limit counts clips.
+            audience_sql += (
+                "AND c.id NOT IN (SELECT clip_id FROM feed_views WHERE user_id = ? AND day = ?) "
+            )
+            params += [user.id, _today()]
         clips = self.store.query_dicts(
             "SELECT c.id, c.creator_id, c.prompt, c.origin, c.parent_clip_id, c.audience, "
             "c.created_at, u.handle AS creator, "
@@ -399,7 +412,7 @@ class FeedService:
             "WHERE c.status = 'published' AND NOT u.disabled AND c.creator_id <> ? "
             f"{audience_sql}"
             "ORDER BY c.created_at DESC, c.id LIMIT ?",
-            [user.id, user.id, user.id, CANDIDATES],
+            [*params, CANDIDATES],
         )
         at = now()
         scored: list[tuple[float, dict[str, Any], list[str]]] = []
