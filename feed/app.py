@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from feed.access import assert_all_routes_secured
 from feed.errors import BodyLimitMiddleware, install_error_handlers
-from feed.routes import banks, characters, feed, generate, policies, scans, system, teens
+from feed.routes import banks, cameos, characters, feed, generate, policies, scans, system, teens
 from feed.services import Services
 from greenroom import __version__
 from greenroom.settings import Settings
@@ -56,7 +56,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_bytes=settings.limits.max_json_body_bytes,
         max_upload_bytes=settings.limits.max_upload_bytes,
     )
-    for module in (system, scans, policies, generate, characters, feed, banks, teens):
+    for module in (system, scans, policies, generate, characters, feed, banks, teens, cameos):
         app.include_router(module.router)
     assert_all_routes_secured(app)
     return app
