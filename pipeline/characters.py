@@ -381,14 +381,19 @@ class CharacterService:
         for m in self.check(scan.prompt or None, frames):
             sig = m.to_signal()
             view = _policy_view(m, self.policy_of(m.character_id))
-            data = {**sig.data, "policy": view["policy"], "source": view["source"]}
+            # "found_in", not "source": the gate stamps each stored signal's "source" with ours.
+            data = {**sig.data, "policy": view["policy"], "found_in": view["source"]}
             out.append(Signal(sig.kind, sig.model_id, data, sig.explanation))
         return out
 
     def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
-        keys = ("character_id", "name", "policy", "score", "threshold", "source", "backend")
+        keys = ("character_id", "name", "policy", "score", "threshold", "backend")
         return {
-            "character": [{k: s.data[k] for k in keys} for s in signals if s.kind == SIGNAL_KIND]
+            "character": [
+                {**{k: s.data[k] for k in keys}, "source": s.data["found_in"]}
+                for s in signals
+                if s.kind == SIGNAL_KIND
+            ]
         }
 
     # -- matches and disputes ---------------------------------------------------------------------
@@ -434,7 +439,7 @@ class CharacterService:
                     "score": data.get("score"),
                     "threshold": data.get("threshold"),
                     "backend": data.get("backend"),
-                    "source": data.get("source"),
+                    "source": data.get("found_in"),
                     "policy": data.get("policy"),
                     "model": data.get("model"),
                     "evidence": data.get("evidence"),

@@ -6,11 +6,13 @@ characters under names no other test uses.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.conftest import LiveServer
 
@@ -268,3 +270,38 @@ def test_matches_visible_to_owner_with_evidence_and_dispute_opens_queue_item(
         r = rh.post("/disputes", json={"character_id": cid, "message": "no target"})
         assert r.status_code == 422
     assert live.services.store.verify_audit().ok
+
+
+def test_gate_scan_of_a_copy_carries_the_character_and_its_policy(
+    live: LiveServer, fixtures_dir: Path
+) -> None:
+    """The service as the gate's source: a keyframe match becomes a signal and the policy decides."""
+    tux = fixtures_dir / "characters" / "tux" / "tux_speech.png"
+    with live.client("rights_holder") as rh:
+        r = rh.post(
+            "/characters",
+            data={"name": "Tux Gate Test", "policy": "review"},
+            files=[("refs", (tux.name, tux.read_bytes(), "image/png"))],
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+    # A re-encoded, resized copy, as an upload would be.
+    img = Image.open(tux).convert("RGB")
+    img = img.resize((img.width * 2 // 3, img.height * 2 // 3))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=60)
+    with live.client("adult") as adult:
+        r = adult.post("/scan", files={"file": ("tux.jpg", buf.getvalue(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    sigs = [
+        s for s in result["signals"] if s["kind"] == "character.match" and s["character_id"] == cid
+    ]
+    assert sigs, result["signals"]
+    assert sigs[0]["found_in"] == "image" and sigs[0]["policy"] == "review"
+    assert sigs[0]["explanation"]["model_id"].startswith("greenroom-copy-detect")
+    assert result["decision"]["outcome"] == "review"
+    assert "character_needs_review" in [x["id"] for x in result["decision"]["rules"]]
+    with live.client("rights_holder") as rh:
+        m = rh.get(f"/characters/{cid}/matches").json()["matches"]
+        assert m and m[0]["clip_id"] == result["clip_id"] and m[0]["source"] == "image"
