@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from console import pages
+from console import views
 from console.api import Api, ApiError
 
 
@@ -53,7 +53,7 @@ def main() -> None:
     api = Api(server_url, st.session_state["token"])
     user = st.session_state["user"]
     available: list[tuple[str, Callable[[Api, dict], None]]] = [
-        (title, render) for title, render, allowed in pages.PAGES if user["role"] in allowed
+        (title, render) for title, render, allowed in views.PAGES if user["role"] in allowed
     ]
     with st.sidebar:
         st.markdown(

@@ -1,16 +1,13 @@
-"""Console pages: one function per page, and the table of which roles see which page."""
+"""Admin pages: the overview every role sees, the audit log, and people (accounts)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from console.api import Api
-
-ALL = ("admin", "moderator", "rights_holder", "user", "guardian")
-STAFF = ("admin", "moderator")
+from console.views.common import ALL
 
 
 def overview(api: Api, user: dict[str, Any]) -> None:
@@ -62,10 +59,3 @@ def people(api: Api, user: dict[str, Any]) -> None:
                 },
             )
             st.success(f"Created @{created['handle']}. API token (shown once): {created['token']}")
-
-
-PAGES: list[tuple[str, Callable[[Api, dict[str, Any]], None], tuple[str, ...]]] = [
-    ("Overview", overview, ALL),
-    ("Audit log", audit_log, ("admin",)),
-    ("People", people, ("admin",)),
-]

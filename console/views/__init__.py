@@ -1,0 +1,29 @@
+"""Console pages, one module per area, and the table of which roles see which page.
+
+The package is ``views``, not ``pages``: Streamlit treats a ``pages/`` folder
+beside the main script as its own multipage app and would list every module
+here as a page in the sidebar.
+
+``PAGES`` rows are (title, render(api, user), roles). The server enforces
+every permission; this table only hides pages a role cannot use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from console.api import Api
+from console.views import admin, characters, policies, review
+from console.views.common import ALL, STAFF
+
+Render = Callable[[Api, dict[str, Any]], None]
+
+PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
+    ("Overview", admin.overview, ALL),
+    ("Review queue", review.review_queue, STAFF),
+    ("Policies", policies.policies, ("admin",)),
+    ("Characters", characters.characters, ("rights_holder", "admin", "moderator")),
+    ("Audit log", admin.audit_log, ("admin",)),
+    ("People", admin.people, ("admin",)),
+]

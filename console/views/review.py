@@ -1,0 +1,167 @@
+"""The review queue: pick a queue, claim the next item, read the evidence, decide with a reason, next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from console.api import Api, ApiError
+from console.views import common
+
+ACTIONS = {
+    "publish": "Publish",
+    "takedown": "Take down",
+    "block": "Block",
+    "age_restrict": "Age-restrict (adults only)",
+}
+_CURRENT = "review_item"
+
+
+def _claim_next(api: Api, queue: str, me: str) -> str | None:
+    """Claim the most urgent open item of ``queue`` (or resume one I hold); None when empty."""
+    items = api.get(f"/queues/{queue}", params={"limit": 100})["items"]
+    for item in items:
+        if item["status"] == "claimed" and item.get("claimed_by") == me:
+            return str(item["id"])
+    for item in items:
+        if item["status"] != "open":
+            continue
+        try:
+            api.post(f"/queue-items/{item['id']}/claim")
+        except ApiError as exc:
+            if exc.status == 409:  # someone else took it between list and claim
+                continue
+            raise
+        return str(item["id"])
+    return None
+
+
+def _queue_overview(api: Api) -> dict[str, dict[str, Any]]:
+    queues: dict[str, dict[str, Any]] = api.get("/queues")["queues"]
+    if not queues:
+        st.success("Every queue is empty.")
+        return {}
+    rows = [
+        {
+            "queue": name,
+            "open": q.get("open", 0),
+            "claimed": q.get("claimed", 0),
+            "overdue": q.get("overdue", 0),
+            "oldest deadline": common.when(q.get("next_due")),
+        }
+        for name, q in queues.items()
+    ]
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    return queues
+
+
+def _evidence(api: Api, item: dict[str, Any]) -> None:
+    evidence = item.get("evidence") or {}
+    clip = evidence.get("clip") or {}
+    decision = evidence.get("decision") or {}
+    st.subheader(f"Item {item['id']}")
+    st.markdown(
+        f"queue **{item['queue']}** · priority {item.get('priority')} · reason "
+        f"`{item.get('reason')}` · due {common.when(item.get('due_at'))} · status {item['status']}"
+    )
+    left, right = st.columns([2, 3])
+    with left:
+        common.clip_media(api, clip.get("id"))
+        if clip:
+            st.markdown(
+                f"clip `{clip.get('id')}` by **@{clip.get('creator')}** · {clip.get('origin')} · "
+                f"status {clip.get('status')} · audience {clip.get('audience')}"
+            )
+            if clip.get("parent_clip_id"):
+                st.markdown(f"remix of `{clip['parent_clip_id']}`")
+            if clip.get("prompt"):
+                st.markdown(f"prompt: _{clip['prompt']}_")
+    with right:
+        st.markdown("#### Rules that fired")
+        common.decision(decision)
+        st.markdown("#### Signals")
+        common.signals(evidence.get("signals") or [])
+
+
+def _decide_form(api: Api, item: dict[str, Any], offers_banks: bool) -> None:
+    with st.form(f"decide-{item['id']}", clear_on_submit=False):
+        action = st.radio(
+            "Decision",
+            list(ACTIONS),
+            format_func=ACTIONS.__getitem__,
+            horizontal=True,
+        )
+        reason = st.text_input("Reason (required, the creator sees it)")
+        bank = None
+        if offers_banks:
+            bank = st.text_input("Also add to hash bank (block / take down only; empty: no)")
+        submitted = st.form_submit_button("Decide", type="primary")
+    if not submitted:
+        return
+    if not reason.strip():
+        st.error("A decision needs a reason.")
+        return
+    body: dict[str, Any] = {"outcome": action, "reason": reason.strip()}
+    if bank and bank.strip():
+        body["add_to_bank"] = bank.strip()
+    result = api.post(f"/queue-items/{item['id']}/decide", json=body)
+    st.session_state.pop(_CURRENT, None)
+    common.set_flash(
+        "success",
+        f"Decided {ACTIONS[action].lower()} on item {item['id']} "
+        f"(clip now {result.get('clip_status')}).",
+    )
+    st.rerun()
+
+
+def review_queue(api: Api, user: dict[str, Any]) -> None:
+    st.header("Review queue")
+    common.flash()
+    with common.panel():
+        queues = _queue_overview(api)
+    current = st.session_state.get(_CURRENT)
+    names = list(queues)
+    if names:
+        # Most urgent first: the queue whose oldest deadline comes first.
+        names.sort(key=lambda n: str(queues[n].get("next_due") or "~"))
+        cols = st.columns([2, 1, 3])
+        queue = cols[0].selectbox("Queue", names, label_visibility="collapsed")
+        if cols[1].button("Claim next", type="primary", disabled=current is not None):
+            with common.panel():
+                claimed = _claim_next(api, queue, user["id"])
+                if claimed is None:
+                    st.info(f"No open items in {queue}.")
+                else:
+                    st.session_state[_CURRENT] = current = claimed
+        with st.expander(f"Items in {queue}"), common.panel():
+            items = api.get(f"/queues/{queue}", params={"limit": 50})["items"]
+            st.dataframe(
+                [
+                    {
+                        "id": i["id"],
+                        "priority": i["priority"],
+                        "reason": i["reason"],
+                        "status": i["status"],
+                        "due": common.when(i.get("due_at")),
+                    }
+                    for i in items
+                ],
+                hide_index=True,
+                use_container_width=True,
+            )
+    if current is None:
+        return
+    with common.panel():
+        item = api.get(f"/queue-items/{current}")
+        if item["status"] == "resolved":
+            st.session_state.pop(_CURRENT, None)
+            st.info(f"Item {current} was resolved meanwhile.")
+            return
+        st.divider()
+        _evidence(api, item)
+        st.divider()
+        _decide_form(api, item, common.has_area(api, "/banks"))
+        if st.button("Put aside (it stays claimed by you)"):
+            st.session_state.pop(_CURRENT, None)
+            st.rerun()
