@@ -67,3 +67,7 @@ def seed(store: Store, settings: Settings) -> dict[str, Any]:
 from greenroom.demo_characters import seed_characters  # noqa: E402  (needs SEEDERS defined)
 
 SEEDERS.append(seed_characters)
+
+from greenroom.demo_feed import seed_feed  # noqa: E402  (needs SEEDERS defined)
+
+SEEDERS.append(seed_feed)

@@ -31,6 +31,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.policy_store", None),
     ("greenroom.cli.generate", None),
     ("greenroom.cli.characters", "characters"),
+    ("greenroom.cli.feed", None),
     ("greenroom.cli.likeness", "likeness"),
     ("greenroom.cli.cameo", "cameo"),
 ]
