@@ -84,7 +84,8 @@ class BankHit:
             "bank": self.bank,
             "category": self.category,
             "entry_id": self.entry_id,
-            "kind": self.kind,
+            # Not "kind": a signal's data is merged into its document next to its own kind.
+            "hash_kind": self.kind,
             "hash": self.hash,
             "label": self.label,
             "severity": self.severity,
@@ -272,7 +273,7 @@ class BankService:
                 "distance": float(d["distance"]),
                 "severity": d["severity"],
                 "category": d["category"],
-                "kind": d["kind"],
+                "hash_kind": d["hash_kind"],
                 "entry_id": d["entry_id"],
                 "t": d["t"],
             }

@@ -27,6 +27,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.certs", "certs"),
     ("greenroom.cli.faces", "faces"),
     ("greenroom.cli.safety", "safety"),
+    ("greenroom.cli.banks", "banks"),
     ("greenroom.cli.scan", None),
     ("greenroom.cli.policy_store", None),
     ("greenroom.cli.generate", None),

@@ -210,6 +210,9 @@ def scan_cmd(
     threshold: int | None = typer.Option(
         None, "--pdq-threshold", help="PDQ Hamming threshold (default 31)"
     ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="also match the hash banks stored in this data directory"
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Estimated ages (risk bands), nudity per keyframe, and hash-bank matches."""
@@ -234,13 +237,21 @@ def scan_cmd(
         matcher = BankMatcher(
             banks, threshold=DEFAULT_PDQ_THRESHOLD if threshold is None else threshold
         )
-        matches = matcher.match_media(sha256_file(media), [(t, pdq_hash(rgb)) for t, rgb in frames])
+        digest = sha256_file(media)
+        hashed = [(t, pdq_hash(rgb)) for t, rgb in frames]
+        hash_matches = [m.to_dict() for m in matcher.match_media(digest, hashed)]
+        banks_checked, entries_checked = len(banks), matcher.entry_count
+        if data_dir is not None:
+            counts: list[int] = []
+            hash_matches += _stored_bank_matches(data_dir, digest, hashed, threshold, counts)
+            banks_checked += counts[0]
+            entries_checked += counts[1]
         return {
             "faces": faces,
             "nudity": nudity,
-            "hash_matches": [m.to_dict() for m in matches],
-            "banks_checked": len(banks),
-            "bank_entries_checked": matcher.entry_count,
+            "hash_matches": hash_matches,
+            "banks_checked": banks_checked,
+            "bank_entries_checked": entries_checked,
             "kind": kind,
             "keyframes": len(frames),
             "audience": audience,
@@ -258,6 +269,25 @@ def scan_cmd(
         return f"{len(bands)} face(s) {bands}; max nudity score {top:.2f}; {len(d['hash_matches'])} hash match(es)"
 
     emit(run_command(as_json, body), as_json, human)
+
+
+def _stored_bank_matches(
+    data_dir: Path, digest: str, hashed: list[Any], threshold: int | None, counts: list[int]
+) -> list[dict[str, Any]]:
+    """Matches against the data directory's banks (``pipeline.banks``); fills ``counts``."""
+    from greenroom.cli.common import open_store, settings_for
+    from pipeline.banks import BankService
+    from pipeline.context import Pipeline
+
+    with open_store(data_dir) as store:
+        ctx = Pipeline(store, settings_for(data_dir))
+        service = BankService(ctx) if threshold is None else BankService(ctx, threshold=threshold)
+        hits = [
+            h.to_dict() | {"kind": h.kind, "source": "data_dir"}
+            for h in service.match(digest, hashed)
+        ]
+        counts[:] = [len(service.list_banks()), service.entry_count]
+    return hits
 
 
 @app.command("hash")
