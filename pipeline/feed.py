@@ -83,9 +83,10 @@ FOLLOW_BOOST = 0.6
 MUTUAL_BOOST = 0.3
 SAME_CREATOR_DECAY = 0.8
 INSTRUCTION_WEIGHT = 5.0
-# all-MiniLM-L6-v2 cosine, prompt vs. a short topic ("animals", "sports"):
-# related prompts measured 0.26-0.49, unrelated ones up to 0.22 (bench/feed.py);
-# similarity below the floor adds nothing, so noise cannot outrank a follow.
+# all-MiniLM-L6-v2 cosine, prompt vs. a short topic ("animals", "sports"): on
+# bench/feed.py's labelled set no off-topic prompt reached 0.23 while 13 of 16
+# on-topic ones scored 0.25 or more (precision 1.0, recall 0.81 at 0.25).
+# Similarity below the floor adds nothing, so noise cannot outrank a follow.
 NOISE_FLOOR = 0.15
 MATCH_MIN = 0.25
 EXCLUDE_MIN = 0.25
