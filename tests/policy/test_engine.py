@@ -116,17 +116,17 @@ def test_sexual_minors_queue_beats_more_restrictive_outcomes(default_policy: Pol
 def test_thresholds_per_audience_and_model(default_policy: PolicySet) -> None:
     assert default_policy.threshold("nudity", "adult") == 0.6
     assert default_policy.threshold("nudity", "teen") == 0.3
-    assert default_policy.threshold("likeness_match", "adult", "dlib-resnet-v1") == 0.93
-    assert default_policy.threshold("likeness_match", "teen", "dlib-resnet-v1") == 0.92
+    assert default_policy.threshold("likeness_match", "adult", "dlib-resnet-v1") == 0.955
+    assert default_policy.threshold("likeness_match", "teen", "dlib-resnet-v1") == 0.95
     assert default_policy.threshold("likeness_match", "adult", "unknown-model") == 0.5
     assert default_policy.threshold("likeness_match", "teen", "unknown-model") == 0.45
-    weak = {"likeness": [{"kind": "protected", "similarity": 0.925, "model": "dlib-resnet-v1"}]}
+    weak = {"likeness": [{"kind": "protected", "similarity": 0.952, "model": "dlib-resnet-v1"}]}
     assert default_policy.evaluate(weak, {"audience": "teen"}).outcome == "block"
     assert default_policy.evaluate(weak, {"audience": "adult"}).outcome == "allow"
     other = {"likeness": [{"kind": "protected", "similarity": 0.6, "model": "unknown-model"}]}
     assert default_policy.evaluate(other, {"audience": "adult"}).outcome == "block"
     values = default_policy.evaluate(weak, {"audience": "teen"}).rules[0].values
-    assert values["threshold(likeness_match)"]["dlib-resnet-v1"] == 0.92
+    assert values["threshold(likeness_match)"]["dlib-resnet-v1"] == 0.95
 
 
 def test_shadow_rules_are_recorded_not_enforced(default_policy: PolicySet) -> None:
