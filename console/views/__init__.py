@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.api import Api
-from console.views import admin, characters, policies, review
+from console.views import admin, cameo, characters, create, policies, review, safety, teens
 from console.views.common import ALL, STAFF
 
 Render = Callable[[Api, dict[str, Any]], None]
@@ -24,6 +24,10 @@ PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("Review queue", review.review_queue, STAFF),
     ("Policies", policies.policies, ("admin",)),
     ("Characters", characters.characters, ("rights_holder", "admin", "moderator")),
+    ("Safety", safety.safety, STAFF),
+    ("My cameo", cameo.my_cameo, ("user",)),
+    ("Feed and create", create.create, ("user",)),
+    ("Teens", teens.teens, ("guardian", "admin")),
     ("Audit log", admin.audit_log, ("admin",)),
     ("People", admin.people, ("admin",)),
 ]

@@ -139,14 +139,18 @@ def _headline(sig: dict[str, Any]) -> str:
     span = _time_range(sig)
     suffix = f" · {span}" if span else ""
     if kind == "likeness.match":
-        who = sig.get("name") or sig.get("handle") or sig.get("cameo_id") or sig.get("id")
-        what = sig.get("match_kind") or sig.get("kind_of") or sig.get("type") or "cameo"
+        who = sig.get("name") or sig.get("cameo_id") or sig.get("id")
+        what = sig.get("match_kind") or "cameo"
         sim, thr = sig.get("similarity"), sig.get("threshold")
         head = f"face matches {what} **{who}**"
         if sim is not None:
             head += f" · similarity {_num(sim)}" + (f" / threshold {_num(thr)}" if thr else "")
-        track = sig.get("track") or sig.get("track_id")
-        return head + (f" · track {track}" if track is not None else "") + suffix
+        if sig.get("consent"):
+            head += f" · consent **{sig['consent']}**"
+            if sig.get("consent_reason"):
+                head += f" ({sig['consent_reason']})"
+        tracks = sig.get("tracks") or []
+        return head + (f" · {len(tracks)} face track(s)" if tracks else "") + suffix
     if kind == "character.match":
         return (
             f"character **{sig.get('name', sig.get('character_id'))}** via "
@@ -177,7 +181,8 @@ def _headline(sig: dict[str, Any]) -> str:
         return head
     if kind == "hash.match":
         return (
-            f"bank **{sig.get('bank', '?')}** · {sig.get('kind_of', sig.get('label', ''))} · "
+            f"bank **{sig.get('bank', '?')}** ({sig.get('category') or 'no category'}) · "
+            f"{sig.get('hash_kind', '')} · {sig.get('label', '')} · severity {sig.get('severity')} · "
             f"distance {sig.get('distance')} / threshold {sig.get('threshold')}" + suffix
         )
     if kind == "prompt.category":
