@@ -146,21 +146,16 @@ NUDENET_CLASSES: tuple[str, ...] = (
     "BUTTOCKS_COVERED",
 )
 
+# Exactly the categories detectors/prompt_safety.py emits (its data files);
+# a declared category no detector produces would make a rule that can never fire.
 PROMPT_CATEGORIES: tuple[str, ...] = (
     "sexual",
     "sexual_minors",
     "minors",
     "violence",
-    "graphic_violence",
     "self_harm",
     "hate",
-    "harassment",
-    "extremism",
-    "illegal_activity",
-    "weapons",
-    "drugs",
-    "public_figure",
-    "deception",
+    "real_person",
 )
 
 
