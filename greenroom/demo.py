@@ -71,3 +71,7 @@ SEEDERS.append(seed_characters)
 from greenroom.demo_feed import seed_feed  # noqa: E402  (needs SEEDERS defined)
 
 SEEDERS.append(seed_feed)
+
+from greenroom.demo_safety import seed_safety  # noqa: E402  (needs SEEDERS defined)
+
+SEEDERS.append(seed_safety)

@@ -288,7 +288,7 @@ class BankService:
     # -- banks ---------------------------------------------------------------------------------
 
     def list_banks(self) -> list[dict[str, Any]]:
-        return self.repo.list()
+        return self.repo.list_all()
 
     def create_bank(
         self, name: str, description: str = "", category: str = "", actor: User | str | None = None

@@ -148,7 +148,7 @@ class Banks:
             rows = self.store.query_dicts(sql, [name])
         return self._row(rows, name)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_all(self) -> list[dict[str, Any]]:
         """Every bank with its entry counts per kind."""
         return self.store.query_dicts(
             f"SELECT {_BANK_COLS}, count(e.id) AS entries, "
