@@ -122,7 +122,7 @@ class CharacterService:
         with self._lock:
             if self._detectors is None:
                 s = self.ctx.settings
-                records = self.repo.list()
+                records = self.repo.records()
                 self._detectors = build_character_detectors(
                     [self._ref_of(r) for r in records],
                     s.models_dir,
@@ -163,11 +163,11 @@ class CharacterService:
             return rec
         raise NotFound(f"no character {str(character_id)[:64]}")
 
-    def list(self, user: User | None, owner_id: str | None = None) -> list[CharacterRecord]:
+    def listing(self, user: User | None, owner_id: str | None = None) -> list[CharacterRecord]:
         """Staff (and the system) see all, optionally one owner's; a rights holder only their own."""
         if user is not None and user.role not in STAFF_ROLES:
-            return self.repo.list(user.id)
-        return self.repo.list(owner_id)
+            return self.repo.records(user.id)
+        return self.repo.records(owner_id)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ class CharacterService:
         frames = scan.frames if scan.stage in MEDIA_STAGES else []
         if not scan.prompt and not frames:
             return []
-        if self._detectors is None and not self.repo.list(limit=1):
+        if self._detectors is None and not self.repo.records(limit=1):
             return []  # nothing registered: no reason to load the models
         if self._detectors is not None and not self._live:
             return []

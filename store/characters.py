@@ -187,7 +187,7 @@ class Characters:
             raise NotFound(f"no character {str(character_id)[:64]}")
         return _record(rows[0], self._refs([rows[0][0]]).get(rows[0][0], ()))
 
-    def list(
+    def records(
         self, owner_id: str | None = None, *, include_deleted: bool = False, limit: int = 10_000
     ) -> list[CharacterRecord]:
         where, params = [], []

@@ -148,7 +148,7 @@ def list_characters(
 ) -> dict[str, Any]:
     """Your characters (rights holder), or every character (staff)."""
     owner_id = svc.users.by_handle(owner).id if owner and user.role != "rights_holder" else None
-    return {"characters": [c.to_dict() for c in svc.pipeline.characters.list(user, owner_id)]}
+    return {"characters": [c.to_dict() for c in svc.pipeline.characters.listing(user, owner_id)]}
 
 
 @router.get("/characters/matches", access=READERS, tags=["characters"])

@@ -96,7 +96,7 @@ def list_(
         with _service(data_dir) as svc:
             owner_id = svc.users.by_handle(owner).id if owner else None
             doc = {
-                "characters": [c.to_dict() for c in svc.pipeline.characters.list(None, owner_id)]
+                "characters": [c.to_dict() for c in svc.pipeline.characters.listing(None, owner_id)]
             }
 
         def human(d: dict[str, Any]) -> str:
