@@ -73,7 +73,6 @@ APPEALABLE = frozenset({"block", "takedown", "age_restrict", "label"})
 MAX_DETAILS_CHARS = 2000
 MAX_INSTRUCTION_CHARS = 300
 MAX_TERMS = 8
-DEFAULT_TEEN_DAILY_LIMIT = 40
 MAX_FEED_LIMIT = 100
 CANDIDATES = 500
 
@@ -147,48 +146,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
 
 
-class _OwnViewLimit:
-    """Teen daily limit over ``feed_views`` when the teen-settings service is not present.
-
-    A clip counts once per day however often it is served.
-    """
-
-    def __init__(self, ctx: Pipeline, daily_limit: int) -> None:
-        self.ctx = ctx
-        self.daily_limit = daily_limit
-
-    def _limit(self, user: User) -> int:
-        rows = self.ctx.store.query(
-            "SELECT settings FROM user_settings WHERE user_id = ?", [user.id]
-        )
-        if rows:
-            value = (_loads(rows[0][0]) or {}).get("feed_limit_per_day")
-            if isinstance(value, int) and value >= 0:
-                return value
-        return self.daily_limit
-
-    def remaining_today(self, user: User) -> int | None:
-        if not user.is_teen:
-            return None
-        seen = self.ctx.store.query(
-            "SELECT count(DISTINCT clip_id) FROM feed_views WHERE user_id = ? AND day = ?",
-            [user.id, _today()],
-        )
-        return max(0, self._limit(user) - int(seen[0][0] if seen else 0))
-
-    def record_views(self, user: User, clip_ids: list[str]) -> None:
-        if not clip_ids:
-            return
-        at = now()
-        with self.ctx.store.transaction() as tx:
-            for clip_id in clip_ids:
-                tx.execute(
-                    "INSERT INTO feed_views (user_id, clip_id, day, viewed_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-                    [user.id, clip_id, at.date(), at],
-                )
-
-
 def _today() -> date:
     return now().date()
 
@@ -200,14 +157,12 @@ class FeedService:
         self,
         ctx: Pipeline,
         *,
-        teen_daily_limit: int = DEFAULT_TEEN_DAILY_LIMIT,
         embedder: TextEmbedder | None = None,
     ) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
-        self._own_limit = _OwnViewLimit(ctx, teen_daily_limit)
         # Prompt embeddings by clip id: prompts never change once a clip exists.
         self._prompt_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = 50_000
@@ -222,17 +177,6 @@ class FeedService:
 
                 self._embedder = MiniLMTextEmbedder(threads=self.ctx.settings.threads)
             return self._embedder
-
-    def _teen_limits(self) -> Any:
-        """The teen-settings service when it is wired into the pipeline, else our own."""
-        prop = getattr(type(self.ctx), "teens", None)
-        if isinstance(prop, property):
-            teens = self.ctx.teens  # type: ignore[attr-defined]
-            if callable(getattr(teens, "remaining_today", None)) and callable(
-                getattr(teens, "record_views", None)
-            ):
-                return teens
-        return self._own_limit
 
     # -- posting -------------------------------------------------------------------------
 
@@ -380,7 +324,8 @@ class FeedService:
         if not 1 <= limit <= MAX_FEED_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_FEED_LIMIT}")
         parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
-        limits = self._teen_limits()
+        # Daily limits (teens by default, any account that set one) live in ctx.teens.
+        limits = self.ctx.teens
         remaining = limits.remaining_today(user)
         doc: dict[str, Any] = {
             "items": [],

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.feed import FeedService, parse_instruction
+from pipeline.feed import parse_instruction
 from policies.loader import DEFAULT_DIR
 from store.db import now
 from tests.conftest import LiveServer
@@ -176,10 +176,9 @@ def test_teen_daily_limit_stops_with_a_marker(world: World) -> None:
     _add_user(live, "tina", now().year - 14)
     teen = live.users["tina"]
     ctx = live.services.pipeline
-    if isinstance(getattr(type(ctx), "teens", None), property):
-        # The teen-settings service owns the limit: an admin tightens it to 3.
-        ctx.teens.update(teen, {"feed_limit_per_day": 3}, live.users["admin"])
-    service = FeedService(ctx, teen_daily_limit=3)
+    # The teen-settings service owns the limit: an admin tightens it to 3.
+    ctx.teens.update(teen, {"feed_limit_per_day": 3}, live.users["admin"])
+    service = ctx.feed
     first = service.feed(teen, None, 2)
     assert len(first["items"]) == 2 and first["limit_reached"] is False
     second = service.feed(teen, None, 10)
