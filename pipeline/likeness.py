@@ -63,11 +63,11 @@ TRACK_THRESHOLDS: dict[str, Threshold] = {
     "dlib-resnet-v1": Threshold(
         value=0.955,
         source=(
-            "bench.likeness on shared/fixtures/videos (dlib-hog, 0.5 s samples): cameo enrolled "
-            "from liveportrait_d3 0-7.7 s; its held-out clips score 0.978-0.989 (track mean vs "
-            "cameo mean), the nearest other person (liveportrait_s18, another woman) 0.931, "
-            "Sintel 0.913, the anime face 0.894; midpoint of the gap, rounded. The single-pair "
-            "threshold 0.92 from PAIRS.tsv would match s18 to d3 (0.931)"
+            "bench.likeness on shared/fixtures/videos (dlib-hog, 0.5 s keyframes): cameo "
+            "enrolled from liveportrait_d3 0-7.7 s; its held-out clips score 0.979-0.991 (track "
+            "mean vs cameo mean), the nearest other person (liveportrait_s18, another woman) "
+            "0.931, Sintel 0.914, the anime face 0.904, d13 0.845; about the midpoint of the "
+            "gap. The single-pair threshold 0.92 from PAIRS.tsv would match s18 to d3"
         ),
         false_accept_rate=0.0,
         true_accept_rate=1.0,
