@@ -31,6 +31,7 @@ BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_DESCRIPTION_CHARS = 2000
 MAX_LABEL_CHARS = 500
+_INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -184,27 +185,27 @@ class Banks:
         for entry in entries:
             entry.check()
         at = now()
+        # One query for what the bank already holds, then multi-row inserts:
+        # a row-at-a-time check and insert costs ~3 ms per entry in DuckDB,
+        # which made a 20k-entry import take a minute.
+        existing = {
+            (k, h)
+            for k, h in tx.execute(
+                "SELECT kind, hash FROM hash_bank_entries WHERE bank_id = ?", [row["id"]]
+            ).fetchall()
+        }
         added_ids: list[str] = []
         kinds: dict[str, int] = {}
         skipped = 0
-        seen: set[tuple[str, str]] = set()
+        rows: list[list[Any]] = []
         for entry in entries:
             key = (entry.kind, entry.hash)
-            if (
-                key in seen
-                or tx.execute(
-                    "SELECT 1 FROM hash_bank_entries WHERE bank_id = ? AND kind = ? AND hash = ?",
-                    [row["id"], entry.kind, entry.hash],
-                ).fetchone()
-            ):
+            if key in existing:
                 skipped += 1
                 continue
-            seen.add(key)
+            existing.add(key)
             entry_id = new_id("hbe")
-            tx.execute(
-                "INSERT INTO hash_bank_entries (id, bank_id, kind, hash, label, severity, "
-                "source_clip_id, added_by, added_at, quality, t) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows.append(
                 [
                     entry_id,
                     row["id"],
@@ -217,10 +218,18 @@ class Banks:
                     at,
                     entry.quality,
                     entry.t,
-                ],
+                ]
             )
             added_ids.append(entry_id)
             kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            tx.execute(
+                "INSERT INTO hash_bank_entries (id, bank_id, kind, hash, label, severity, "
+                "source_clip_id, added_by, added_at, quality, t) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                [v for r in chunk for v in r],
+            )
         tx.audit(
             HashBankEntriesAdded(
                 actor_id,
