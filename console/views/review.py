@@ -84,7 +84,7 @@ def _evidence(api: Api, item: dict[str, Any]) -> None:
         common.signals(evidence.get("signals") or [])
 
 
-def _decide_form(api: Api, item: dict[str, Any], offers_banks: bool) -> None:
+def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) -> None:
     with st.form(f"decide-{item['id']}", clear_on_submit=False):
         action = st.radio(
             "Decision",
@@ -95,7 +95,13 @@ def _decide_form(api: Api, item: dict[str, Any], offers_banks: bool) -> None:
         reason = st.text_input("Reason (required, the creator sees it)")
         bank = None
         if offers_banks:
-            bank = st.text_input("Also add to hash bank (block / take down only; empty: no)")
+            banks = [b["name"] for b in api.get("/banks")["banks"]]
+            bank = st.selectbox(
+                "Also add the clip to a hash bank (block / take down only)",
+                ["", *banks],
+                format_func=lambda b: b or "no",
+            )
+        auto_next = st.checkbox("Then claim the next item in this queue", value=True)
         submitted = st.form_submit_button("Decide", type="primary")
     if not submitted:
         return
@@ -103,15 +109,22 @@ def _decide_form(api: Api, item: dict[str, Any], offers_banks: bool) -> None:
         st.error("A decision needs a reason.")
         return
     body: dict[str, Any] = {"outcome": action, "reason": reason.strip()}
-    if bank and bank.strip():
-        body["add_to_bank"] = bank.strip()
+    if bank:
+        body["add_to_bank"] = bank
     result = api.post(f"/queue-items/{item['id']}/decide", json=body)
     st.session_state.pop(_CURRENT, None)
-    common.set_flash(
-        "success",
+    message = (
         f"Decided {ACTIONS[action].lower()} on item {item['id']} "
-        f"(clip now {result.get('clip_status')}).",
+        f"(clip now {result.get('clip_status')})."
     )
+    if auto_next:
+        following = _claim_next(api, item["queue"], me)
+        if following is None:
+            message += f" No more open items in {item['queue']}."
+        else:
+            st.session_state[_CURRENT] = following
+            message += f" Next: item {following}."
+    common.set_flash("success", message)
     st.rerun()
 
 
@@ -161,7 +174,7 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
         st.divider()
         _evidence(api, item)
         st.divider()
-        _decide_form(api, item, common.has_area(api, "/banks"))
+        _decide_form(api, item, user["id"], common.has_area(api, "/banks"))
         if st.button("Put aside (it stays claimed by you)"):
             st.session_state.pop(_CURRENT, None)
             st.rerun()
