@@ -98,3 +98,42 @@ def test_a_guardian_tightens_a_linked_teens_settings(
         settings = guardian.get("/teens/teen/settings").json()["settings"]
     assert settings["feed_limit_per_day"] == 10
     assert settings["cameo_permission"] == "only_me"
+
+
+def test_a_rights_holder_registers_and_edits_a_character(
+    shared_live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = shared_live_server
+    at = _app(live, "rights_holder", monkeypatch).run()
+    at.sidebar.radio[0].set_value("Characters").run()
+    next(t for t in at.text_input if t.label == "Name").set_value("Captain Comet")
+    next(t for t in at.text_area if t.label.startswith("Aliases")).set_value("Comet, The Captain")
+    next(s for s in at.selectbox if s.label == "Policy").set_value("review")
+    next(b for b in at.button if b.label == "Register").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Registered Captain Comet" in s.value for s in at.success)
+    with live.client("rights_holder") as holder:
+        (char,) = [
+            c
+            for c in holder.get("/characters").json()["characters"]
+            if c["name"] == "Captain Comet"
+        ]
+    assert char["policy"] == "review" and char["aliases"] == ["Comet", "The Captain"]
+    # Edit the policy from the character's panel: the server records the change.
+    key = next(s for s in at.selectbox if s.label == "Policy" and s.value == "review")
+    key.set_value("block")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with live.client("rights_holder") as holder:
+        assert holder.get(f"/characters/{char['id']}").json()["policy"] == "block"
+
+
+def test_an_admin_backtests_the_active_version(
+    shared_live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(shared_live_server, "admin", monkeypatch).run()
+    at.sidebar.radio[0].set_value("Policies").run()
+    next(b for b in at.button if b.label == "Backtest this version").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(s.value == "Backtest" for s in at.subheader)
+    assert any("Nothing was written" in m.value for m in at.markdown)

@@ -113,6 +113,7 @@ def test_each_role_sees_only_its_pages(console_stack: ConsoleStack) -> None:
     expected = {
         "adult": ({"Overview"}, {"Review queue", "Policies", "Audit log", "People", "Characters"}),
         "rights-holder": ({"Overview", "Characters"}, {"Review queue", "Policies", "People"}),
+        "guardian": ({"Overview", "Teens"}, {"Review queue", "My cameo", "Characters"}),
     }
     for handle, (present, absent) in expected.items():
         with browser_page() as page:
