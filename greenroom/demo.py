@@ -34,7 +34,7 @@ SEEDERS: list[Seeder] = []
 
 def seed(store: Store, settings: Settings) -> dict[str, Any]:
     users = Users(store, pepper=settings.token_pepper.get_secret_value())
-    if users.list():
+    if users.all():
         raise ValueError(f"{store.data_dir} already has users; demo data goes in a new directory")
     this_year = datetime.now(UTC).year
     created: dict[str, User] = {}

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from greenroom.settings import Settings
-from pipeline.media import MediaLimits
+from pipeline.media import MediaLimits, limits_from
 from store.db import Store
 
 if TYPE_CHECKING:
@@ -56,13 +56,7 @@ class Pipeline:
 
     @cached_property
     def media_limits(self) -> MediaLimits:
-        limits = self.settings.limits
-        return MediaLimits(
-            max_bytes=limits.max_upload_bytes,
-            max_image_pixels=limits.max_image_pixels,
-            max_video_seconds=limits.max_video_seconds,
-            max_video_pixels_per_frame=limits.max_video_pixels_per_frame,
-        )
+        return limits_from(self.settings.limits)
 
     # -- detectors (shared, loaded on first use) ---------------------------------
 

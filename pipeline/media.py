@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,6 +45,16 @@ class MediaLimits:
 
 
 DEFAULT_LIMITS = MediaLimits()
+
+
+def limits_from(limits: Any) -> MediaLimits:
+    """The media bounds from the settings' ``Limits`` (uploads use the upload size limit)."""
+    return MediaLimits(
+        max_bytes=limits.max_upload_bytes,
+        max_image_pixels=limits.max_image_pixels,
+        max_video_seconds=limits.max_video_seconds,
+        max_video_pixels_per_frame=limits.max_video_pixels_per_frame,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,8 +167,8 @@ def load_image(source: Path | bytes, limits: MediaLimits = DEFAULT_LIMITS) -> np
                     f"the limit is {limits.max_image_pixels} pixels"
                 )
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return _to_rgb8(img)
+            oriented: Image.Image = ImageOps.exif_transpose(img) or img
+            return _to_rgb8(oriented)
     except MediaError:
         raise
     except UnidentifiedImageError:

@@ -178,7 +178,7 @@ class Users:
             raise NotFound(f"no user @{handle}")
         return _user(rows[0])
 
-    def list(self, role: str | None = None, limit: int = 500) -> list[User]:
+    def all(self, role: str | None = None, limit: int = 500) -> list[User]:
         sql = f"SELECT {_USER_COLS} FROM users"
         params: list[Any] = []
         if role:

@@ -81,7 +81,7 @@ def list_users(
 ) -> dict[str, Any]:
     if role is not None and role not in ROLES:
         raise HTTPException(422, f"unknown role {role!r}")
-    return {"users": [u.to_self() for u in svc.users.list(role=role)]}
+    return {"users": [u.to_self() for u in svc.users.all(role=role)]}
 
 
 @router.post("/users", access=ADMIN, tags=["users"], status_code=201)

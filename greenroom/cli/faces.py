@@ -10,6 +10,7 @@ import typer
 from greenroom.cli.common import JSON_OPTION
 from greenroom.cli.output import BadInput, emit, log, run_command
 from greenroom.settings import Settings, get_settings
+from pipeline.media import limits_from
 
 app = typer.Typer(help="Face detection and comparison.", no_args_is_help=True)
 
@@ -19,18 +20,6 @@ DETECTOR_OPTION = typer.Option(
 EMBEDDER_OPTION = typer.Option(
     None, "--embedder", help="dlib-resnet | arcface (default from settings)"
 )
-
-
-def _limits(settings: Settings) -> Any:
-    from pipeline.media import MediaLimits
-
-    lim = settings.limits
-    return MediaLimits(
-        max_bytes=lim.max_upload_bytes,
-        max_image_pixels=lim.max_image_pixels,
-        max_video_seconds=lim.max_video_seconds,
-        max_video_pixels_per_frame=lim.max_video_pixels_per_frame,
-    )
 
 
 def _licence_note(info: Any) -> None:
@@ -48,7 +37,7 @@ def _load(path: Path, settings: Settings) -> Any:
     kind = sniff_kind(path)
     if kind != "image":
         raise BadInput(f"{path.name} is not an image (detected: {kind})")
-    return load_image(path, _limits(settings))
+    return load_image(path, limits_from(settings.limits))
 
 
 @app.command("compare")
@@ -125,7 +114,7 @@ def detect_cmd(
             raise BadInput(f"{media.name} is neither an image nor a video we can read")
         det = build_detector(name, settings.models_dir, settings.threads, for_video=True)
         _licence_note(det.info)
-        frames = iter_frames(media, every_s=every, limits=_limits(settings))
+        frames = iter_frames(media, every_s=every, limits=limits_from(settings.limits))
         tracks = track_faces(frames, det, embedder=None)
         faces = [
             s.face.to_dict() | {"age": None, "t": round(s.t, 3), "track": tr.id}

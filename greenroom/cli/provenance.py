@@ -18,6 +18,7 @@ import typer
 from greenroom.cli.common import JSON_OPTION
 from greenroom.cli.output import BadInput, emit, log, run_command
 from greenroom.settings import Settings, get_settings
+from pipeline.media import limits_from
 
 app = typer.Typer(help="C2PA verification and signing, watermarking.", no_args_is_help=True)
 
@@ -26,23 +27,11 @@ FINGERPRINTS_OPTION = typer.Option(
 )
 
 
-def _limits(settings: Settings) -> Any:
-    from pipeline.media import MediaLimits
-
-    lim = settings.limits
-    return MediaLimits(
-        max_bytes=lim.max_upload_bytes,
-        max_image_pixels=lim.max_image_pixels,
-        max_video_seconds=lim.max_video_seconds,
-        max_video_pixels_per_frame=lim.max_video_pixels_per_frame,
-    )
-
-
 def _frames(path: Path, settings: Settings) -> list[tuple[float, Any]]:
     """Keyframes for fingerprinting: every 0.5 s of a video, or the image itself."""
     from pipeline.media import iter_frames, load_image, sniff_kind
 
-    limits = _limits(settings)
+    limits = limits_from(settings.limits)
     kind = sniff_kind(path)
     if kind == "video":
         return [(f.t, f.rgb) for f in iter_frames(path, every_s=0.5, limits=limits)]

@@ -18,6 +18,7 @@ import typer
 from greenroom.cli.common import JSON_OPTION
 from greenroom.cli.output import BadInput, emit, log, run_command
 from greenroom.settings import Settings, get_settings
+from pipeline.media import limits_from
 
 app = typer.Typer(
     help="Minor safety: prompt checks, age/nudity scans, hash banks.", no_args_is_help=True
@@ -33,18 +34,6 @@ EVERY_OPTION = typer.Option(1.0, "--every", help="seconds between video keyframe
 # face detector's video mode at 640, so nothing is lost and memory stays bounded.
 FRAME_MAX_SIDE = 640
 AGE_SAMPLES_PER_TRACK = 5
-
-
-def _limits(settings: Settings) -> Any:
-    from pipeline.media import MediaLimits
-
-    lim = settings.limits
-    return MediaLimits(
-        max_bytes=lim.max_upload_bytes,
-        max_image_pixels=lim.max_image_pixels,
-        max_video_seconds=lim.max_video_seconds,
-        max_video_pixels_per_frame=lim.max_video_pixels_per_frame,
-    )
 
 
 def _check_media_path(media: Path) -> str:
@@ -66,13 +55,13 @@ def _keyframes(
     from pipeline.media import iter_frames, load_image
 
     if kind == "image":
-        return [(None, load_image(media, _limits(settings)))]
+        return [(None, load_image(media, limits_from(settings.limits)))]
     if not 0.1 <= every <= 10:
         raise BadInput("--every must be between 0.1 and 10 seconds")
     frames: list[tuple[float | None, Any]] = [
         (f.t, f.rgb)
         for f in iter_frames(
-            media, every_s=every, limits=_limits(settings), max_side=FRAME_MAX_SIDE
+            media, every_s=every, limits=limits_from(settings.limits), max_side=FRAME_MAX_SIDE
         )
     ]
     if not frames:

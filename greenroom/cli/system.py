@@ -90,7 +90,7 @@ def user_list(
 
     def body() -> dict[str, Any]:
         with open_store(data_dir) as store:
-            return {"users": [u.to_self() for u in _users(store, data_dir).list(role=role)]}
+            return {"users": [u.to_self() for u in _users(store, data_dir).all(role=role)]}
 
     emit(
         run_command(as_json, body),
