@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import typer
 
 from greenroom.cli.common import JSON_OPTION
 from greenroom.cli.output import BadInput, emit, log, run_command
 from greenroom.settings import Settings, get_settings
-from pipeline.media import limits_from
+from pipeline.media import Frame, limits_from
 
 app = typer.Typer(help="Face detection and comparison.", no_args_is_help=True)
 
@@ -38,6 +41,37 @@ def _load(path: Path, settings: Settings) -> Any:
     if kind != "image":
         raise BadInput(f"{path.name} is not an image (detected: {kind})")
     return load_image(path, limits_from(settings.limits))
+
+
+AGE_FRAME_MAX_SIDE = 640
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A downscaled copy and the factor that maps original coordinates onto it."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return rgb.copy(), 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+@lru_cache(maxsize=2)
+def _age_estimator(name: str, models_dir: Path | None, threads: int) -> Any:
+    from detectors.age import build_age_estimator
+
+    return build_age_estimator(name, models_dir, threads=threads)
+
+
+def _ages(rgb: np.ndarray, faces: Sequence[Any], settings: Settings) -> list[tuple[float, str]]:
+    """(age, risk band) per face with the configured age estimator; the estimate is a risk band,
+    not a verdict: open age models are off by several years."""
+    if not faces:
+        return []
+    estimator = _age_estimator(settings.age_estimator, settings.models_dir, settings.threads)
+    return [(round(e.age, 1), e.band) for e in estimator.estimate(rgb, faces)]
 
 
 @app.command("compare")
@@ -108,19 +142,38 @@ def detect_cmd(
             rgb = _load(media, settings)
             det = build_detector(name, settings.models_dir, settings.threads)
             _licence_note(det.info)
-            faces = [f.to_dict() | {"age": None, "t": None} for f in det.detect(rgb)]
+            detected = det.detect(rgb)
+            ages = _ages(rgb, detected, settings)
+            faces = [
+                f.to_dict() | {"age": age, "age_band": band, "t": None}
+                for f, (age, band) in zip(detected, ages, strict=True)
+            ]
             return {"faces": faces, "tracks": [], "detector": det.info.model_id, "kind": "image"}
         if kind != "video":
             raise BadInput(f"{media.name} is neither an image nor a video we can read")
         det = build_detector(name, settings.models_dir, settings.threads, for_video=True)
         _licence_note(det.info)
+        # Keep a small copy of each sampled frame: the age network needs only the
+        # face region, and full-resolution copies of every frame would not fit.
+        small: dict[float, tuple[np.ndarray, float]] = {}
+
+        def keep(frames: Iterator[Frame]) -> Iterator[Frame]:
+            for frame in frames:
+                small[frame.t] = _shrink(frame.rgb, AGE_FRAME_MAX_SIDE)
+                yield frame
+
         frames = iter_frames(media, every_s=every, limits=limits_from(settings.limits))
-        tracks = track_faces(frames, det, embedder=None)
-        faces = [
-            s.face.to_dict() | {"age": None, "t": round(s.t, 3), "track": tr.id}
-            for tr in tracks
-            for s in tr.samples
-        ]
+        tracks = track_faces(keep(frames), det, embedder=None)
+        faces = []
+        for tr in tracks:
+            for sample in tr.samples:
+                rgb_small, scale = small[sample.t]
+                box = tuple(v * scale for v in sample.face.box)
+                ((age, band),) = _ages(rgb_small, [box], settings)
+                faces.append(
+                    sample.face.to_dict()
+                    | {"age": age, "age_band": band, "t": round(sample.t, 3), "track": tr.id}
+                )
         faces.sort(key=lambda f: (f["t"], f["track"]))
         return {
             "faces": faces,
