@@ -638,3 +638,71 @@ class CameoTakedownApplied(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.clip_id
+
+
+@dataclass(frozen=True)
+class StrikeAdded(AuditEvent):
+    """A moderator's block or takedown for a severe reason counted a strike against the creator."""
+
+    name: ClassVar[str] = "user.strike_added"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    strike_id: str = ""
+    decision_id: str = ""
+    clip_id: str | None = None
+    reason: str = ""
+    strikes: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class AppealDecided(AuditEvent):
+    """A moderator upheld or overturned an appeal; ``decision_id`` is the human decision."""
+
+    name: ClassVar[str] = "appeal.decided"
+    subject_type: ClassVar[str | None] = "appeal"
+    appeal_id: str = ""
+    appealed_decision_id: str = ""
+    decision_id: str = ""
+    clip_id: str | None = None
+    status: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.appeal_id
+
+
+@dataclass(frozen=True)
+class DisputeDecided(AuditEvent):
+    """A moderator resolved a rights holder's character dispute (uphold or overturn)."""
+
+    name: ClassVar[str] = "character.dispute_decided"
+    subject_type: ClassVar[str | None] = "character_dispute"
+    dispute_id: str = ""
+    character_id: str = ""
+    disputed_decision_id: str | None = None
+    decision_id: str = ""
+    clip_id: str | None = None
+    outcome: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.dispute_id
+
+
+@dataclass(frozen=True)
+class ReportsResolved(AuditEvent):
+    """A moderator's decision closed the open user reports of a clip (a new round starts at zero)."""
+
+    name: ClassVar[str] = "clip.reports_resolved"
+    subject_type: ClassVar[str | None] = "clip"
+    clip_id: str = ""
+    decision_id: str = ""
+    reports: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.clip_id
