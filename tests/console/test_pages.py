@@ -122,3 +122,33 @@ def test_each_role_sees_only_its_pages(console_stack: ConsoleStack) -> None:
             titles = set(_sidebar_titles(page))
             assert present <= titles, (handle, titles)
             assert not (absent & titles), (handle, titles)
+
+
+def test_a_user_enrols_a_cameo_and_sees_why_it_was_refused(
+    console_stack: ConsoleStack, fixtures_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    stack = console_stack
+    with browser_page() as page:
+        sign_in(page, stack.url, "adult", "adult-password")
+        expect(page.get_by_text("@adult · user")).to_be_visible()
+        go_to(page, "My cameo")
+        main = page.get_by_test_id("stMain")
+        main.get_by_role("button", name="Get a challenge").click()
+        settle(page)
+        expect(main.get_by_text("Challenge:")).to_be_visible()
+        # A cartoon rabbit is not a live human face: the server refuses and says why.
+        video = fixtures_dir / "videos" / "bbb_bunny_720p_seg49-51.mp4"
+        main.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(video))
+        expect(main.get_by_role("button", name=f"Remove {video.name}")).to_be_visible()
+        main.get_by_role("button", name="Enrol").click()
+        refusal = main.get_by_test_id("stAlert").filter(has_text="Refused:")
+        expect(refusal).to_be_visible()
+        shown = refusal.inner_text()
+    with stack.live.client("adult") as adult:
+        doc = adult.get("/cameos/me").json()
+    last = doc.get("last_attempt") or doc.get("cameo")
+    assert doc.get("cameo") is None or doc["cameo"]["status"] == "refused"
+    assert last["status"] == "refused" and last["reason"]
+    assert last["reason"] in shown
