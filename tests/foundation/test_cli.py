@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from store.db import load_migrations
 from tests.conftest import free_port
 
 GREENROOM = [sys.executable, "-m", "greenroom"]
@@ -47,7 +48,14 @@ def test_init_user_audit_json_contract(tmp_path: Path) -> None:
 
     verify = run("audit", "verify", "--data-dir", data, "--json")
     assert verify.returncode == 0
-    assert json.loads(verify.stdout) == {"ok": True, "rows": 4, "first_bad": None, "reason": None}
+    # One audit row per migration, then the user and their token.
+    expected_rows = len(load_migrations()) + 2
+    assert json.loads(verify.stdout) == {
+        "ok": True,
+        "rows": expected_rows,
+        "first_bad": None,
+        "reason": None,
+    }
 
 
 def test_bad_input_exits_2_with_json_error(tmp_path: Path) -> None:
