@@ -65,13 +65,15 @@ def _banks(api: Api) -> None:
     with exp:
         if names:
             chosen = st.selectbox("Bank", names, key="bank-export")
-            data, _ = api.get_bytes(f"/banks/{chosen}/export")
-            st.download_button(
-                f"Download {chosen}.hashbank.jsonl",
-                data,
-                file_name=f"{chosen}.hashbank.jsonl",
-                mime="application/x-ndjson",
-            )
+            # Fetched on request: a large bank should not be downloaded on every rerun.
+            if st.button(f"Prepare {chosen} for download"):
+                data, _ = api.get_bytes(f"/banks/{chosen}/export")
+                st.download_button(
+                    f"Download {chosen}.hashbank.jsonl",
+                    data,
+                    file_name=f"{chosen}.hashbank.jsonl",
+                    mime="application/x-ndjson",
+                )
     with clip, st.form("bank-clip", clear_on_submit=True):
         bank = st.selectbox("Bank", names) if names else None
         clip_id = st.text_input("Clip id")
