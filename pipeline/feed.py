@@ -9,7 +9,8 @@ recency, follows and mutuals, with an optional plain-language instruction
 ("more animals, no sports") re-ranking by the meaning of each clip's prompt
 (all-MiniLM-L6-v2, loaded once). Reports open or escalate ONE ``reports``
 queue item per clip with a deadline by reason, and re-decide the clip with
-the active policy at stage ``report``; appeals (the clip's creator only)
+the active policy at stage ``report`` (a re-decision naming its own queue,
+e.g. ``child_safety``, also opens or escalates ONE item there); appeals (the clip's creator only)
 open an ``appeals`` item. Every change is audited in its own transaction.
 """
 
@@ -505,6 +506,15 @@ class FeedService:
                     detail=f"priority {priority}",
                 )
             )
+            # A re-decision that names its own queue (child_safety at 90+) also lands
+            # there, so the specialists see it; one open item per clip and queue.
+            specialist = decision_doc.get("queue")
+            specialist_item = None
+            if specialist and specialist != REPORTS_QUEUE:
+                specialist_item = self._upsert_item(
+                    tx, clip["id"], str(specialist), priority, due, item_reason, decision_id,
+                    user, at,
+                )  # fmt: skip
             status = self._apply_report_outcome(tx, clip, decision_doc, decision_id, at, user)
             tx.audit(
                 ClipReported(
@@ -534,7 +544,59 @@ class FeedService:
                 "version": decision_doc["version"],
             },
             "clip_status": status,
+            "specialist_queue": specialist_item and specialist,
+            "specialist_item_id": specialist_item,
         }
+
+    def _upsert_item(
+        self,
+        tx: Any,
+        clip_id: str,
+        queue: str,
+        priority: int,
+        due: datetime,
+        reason: str,
+        decision_id: str,
+        actor: User,
+        at: datetime,
+    ) -> str:
+        """Open the clip's item in ``queue`` or escalate the open one (never two open)."""
+        row = tx.execute(
+            "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
+            "AND status IN ('open', 'claimed')",
+            [clip_id, queue],
+        ).fetchone()
+        if row is None:
+            item_id = new_id("qi")
+            tx.execute(
+                "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
+                "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                [item_id, clip_id, decision_id, queue, priority, reason, due, at],
+            )
+            transition = "opened"
+        else:
+            item_id = str(row[0])
+            priority = max(priority, int(row[1]))
+            if row[2] is not None:
+                due = min(due, _aware(row[2], at))
+            tx.execute(
+                "UPDATE queue_items SET priority = ?, due_at = ?, reason = ?, decision_id = ? "
+                "WHERE id = ?",
+                [priority, due, reason, decision_id, item_id],
+            )
+            transition = "escalated"
+        tx.audit(
+            QueueItemChanged(
+                actor.id,
+                item_id=item_id,
+                queue=queue,
+                transition=transition,
+                clip_id=clip_id,
+                decision_id=decision_id,
+                detail=f"priority {priority}",
+            )
+        )
+        return item_id
 
     def _report_decision(
         self,

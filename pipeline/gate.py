@@ -235,10 +235,9 @@ class Gate:
     def _strikes(self, creator: User | None) -> int:
         if creator is None:
             return 0
-        row = self.store.query(
-            "SELECT count(*) FROM clips WHERE creator_id = ? AND status = 'taken_down'",
-            [creator.id],
-        )
+        # Strikes are counted by moderators (pipeline.review), not inferred from
+        # clip status: a takedown for a revoked cameo is not the creator's fault.
+        row = self.store.query("SELECT count(*) FROM strikes WHERE user_id = ?", [creator.id])
         return int(row[0][0]) if row else 0
 
     def _context(

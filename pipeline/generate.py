@@ -89,6 +89,20 @@ class GenerationResult:
         return asdict(self)
 
 
+@dataclass
+class PendingSignature:
+    """A clip's media signed into a work file, waiting to be recorded in a transaction."""
+
+    clip_id: str
+    path: Path
+    keyframes: list[Any]
+    signed: Any
+    signing: dict[str, Any]
+    model_id: str
+    decision_id: str | None
+    parent_clip_id: str | None
+
+
 def creator_view(decision: dict[str, Any], decision_id: str | None, stage: str) -> dict[str, Any]:
     """A decision as its requester sees it: outcome, rules with values, reasons; no shadow policy."""
     doc = {k: decision.get(k) for k in _CREATOR_KEYS}
@@ -367,6 +381,95 @@ class GenerationService:
             provenance.reload()  # the index may hold a fingerprint the rollback removed
             raise
         return status
+
+    # -- signing a clip a moderator publishes -----------------------------------------------
+
+    def needs_signing(self, clip_id: str) -> bool:
+        """A generated clip (it had an output scan) whose media was never signed."""
+        rows = self.ctx.store.query(
+            "SELECT EXISTS (SELECT 1 FROM scans WHERE clip_id = ? AND stage = 'output'), "
+            "EXISTS (SELECT 1 FROM audit_log WHERE event = ? AND subject_id = ?)",
+            [clip_id, ClipSigned.name, clip_id],
+        )
+        return bool(rows and rows[0][0] and not rows[0][1])
+
+    def sign_stored(self, clip_id: str, work_dir: Path) -> PendingSignature:
+        """Sign a clip's stored (unsigned) media into ``work_dir``; nothing is recorded yet.
+
+        The review flow calls this before its decision transaction and then
+        :meth:`record_signature` inside it, so a publish and its signature
+        commit together or not at all. Raises :class:`SigningFailed`.
+        """
+        rows = self.ctx.store.query_dicts(
+            "SELECT c.media_sha256, c.parent_clip_id, p.media_sha256 AS parent_sha, "
+            "(SELECT d.id FROM decisions d JOIN scans s ON s.id = d.scan_id WHERE "
+            " s.clip_id = c.id AND s.stage = 'output' ORDER BY d.created_at DESC LIMIT 1) "
+            "AS decision_id FROM clips c LEFT JOIN clips p ON p.id = c.parent_clip_id "
+            "WHERE c.id = ?",
+            [clip_id],
+        )
+        if not rows:
+            raise NotFound(f"no clip {clip_id}")
+        row = rows[0]
+        blobs = blob_store(self.ctx)
+        if not row["media_sha256"] or not blobs.path(row["media_sha256"]).is_file():
+            raise SigningFailed(f"clip {clip_id} has no stored media to sign")
+        parent = None
+        if row["parent_sha"] and blobs.path(row["parent_sha"]).is_file():
+            parent = Parent(blobs.path(row["parent_sha"]), row["parent_clip_id"])
+        model_id = self.model_id
+        out = Path(work_dir) / f"{clip_id}-signed.mp4"
+        try:
+            identity, signing = self.signing_identity()
+            signed = sign_file(
+                blobs.path(row["media_sha256"]),
+                out,
+                identity,
+                GenerationInfo(
+                    model_id=model_id,
+                    decision_id=row["decision_id"],
+                    clip_id=clip_id,
+                    title=f"{clip_id}.mp4",
+                ),
+                parent,
+            )
+        except SigningError as exc:
+            log.error("signing clip %s for publication failed: %s", clip_id, exc)
+            raise SigningFailed(f"clip {clip_id} could not be signed: {exc}") from None
+        keyframes = self.ctx.provenance.keyframes(out)
+        return PendingSignature(
+            clip_id, out, keyframes, signed, signing, model_id, row["decision_id"],
+            row["parent_clip_id"],
+        )  # fmt: skip
+
+    def record_signature(self, tx: Any, pending: PendingSignature, actor_id: str | None) -> str:
+        """In the caller's transaction: the signed file becomes the clip's media, fingerprinted.
+
+        On a rollback the caller must call ``ctx.provenance.reload()`` (the
+        in-memory own-output index may hold the removed fingerprint).
+        """
+        ref = blob_store(self.ctx).put_file(tx, pending.path, "video/mp4")
+        tx.execute(
+            "UPDATE clips SET media_sha256 = ?, updated_at = ? WHERE id = ?",
+            [ref.sha256, now(), pending.clip_id],
+        )
+        tx.audit(
+            ClipSigned(
+                actor_id,
+                clip_id=pending.clip_id,
+                manifest_id=pending.signed.manifest_id,
+                sha256=ref.sha256,
+                decision_id=pending.decision_id,
+                model_id=pending.model_id,
+                signer=pending.signing.get("cert"),
+                development_certificate=bool(pending.signing.get("development_certificate")),
+                parent_clip_id=pending.parent_clip_id,
+            )
+        )
+        self.ctx.provenance.record_fingerprint(
+            tx, pending.clip_id, pending.keyframes, pending.path, actor_id=actor_id
+        )
+        return ref.sha256
 
     def _sha_of(self, clip_id: str) -> str | None:
         rows = self.ctx.store.query("SELECT media_sha256 FROM clips WHERE id = ?", [clip_id])

@@ -2,19 +2,32 @@
 
 A human decision is a ``decisions`` row like the engine's, with
 ``decided_by`` and ``reason`` set; it moves the clip (publish, age-restrict,
-block, take down), resolves the queue item, and is audited, all in one
-transaction. A moderator may decide an open item or one they claimed, never
-one another moderator holds.
+block, take down), resolves the queue item and closes what opened it (the
+clip's open reports, the appeal: upheld/overturned, the character dispute),
+may count a strike against the creator, and signs a generated clip that was
+never signed before it is published -- all audited, in one transaction. A
+moderator may decide an open item or one they claimed, never one another
+moderator holds.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from store.db import Conflict, NotFound, new_id, now
-from store.events import ClipStatusChanged, HumanDecisionRecorded, QueueItemChanged
+from store.events import (
+    AppealDecided,
+    ClipStatusChanged,
+    DisputeDecided,
+    HumanDecisionRecorded,
+    QueueItemChanged,
+    ReportsResolved,
+    StrikeAdded,
+)
 from store.users import User
 
 if TYPE_CHECKING:
@@ -27,6 +40,11 @@ ACTIONS: dict[str, tuple[str, str, str | None]] = {
     "block": ("block", "blocked", None),
     "takedown": ("takedown", "taken_down", None),
 }
+# Verdicts on an appeal or a character dispute: the contested decision stands or is reversed.
+VERDICTS = ("uphold", "overturn")
+BLOCKING = frozenset({"block", "takedown"})
+REPORTS_QUEUE = "reports"
+APPEALS_QUEUE = "appeals"
 MAX_REASON_CHARS = 2000
 _ITEM_COLS = (
     "id, clip_id, decision_id, queue, priority, reason, status, claimed_by, claimed_at, "
@@ -162,43 +180,202 @@ class ReviewService:
         reason: str,
         *,
         add_to_bank: str | None = None,
+        strike: bool = False,
     ) -> dict[str, Any]:
-        """Record a moderator's decision on an item, move the clip, resolve the item."""
-        if action not in ACTIONS:
-            raise ValueError(f"outcome must be one of: {', '.join(ACTIONS)}")
+        """Record a moderator's decision on an item, move the clip, resolve the item and its origin.
+
+        ``action`` is one of :data:`ACTIONS` or, for appeals and character
+        disputes, ``uphold`` / ``overturn`` of the decision they contest. In the
+        same transaction: the clip's open reports close (report items), the
+        appeal is upheld/overturned, the dispute is resolved, a strike is
+        counted (``strike``: block/takedown only), and a generated clip that
+        was never signed is signed before it can be published.
+        """
+        if action not in ACTIONS and action not in VERDICTS:
+            raise ValueError(f"outcome must be one of: {', '.join([*ACTIONS, *VERDICTS])}")
         reason = (reason or "").strip()
         if not reason:
             raise ValueError("a decision needs a reason")
         if len(reason) > MAX_REASON_CHARS:
             raise ValueError(f"the reason is longer than {MAX_REASON_CHARS} characters")
-        if add_to_bank is not None and action not in ("block", "takedown"):
+        item = self._open_item(item_id, moderator)
+        origin = self._origin(item)
+        reviewed = self._reviewed(item["decision_id"])
+        action_taken, outcome, clip_status, audience = self._resolve_action(
+            action, item, origin, reviewed
+        )
+        if add_to_bank is not None and outcome not in ("block", "takedown"):
             raise ValueError("only a block or takedown can add the clip to a hash bank")
-        outcome, clip_status, audience = ACTIONS[action]
+        if strike and outcome not in ("block", "takedown"):
+            raise ValueError("only a block or takedown can count a strike")
+        creator_id = self._creator_of(item["clip_id"])
+        if strike and creator_id is None:
+            raise ValueError("this item has no clip creator to strike")
+        pending = None
+        work: tempfile.TemporaryDirectory[str] | None = None
+        if clip_status == "published" and item["clip_id"] is not None:
+            from pipeline.generate import SigningFailed  # the generator stack loads lazily
+
+            generation = self.ctx.generation
+            if generation.needs_signing(item["clip_id"]):
+                tmp_root = self.store.data_dir / "tmp"
+                tmp_root.mkdir(parents=True, exist_ok=True)
+                work = tempfile.TemporaryDirectory(prefix="review-sign-", dir=tmp_root)
+                try:
+                    pending = generation.sign_stored(item["clip_id"], Path(work.name))
+                except SigningFailed as exc:
+                    work.cleanup()
+                    raise Conflict(
+                        f"not published: the generated clip could not be signed ({exc}); "
+                        "nothing was changed"
+                    ) from None
+        try:
+            return self._record(
+                item, moderator, action, action_taken, outcome, clip_status, audience, reason,
+                origin, reviewed, add_to_bank, strike, creator_id, pending,
+            )  # fmt: skip
+        except BaseException:
+            if pending is not None:
+                self.ctx.provenance.reload()
+            raise
+        finally:
+            if work is not None:
+                work.cleanup()
+
+    # -- decide: the parts ------------------------------------------------------------------
+
+    def _open_item(self, item_id: str, moderator: User) -> dict[str, Any]:
+        rows = self.store.query_dicts(
+            "SELECT id, status, claimed_by, queue, clip_id, decision_id FROM queue_items "
+            "WHERE id = ?",
+            [str(item_id)[:64]],
+        )
+        if not rows:
+            raise NotFound(f"no queue item {str(item_id)[:64]}")
+        item = rows[0]
+        if item["status"] == "resolved":
+            raise Conflict("this item is already resolved")
+        if item["status"] == "claimed" and item["claimed_by"] != moderator.id:
+            raise Conflict("another moderator has claimed this item")
+        return item
+
+    def _origin(self, item: dict[str, Any]) -> dict[str, Any]:
+        """What opened the item: an appeal, a character dispute, user reports, or the gate."""
+        dispute = self.store.query_dicts(
+            "SELECT id, character_id, decision_id, clip_id FROM character_disputes "
+            "WHERE queue_item_id = ? AND status = 'open'",
+            [item["id"]],
+        )
+        if dispute:
+            return {"kind": "dispute", **dispute[0]}
+        if item["queue"] == APPEALS_QUEUE:
+            appeal = self.store.query_dicts(
+                "SELECT id, decision_id, clip_id FROM appeals WHERE decision_id = ? "
+                "AND status = 'open' ORDER BY created_at DESC LIMIT 1",
+                [item["decision_id"]],
+            )
+            if appeal:
+                return {"kind": "appeal", **appeal[0]}
+        stage = self.store.query(
+            "SELECT s.stage FROM decisions d JOIN scans s ON s.id = d.scan_id WHERE d.id = ?",
+            [item["decision_id"]],
+        )
+        if item["queue"] == REPORTS_QUEUE or (stage and stage[0][0] == "report"):
+            return {"kind": "reports"}
+        return {"kind": "gate"}
+
+    def _reviewed(self, decision_id: str | None) -> dict[str, Any] | None:
+        if decision_id is None:
+            return None
+        rows = self.store.query_dicts(
+            "SELECT d.id, d.scan_id, d.policy_version, d.outcome, s.stage FROM decisions d "
+            "LEFT JOIN scans s ON s.id = d.scan_id WHERE d.id = ?",
+            [decision_id],
+        )
+        return rows[0] if rows else None
+
+    def _creator_of(self, clip_id: str | None) -> str | None:
+        if clip_id is None:
+            return None
+        rows = self.store.query("SELECT creator_id FROM clips WHERE id = ?", [clip_id])
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    def _resolve_action(
+        self,
+        action: str,
+        item: dict[str, Any],
+        origin: dict[str, Any],
+        reviewed: dict[str, Any] | None,
+    ) -> tuple[str, str, str | None, str | None]:
+        """(verdict or action, decision outcome, new clip status or None, audience)."""
+        if action in ACTIONS:
+            if item["clip_id"] is None:
+                raise ValueError(
+                    "this item has no clip (a prompt-stage decision): decide it with "
+                    "'uphold' or 'overturn'"
+                )
+            outcome, status, audience = ACTIONS[action]
+            return action, outcome, status, audience
+        if origin["kind"] not in ("appeal", "dispute"):
+            raise ValueError("'uphold' and 'overturn' decide appeals and character disputes only")
+        contested = (reviewed or {}).get("outcome") or "allow"
+        if action == "uphold":
+            # Upholding restates the contested outcome; the clip stays as it is.
+            return action, contested, None, None
+        if item["clip_id"] is None:
+            # A prompt-stage decision has no clip to move: the verdict is the record.
+            return action, ("allow" if contested in BLOCKING else "block"), None, None
+        if contested in BLOCKING or contested == "review":
+            return action, "allow", "published", None
+        if contested == "age_restrict":
+            return action, "allow", "published", "everyone"
+        if contested == "label":
+            return action, "allow", "published", None
+        # Overturning an allow (a rights holder's dispute of a miss) takes the clip down.
+        return action, "takedown", "taken_down", None
+
+    def _record(
+        self,
+        item: dict[str, Any],
+        moderator: User,
+        action: str,
+        verdict_or_action: str,
+        outcome: str,
+        clip_status: str | None,
+        audience: str | None,
+        reason: str,
+        origin: dict[str, Any],
+        reviewed: dict[str, Any] | None,
+        add_to_bank: str | None,
+        strike: bool,
+        creator_id: str | None,
+        pending: Any,
+    ) -> dict[str, Any]:
+        item_id, queue, clip_id = item["id"], item["queue"], item["clip_id"]
         at = now()
         decision_id = new_id("dec")
+        scan_id = reviewed["scan_id"] if reviewed else None
+        version = reviewed["policy_version"] if reviewed else "human"
+        closed: dict[str, Any] = {"origin": origin["kind"]}
         with self.store.transaction() as tx:
+            # Re-check inside the transaction: another moderator may have won the race.
             row = tx.execute(
-                "SELECT status, claimed_by, queue, clip_id, decision_id FROM queue_items "
-                "WHERE id = ?",
-                [str(item_id)[:64]],
+                "SELECT status, claimed_by FROM queue_items WHERE id = ?", [item_id]
             ).fetchone()
-            if row is None:
-                raise NotFound(f"no queue item {str(item_id)[:64]}")
-            status, claimed_by, queue, clip_id, reviewed_id = row
-            if status == "resolved":
+            if row is None or row[0] == "resolved":
                 raise Conflict("this item is already resolved")
-            if status == "claimed" and claimed_by != moderator.id:
+            if row[0] == "claimed" and row[1] != moderator.id:
                 raise Conflict("another moderator has claimed this item")
-            reviewed = tx.execute(
-                "SELECT scan_id, policy_version FROM decisions WHERE id = ?", [reviewed_id]
-            ).fetchone()
-            scan_id, version = (reviewed[0], reviewed[1]) if reviewed else (None, "human")
             details = {
                 "action": action,
                 "item_id": item_id,
                 "queue": queue,
-                "reviewed_decision": reviewed_id,
+                "reviewed_decision": item["decision_id"],
+                "reviewed_outcome": reviewed["outcome"] if reviewed else None,
+                "origin": origin["kind"],
                 "add_to_bank": add_to_bank,
+                "strike": strike,
+                "signed_on_publish": pending is not None,
             }
             tx.execute(
                 "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, "
@@ -226,7 +403,10 @@ class ReviewService:
                     item_id=item_id,
                 )
             )
-            if clip_id is not None:
+            if pending is not None:
+                self.ctx.generation.record_signature(tx, pending, moderator.id)
+                closed["signed"] = True
+            if clip_id is not None and clip_status is not None:
                 clip = tx.execute(
                     "SELECT status, audience FROM clips WHERE id = ?", [clip_id]
                 ).fetchone()
@@ -248,35 +428,196 @@ class ReviewService:
                     )
             if add_to_bank is not None:
                 self._add_to_bank(tx, clip_id, add_to_bank, reason, moderator)
+            if strike and creator_id is not None:
+                closed["strike"] = self._strike(
+                    tx, creator_id, decision_id, clip_id, reason, moderator
+                )
+            closed.update(
+                self._close_origin(tx, item, origin, decision_id, action, outcome, reason, moderator, at)
+            )  # fmt: skip
             resolution = {
                 "action": action,
                 "outcome": outcome,
                 "reason": reason,
                 "decided_by": moderator.id,
                 "decision_id": decision_id,
+                "closed": closed,
             }
-            tx.execute(
-                "UPDATE queue_items SET status = 'resolved', claimed_by = ?, "
-                "claimed_at = coalesce(claimed_at, ?), resolved_at = ?, resolution = ? "
-                "WHERE id = ?",
-                [moderator.id, at, at, json.dumps(resolution), item_id],
-            )
-            tx.audit(
-                QueueItemChanged(
-                    moderator.id,
-                    item_id=item_id,
-                    queue=queue,
-                    transition="resolved",
-                    clip_id=clip_id,
-                    decision_id=decision_id,
-                    detail=action,
-                )
-            )
+            self._resolve_item(tx, item_id, queue, clip_id, decision_id, action, resolution, moderator, at)  # fmt: skip
         return {
             "decision_id": decision_id,
+            "outcome": outcome,
             "item": self.item(item_id, evidence=False),
-            "clip_status": clip_status if clip_id else None,
+            "clip_status": self._clip_status(clip_id),
+            "closed": closed,
         }
+
+    def _clip_status(self, clip_id: str | None) -> str | None:
+        if clip_id is None:
+            return None
+        rows = self.store.query("SELECT status FROM clips WHERE id = ?", [clip_id])
+        return str(rows[0][0]) if rows else None
+
+    def _resolve_item(
+        self,
+        tx: Any,
+        item_id: str,
+        queue: str,
+        clip_id: str | None,
+        decision_id: str,
+        detail: str,
+        resolution: dict[str, Any],
+        moderator: User,
+        at: Any,
+    ) -> None:
+        tx.execute(
+            "UPDATE queue_items SET status = 'resolved', claimed_by = coalesce(claimed_by, ?), "
+            "claimed_at = coalesce(claimed_at, ?), resolved_at = ?, resolution = ? WHERE id = ?",
+            [moderator.id, at, at, json.dumps(resolution), item_id],
+        )
+        tx.audit(
+            QueueItemChanged(
+                moderator.id,
+                item_id=item_id,
+                queue=queue,
+                transition="resolved",
+                clip_id=clip_id,
+                decision_id=decision_id,
+                detail=detail,
+            )
+        )
+
+    def _close_origin(
+        self,
+        tx: Any,
+        item: dict[str, Any],
+        origin: dict[str, Any],
+        decision_id: str,
+        action: str,
+        outcome: str,
+        reason: str,
+        moderator: User,
+        at: Any,
+    ) -> dict[str, Any]:
+        """Close what opened the item: reports, the appeal, the dispute (same transaction)."""
+        clip_id = item["clip_id"]
+        closed: dict[str, Any] = {}
+        if origin["kind"] == "appeal":
+            # Upheld: the appealed decision stands; anything else changed it.
+            status = (
+                "upheld" if action == "uphold" or outcome == self._contested(item) else "overturned"
+            )
+            tx.execute(
+                "UPDATE appeals SET status = ?, decided_by = ?, decided_at = ?, "
+                "decision_reason = ?, resolution_decision_id = ? WHERE id = ?",
+                [status, moderator.id, at, reason, decision_id, origin["id"]],
+            )
+            tx.audit(
+                AppealDecided(
+                    moderator.id,
+                    appeal_id=origin["id"],
+                    appealed_decision_id=origin["decision_id"],
+                    decision_id=decision_id,
+                    clip_id=clip_id,
+                    status=status,
+                )
+            )
+            closed["appeal"] = {"id": origin["id"], "status": status}
+        elif origin["kind"] == "dispute":
+            verdict = action if action in VERDICTS else (
+                "uphold" if outcome == self._contested(item) else "overturn"
+            )  # fmt: skip
+            tx.execute(
+                "UPDATE character_disputes SET status = 'resolved', resolved_at = ?, outcome = ?, "
+                "decided_by = ?, decision_reason = ?, resolution_decision_id = ? WHERE id = ?",
+                [at, verdict, moderator.id, reason, decision_id, origin["id"]],
+            )
+            tx.audit(
+                DisputeDecided(
+                    moderator.id,
+                    dispute_id=origin["id"],
+                    character_id=origin["character_id"],
+                    disputed_decision_id=origin["decision_id"],
+                    decision_id=decision_id,
+                    clip_id=clip_id,
+                    outcome=verdict,
+                )
+            )
+            closed["dispute"] = {"id": origin["id"], "status": "resolved", "outcome": verdict}
+        if clip_id is not None and origin["kind"] == "reports":
+            n = tx.execute(
+                "SELECT count(*) FROM reports WHERE clip_id = ? AND status = 'open'", [clip_id]
+            ).fetchone()[0]
+            if n:
+                tx.execute(
+                    "UPDATE reports SET status = 'resolved' WHERE clip_id = ? AND status = 'open'",
+                    [clip_id],
+                )
+                tx.audit(
+                    ReportsResolved(
+                        moderator.id, clip_id=clip_id, decision_id=decision_id, reports=int(n)
+                    )
+                )
+            closed["reports"] = int(n)
+            # The same reports may have opened a specialists' item too (and vice versa):
+            # one decision answers them all, so those items resolve with it.
+            others = tx.execute(
+                "SELECT q.id, q.queue FROM queue_items q LEFT JOIN decisions d ON d.id = q.decision_id "
+                "LEFT JOIN scans s ON s.id = d.scan_id WHERE q.clip_id = ? AND q.id <> ? "
+                "AND q.status IN ('open', 'claimed') AND (q.queue = ? OR s.stage = 'report')",
+                [clip_id, item["id"], REPORTS_QUEUE],
+            ).fetchall()
+            for other_id, other_queue in others:
+                self._resolve_item(
+                    tx, other_id, other_queue, clip_id, decision_id, "superseded",
+                    {"superseded_by": item["id"], "decision_id": decision_id, "action": action},
+                    moderator, at,
+                )  # fmt: skip
+            closed["superseded_items"] = [str(o[0]) for o in others]
+        return closed
+
+    def _contested(self, item: dict[str, Any]) -> str | None:
+        rows = self.store.query("SELECT outcome FROM decisions WHERE id = ?", [item["decision_id"]])
+        return str(rows[0][0]) if rows else None
+
+    def _strike(
+        self,
+        tx: Any,
+        user_id: str,
+        decision_id: str,
+        clip_id: str | None,
+        reason: str,
+        moderator: User,
+    ) -> dict[str, Any]:
+        strike_id = new_id("strk")
+        tx.execute(
+            "INSERT INTO strikes (id, user_id, decision_id, clip_id, reason, created_by, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [strike_id, user_id, decision_id, clip_id, reason, moderator.id, now()],
+        )
+        count = int(
+            tx.execute("SELECT count(*) FROM strikes WHERE user_id = ?", [user_id]).fetchone()[0]
+        )
+        tx.audit(
+            StrikeAdded(
+                moderator.id,
+                user_id=user_id,
+                strike_id=strike_id,
+                decision_id=decision_id,
+                clip_id=clip_id,
+                reason=reason[:500],
+                strikes=count,
+            )
+        )
+        return {"id": strike_id, "user_id": user_id, "strikes": count}
+
+    def strikes(self, user_id: str) -> list[dict[str, Any]]:
+        """A user's strikes, newest first (staff view)."""
+        return self.store.query_dicts(
+            "SELECT id, user_id, decision_id, clip_id, reason, created_by, created_at "
+            "FROM strikes WHERE user_id = ? ORDER BY created_at DESC, id",
+            [str(user_id)[:64]],
+        )
 
     def _add_to_bank(self, tx: Any, clip_id: str | None, bank: str, reason: str, who: User) -> None:
         # Hash banks are another area's module; until it lands the request is refused

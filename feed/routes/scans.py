@@ -149,9 +149,11 @@ def claim_item(
 
 
 class ReviewDecision(BaseModel):
-    outcome: Literal["publish", "takedown", "block", "age_restrict"]
+    # uphold / overturn: verdicts on an appeal or a character dispute.
+    outcome: Literal["publish", "takedown", "block", "age_restrict", "uphold", "overturn"]
     reason: str = Field(min_length=1, max_length=2000)
     add_to_bank: str | None = Field(default=None, max_length=64)
+    strike: bool = Field(default=False, description="count a strike against the creator")
 
 
 @router.post("/queue-items/{item_id}/decide", access=STAFF, tags=["review"])
@@ -163,5 +165,5 @@ def decide_item(
 ) -> dict[str, Any]:
     """Decide an item with a reason: the clip moves, the item is resolved, all audited."""
     return svc.pipeline.review.decide(
-        item_id, user, body.outcome, body.reason, add_to_bank=body.add_to_bank
+        item_id, user, body.outcome, body.reason, add_to_bank=body.add_to_bank, strike=body.strike
     )
