@@ -9,7 +9,7 @@ which threshold, and the details a moderator needs to trust or doubt it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class DetectorError(Exception):
@@ -76,6 +76,15 @@ class Signal:
     model_id: str
     data: dict[str, Any]
     explanation: Explanation
+
+    RESERVED: ClassVar[frozenset[str]] = frozenset({"kind", "model", "explanation"})
+
+    def __post_init__(self) -> None:
+        # to_dict() flattens data beside these keys; a clash would silently
+        # replace the signal's kind or model in stored evidence.
+        clash = self.RESERVED & set(self.data)
+        if clash:
+            raise ValueError(f"signal data may not use the reserved keys {sorted(clash)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

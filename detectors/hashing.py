@@ -499,10 +499,11 @@ class HashMatch:
 
     def to_signal(self) -> Signal:
         model_id = PDQ_MODEL.model_id if self.entry.kind == "pdq" else "sha256"
+        data = {k: v for k, v in self.to_dict().items() if k != "kind"}
         return Signal(
             kind="hash.match",
             model_id=model_id,
-            data=self.to_dict(),
+            data={**data, "hash_kind": self.entry.kind},
             explanation=Explanation(
                 model_id=model_id,
                 method="PDQ Hamming distance to a bank entry"
