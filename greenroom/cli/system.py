@@ -181,6 +181,8 @@ def _console_command(server_url: str, port: int, host: str) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--",
         "--server-url",
         server_url,
