@@ -14,6 +14,7 @@ from feed.routes import banks, cameos, characters, feed, generate, policies, sca
 from feed.services import Services
 from greenroom import __version__
 from greenroom.settings import Settings
+from pipeline.intake import blob_store
 
 
 def start_worker(svc: Services, workers: int) -> Any:
@@ -32,6 +33,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services.open(settings)
+        # Temp files of uploads interrupted by a crash are content-addressed
+        # leftovers; clear the old ones at start.
+        blob_store(app.state.services.pipeline).cleanup_temp()
         # Durable jobs (scans, takedowns, generations) run in this process.
         worker = start_worker(app.state.services, settings.workers)
         try:
