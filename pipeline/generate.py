@@ -275,9 +275,10 @@ class GenerationService:
                 )
 
             t = time.perf_counter()
-            identity, signing = self.signing_identity()
             signed_path = Path(tmp) / "signed.mp4"
             try:
+                # Inside the try: an unreadable or broken key is a signing failure too.
+                identity, signing = self.signing_identity()
                 signed = sign_file(
                     unsigned,
                     signed_path,
