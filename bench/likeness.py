@@ -81,11 +81,70 @@ def poses(ctx: Any, show: bool) -> list[dict[str, Any]]:
     return out
 
 
+def pose_scale(models_dir: Path, threads: int, name: str = "yunet") -> dict[str, Any]:
+    """Fit of InsightFace-5pt pose (YuNet / SCRFD) onto the dlib-5pt scale: ``INSIGHTFACE5_TO_DLIB5``.
+
+    Per sample, both poses' deviation from their video's median; slope of a
+    least-squares line through the origin, per axis, over the three talking heads.
+    """
+    from detectors.faces import build_detector
+    from detectors.faces.pose import pose_from_insightface5
+    from detectors.faces.types import largest_face
+
+    dlib_det = build_detector("dlib-hog", None, threads, for_video=True)
+    other = build_detector(name, models_dir, threads)
+    dev_d: list[tuple[float, float]] = []
+    dev_s: list[tuple[float, float]] = []
+    for video in (D3, OTHERS[0], OTHERS[1]):
+        pairs = []
+        for frame in iter_frames(FIXTURES / video, every_s=SAMPLE_EVERY_S, max_side=640):
+            a, b = largest_face(dlib_det.detect(frame.rgb)), largest_face(other.detect(frame.rgb))
+            if a is None or b is None:
+                continue
+            raw = pose_from_insightface5(b.landmarks)
+            pairs.append(((a.head_pose.yaw, a.head_pose.pitch), (raw.yaw, raw.pitch)))
+        d = np.asarray([p[0] for p in pairs])
+        s = np.asarray([p[1] for p in pairs])
+        dev_d.extend(map(tuple, d - np.median(d, axis=0)))
+        dev_s.extend(map(tuple, s - np.median(s, axis=0)))
+    dd, ss = np.asarray(dev_d), np.asarray(dev_s)
+    from detectors.faces.pose import INSIGHTFACE5_TO_DLIB5
+
+    # ss is already scaled by the current factors; undo that to fit the raw slope.
+    raw = ss / np.asarray(INSIGHTFACE5_TO_DLIB5)
+    slope = (raw * dd).sum(axis=0) / (raw * raw).sum(axis=0)
+    resid = dd - raw * slope
+    corr = [float(np.corrcoef(raw[:, i], dd[:, i])[0, 1]) for i in range(2)]
+    out = {
+        "detector": name,
+        "samples": len(dd),
+        "yaw_scale": round(float(slope[0]), 3),
+        "pitch_scale": round(float(slope[1]), 3),
+        "yaw_corr": round(corr[0], 3),
+        "pitch_corr": round(corr[1], 3),
+        "yaw_resid_sd": round(float(resid[:, 0].std()), 4),
+        "pitch_resid_sd": round(float(resid[:, 1].std()), 4),
+        "in_use": list(INSIGHTFACE5_TO_DLIB5),
+    }
+    print(json.dumps({f"pose_scale_{name}": out}))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--poses", action="store_true", help="print every pose sample")
+    parser.add_argument(
+        "--pose-scale-only",
+        action="store_true",
+        help="only fit SCRFD pose onto the dlib scale (needs shared/models)",
+    )
     args = parser.parse_args()
+    models_dir = REPO.parent / "shared" / "models"
+    if args.pose_scale_only:
+        for name in ("yunet", "scrfd"):
+            pose_scale(models_dir, args.threads, name)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench-likeness-"))
     settings = Settings(data_dir=tmp / "data", threads=args.threads)
     store = Store(settings.data_dir)
@@ -101,6 +160,10 @@ def main() -> None:
     ]
     results: dict[str, Any] = {"threads": args.threads, "backends": {}}
     results["poses"] = poses(ctx, args.poses)
+    if (models_dir / "insightface-scrfd").is_dir():
+        results["pose_scale"] = [
+            pose_scale(models_dir, args.threads, n) for n in ("yunet", "scrfd")
+        ]
 
     t0, c0 = time.perf_counter(), _cpu()
     enrolled = ctx.likeness.enroll(alice, recording, ["right", "left", "right"])

@@ -24,7 +24,20 @@ from policies.engine import PolicySet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "policy.json"
 STAGES = ["prompt", "output", "output", "output", "upload", "remix", "report"]
-MODELS = ["dlib-resnet-v1", "insightface-arcface-r100"]
+LIKENESS_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default" / "likeness.yaml"
+
+
+def _model_thresholds() -> dict[str, float]:
+    """Per-model likeness_match values of the shipped policy, so the mix uses real model ids."""
+    import yaml
+
+    doc = yaml.safe_load(LIKENESS_POLICY.read_text())
+    models = doc["thresholds"]["likeness_match"]["models"]
+    return {str(model): float(spec["value"]) for model, spec in models.items()}
+
+
+MODEL_THRESHOLDS = _model_thresholds()
+MODELS = sorted(MODEL_THRESHOLDS)
 
 
 def make_record(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -38,19 +51,21 @@ def make_record(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     signals: dict[str, Any] = {}
     if rng.random() < 0.35:
+        models = [rng.choice(MODELS) for _ in range(rng.choice([1, 1, 2]))]
         signals["likeness"] = [
             {
                 "kind": "cameo" if rng.random() < 0.85 else "protected",
                 "cameo_id": f"c{rng.randrange(100)}",
                 "owner": f"u{rng.randrange(1000)}",
-                "similarity": rng.uniform(0.85, 1.0),
-                "threshold": 0.93,
+                # Around each model's cut-off, so both sides of it occur.
+                "similarity": min(1.0, MODEL_THRESHOLDS[model] + rng.uniform(-0.1, 0.05)),
+                "threshold": MODEL_THRESHOLDS[model],
                 "consent": rng.choice(["granted"] * 8 + ["denied", "revoked"]),
                 "start_s": 0.0,
                 "end_s": rng.uniform(1, 10),
-                "model": rng.choice(MODELS),
+                "model": model,
             }
-            for _ in range(rng.choice([1, 1, 2]))
+            for model in models
         ]
     if rng.random() < 0.1:
         signals["character"] = [

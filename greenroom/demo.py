@@ -75,3 +75,11 @@ SEEDERS.append(seed_feed)
 from greenroom.demo_safety import seed_safety  # noqa: E402  (needs SEEDERS defined)
 
 SEEDERS.append(seed_safety)
+
+from greenroom.demo_review import seed_review  # noqa: E402  (needs SEEDERS defined)
+
+SEEDERS.append(seed_review)
+
+from greenroom.demo_likeness import seed_likeness  # noqa: E402  (needs SEEDERS defined)
+
+SEEDERS.append(seed_likeness)

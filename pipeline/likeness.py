@@ -10,7 +10,7 @@ and each track embedded on a few good frames (``detectors.faces.tracking``).
 The faiss index of the embedder's model proposes candidate owners for each
 track embedding; each candidate is then scored as the cosine of the track's
 mean embedding and the owner's mean stored embedding, against
-:func:`match_threshold`. Revoked cameos keep their vectors (so their use is
+:func:`match_threshold` (``detectors.faces.thresholds.TRACK_THRESHOLDS``). Revoked cameos keep their vectors (so their use is
 still found and blocked) until the owner deletes their likeness data.
 """
 
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detectors.base import DetectorError, Explanation, MediaError, Signal
-from detectors.faces import FaceEmbedder, NoFaceFound, Threshold, embed_largest, threshold_for
+from detectors.faces import FaceEmbedder, NoFaceFound, Threshold, embed_largest
+from detectors.faces.thresholds import track_threshold_for
 from detectors.faces.tracking import track_faces
 from pipeline.intake import blob_store, ingest
 from pipeline.liveness import SAMPLE_EVERY_S, LivenessReport, check_recording
@@ -56,28 +57,10 @@ ENROL_MAX_SIDE = 640
 CANDIDATES_PER_EMBEDDING = 20
 DEFAULT_PERMISSION = {"teen": "only_me", "adult": "mutuals"}
 
-# Track-level thresholds: cosine of a track's mean embedding and an owner's mean
-# stored embedding. Averaging steadies single frames, so this statistic has its
-# own calibration, separate from the single-pair threshold in detectors.faces.
-TRACK_THRESHOLDS: dict[str, Threshold] = {
-    "dlib-resnet-v1": Threshold(
-        value=0.955,
-        source=(
-            "bench.likeness on shared/fixtures/videos (dlib-hog, 0.5 s keyframes): cameo "
-            "enrolled from liveportrait_d3 0-7.7 s; its held-out clips score 0.979-0.991 (track "
-            "mean vs cameo mean), the nearest other person (liveportrait_s18, another woman) "
-            "0.931, Sintel 0.914, the anime face 0.904, d13 0.845; about the midpoint of the "
-            "gap. The single-pair threshold 0.92 from PAIRS.tsv would match s18 to d3"
-        ),
-        false_accept_rate=0.0,
-        true_accept_rate=1.0,
-    ),
-}
-
 
 def match_threshold(model_id: str) -> Threshold:
     """The likeness-match threshold for an embedder model (track-level where measured)."""
-    return TRACK_THRESHOLDS.get(model_id) or threshold_for(model_id)
+    return track_threshold_for(model_id)
 
 
 @dataclass
@@ -390,19 +373,33 @@ class LikenessService:
         if creator.id == cameo.user_id:
             return ConsentResult(True, "granted", "your own cameo", cid)
         owner = self.users.get(cameo.user_id)
+        permission = cameo.permission
+        if owner.is_teen:
+            # The teen rule (adults who are not mutuals, a guardian's cap) lives in one
+            # place, ctx.teens; its reason names the owner's age, which is theirs to
+            # share, so the creator gets the same rule in words that do not.
+            from pipeline.teens import stricter
+
+            allowed, _ = self.ctx.teens.cameo_use_allowed(owner, creator)
+            cap = self.ctx.teens.effective(owner)["cameo_permission"]
+            if not allowed:
+                why = (
+                    "the owner keeps this cameo to themselves"
+                    if cap == "only_me"
+                    else "this cameo is limited to mutual followers"
+                )
+                return ConsentResult(False, "denied", why, cid)
+            permission = stricter("cameo_permission", permission, cap)
         mutual = self.users.are_mutuals(creator.id, owner.id)
-        if owner.is_teen and not creator.is_teen and not mutual:
-            # Said without naming the owner's age: that is theirs to share.
-            return ConsentResult(False, "denied", "this cameo is limited to mutual followers", cid)
-        if cameo.permission == "only_me":
+        if permission == "only_me":
             return ConsentResult(False, "denied", "the owner keeps this cameo to themselves", cid)
         if creator.id in cameo.grants:
             return ConsentResult(True, "granted", "the owner approved you", cid)
-        if cameo.permission == "everyone":
+        if permission == "everyone":
             return ConsentResult(True, "granted", "the owner allows everyone", cid)
-        if cameo.permission == "mutuals" and mutual:
+        if permission == "mutuals" and mutual:
             return ConsentResult(True, "granted", "you and the owner follow each other", cid)
-        if cameo.permission == "mutuals":
+        if permission == "mutuals":
             return ConsentResult(False, "denied", "only mutual followers may use this cameo", cid)
         return ConsentResult(False, "denied", "only people the owner approved may use it", cid)
 

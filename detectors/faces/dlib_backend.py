@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import ModelInfo, ModelUnavailable
+from detectors.faces.pose import pose_from_dlib5
 from detectors.faces.types import (
     ARCFACE_TEMPLATE_112,
     DetectedFace,
@@ -133,7 +134,12 @@ class DlibHogDetector(FaceDetector):
             box = clip_box((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), w, h)
             if box[2] - box[0] < 2 or box[3] - box[1] < 2:
                 continue
-            face = DetectedFace(box=box, score=float(score), landmarks=dlib5_to_insightface(raw))
+            face = DetectedFace(
+                box=box,
+                score=float(score),
+                landmarks=dlib5_to_insightface(raw),
+                pose=pose_from_dlib5(raw),  # the converted points carry no pose; the raw ones do
+            )
             faces.append(rescale_face(face, scale))
         return faces
 

@@ -5,7 +5,7 @@ centre-distance fallback for the larger moves between frames sampled half a
 second apart; no embeddings are used to link, so a 10-second clip costs one
 detection per sampled frame plus a handful of embeddings per person. The
 frames to embed are picked by a quality score (sharpness, size, frontalness
-from the landmarks) and spread over the track.
+from the detector's head pose) and spread over the track.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import DetectorError, Explanation
+from detectors.faces.pose import frontalness
 from detectors.faces.types import (
     DetectedFace,
     FaceDetector,
@@ -111,29 +112,12 @@ def sharpness(rgb: np.ndarray, face: DetectedFace, side: int = 64) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def frontalness(landmarks: np.ndarray) -> float:
-    """1.0 for a face looking at the camera, towards 0 as it turns away.
-
-    Yaw shows as the nose leaving the midline between the eyes (and mouth
-    corners); measured in units of the eye distance.
-    """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    left_eye, right_eye, nose, mouth_l, mouth_r = lm
-    eye_dist = float(np.linalg.norm(right_eye - left_eye))
-    if eye_dist < 1e-6:
-        return 0.0
-    mid = (left_eye + right_eye + mouth_l + mouth_r) / 4.0
-    axis = (right_eye - left_eye) / eye_dist
-    offset = abs(float(np.dot(nose - mid, axis))) / eye_dist
-    return float(max(0.0, 1.0 - 2.0 * offset))
-
-
 def face_quality(rgb: np.ndarray, face: DetectedFace) -> float:
     """Higher is a better frame to embed: frontal, sharp, big enough."""
     size = min(face.width, face.height)
     size_term = min(1.0, size / 112.0)  # beyond ArcFace's chip size, more pixels add little
     sharp_term = min(1.0, sharpness(rgb, face) / 300.0)
-    return frontalness(face.landmarks) * (0.5 + 0.5 * sharp_term) * size_term
+    return frontalness(face.head_pose) * (0.5 + 0.5 * sharp_term) * size_term
 
 
 def _linkable(last: DetectedFace, face: DetectedFace, iou_threshold: float) -> float:
@@ -170,12 +154,7 @@ def _crop_around(
     x2 = int(min(w, np.ceil(face.box[2] + pad)))
     y2 = int(min(h, np.ceil(face.box[3] + pad)))
     crop = np.ascontiguousarray(rgb[y1:y2, x1:x2])
-    shifted = DetectedFace(
-        box=(face.box[0] - x1, face.box[1] - y1, face.box[2] - x1, face.box[3] - y1),
-        score=face.score,
-        landmarks=(face.landmarks - np.array([x1, y1], np.float32)).astype(np.float32),
-    )
-    return crop, shifted
+    return crop, face.shifted(x1, y1)
 
 
 def _pick_spread(cands: list[_Candidate], k: int, min_gap_s: float) -> list[_Candidate]:

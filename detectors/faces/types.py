@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.base import DetectorError, MediaError, ModelInfo
+from detectors.faces.pose import HeadPose, pose_from_insightface5
 
 # ArcFace's 112x112 alignment template (insightface.utils.face_align.arcface_dst),
 # in the landmark order above.
@@ -32,11 +33,32 @@ ARCFACE_TEMPLATE_112 = np.array(
 
 @dataclass(frozen=True)
 class DetectedFace:
-    """One face: box (x1, y1, x2, y2) in pixels, detector confidence, five landmarks."""
+    """One face: box (x1, y1, x2, y2) in pixels, detector confidence, five landmarks, head pose.
+
+    ``pose`` is set by a backend whose InsightFace-order landmarks are not its
+    own measurement (dlib HOG: a template fit); otherwise :attr:`head_pose`
+    reads it from the landmarks.
+    """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray  # (5, 2) float32, image coordinates, InsightFace order
+    pose: HeadPose | None = None
+
+    @property
+    def head_pose(self) -> HeadPose:
+        """Yaw and pitch on the shared scale (see :mod:`detectors.faces.pose`)."""
+        return self.pose if self.pose is not None else pose_from_insightface5(self.landmarks)
+
+    def shifted(self, dx: float, dy: float) -> DetectedFace:
+        """The same face in a crop whose top-left corner is at (dx, dy); pose is unchanged."""
+        x1, y1, x2, y2 = self.box
+        return DetectedFace(
+            box=(x1 - dx, y1 - dy, x2 - dx, y2 - dy),
+            score=self.score,
+            landmarks=(self.landmarks - np.array([dx, dy], np.float32)).astype(np.float32),
+            pose=self.pose,
+        )
 
     @property
     def width(self) -> float:
@@ -55,6 +77,7 @@ class DetectedFace:
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
+            "pose": self.head_pose.to_dict(),
         }
 
 
@@ -185,6 +208,7 @@ def rescale_face(face: DetectedFace, scale: float) -> DetectedFace:
         box=(x1 * inv, y1 * inv, x2 * inv, y2 * inv),
         score=face.score,
         landmarks=(face.landmarks * inv).astype(np.float32),
+        pose=face.pose,  # angles do not change with scale
     )
 
 

@@ -82,7 +82,9 @@ def test_detect_image_keys(fixtures_dir: Path) -> None:
     for face in doc["faces"]:
         assert {"box", "score", "landmarks", "age", "t"} <= set(face)
         assert len(face["box"]) == 4 and len(face["landmarks"]) == 5
-        assert face["age"] is None and face["t"] is None
+        assert face["t"] is None
+        assert face["age"] is None or 0 < face["age"] < 100  # the estimator's, where it ran
+        assert set(face["pose"]) == {"yaw", "pitch", "method"}
 
 
 def test_detect_video_gives_faces_with_times_and_tracks(fixtures_dir: Path) -> None:
@@ -93,7 +95,8 @@ def test_detect_video_gives_faces_with_times_and_tracks(fixtures_dir: Path) -> N
     assert doc["tracks"][0]["end_s"] - doc["tracks"][0]["start_s"] >= 9.0
     times = [f["t"] for f in doc["faces"]]
     assert times == sorted(times) and len(times) >= 10
-    assert all(f["age"] is None and len(f["landmarks"]) == 5 for f in doc["faces"])
+    assert all(len(f["landmarks"]) == 5 for f in doc["faces"])
+    assert all(f["age"] is None or 0 < f["age"] < 100 for f in doc["faces"])
 
 
 def test_detect_corrupt_video_is_bad_input(fixtures_dir: Path, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from detectors.base import DetectorError
 from detectors.faces import ARCFACE_TEMPLATE_112, build_detector, threshold_for
-from detectors.faces.tracking import frontalness, track_faces
+from detectors.faces.pose import frontalness, pose_from_insightface5
+from detectors.faces.tracking import track_faces
 from detectors.faces.types import FaceEmbedder
 from pipeline.media import iter_frames, load_image, probe_video
 
@@ -130,5 +131,5 @@ def test_frontalness_prefers_frontal_faces() -> None:
     frontal = ARCFACE_TEMPLATE_112.copy()
     turned = frontal.copy()
     turned[2, 0] += 15  # nose towards one side: head turned
-    assert frontalness(frontal) > 0.95
-    assert frontalness(turned) < 0.6
+    assert frontalness(pose_from_insightface5(frontal)) > 0.95
+    assert frontalness(pose_from_insightface5(turned)) < 0.6

@@ -149,3 +149,41 @@ def test_cli_contract(tmp_path: Path, clips: dict[str, Path]) -> None:
         "--json",
     )
     assert bad.returncode == 2
+
+
+def test_prompt_gate_blocks_an_adult_non_mutual_asking_for_a_teens_cameo(
+    live_server: LiveServer,
+) -> None:
+    """The teen cameo rule (ctx.teens) through the API: blocked, with a reason that hides the age."""
+    from store.cameos import Cameos
+
+    live = live_server
+    svc = live.services
+    teen, adult = live.users["teen"], live.users["adult"]
+    with svc.store.transaction() as tx:  # an enrolled cameo; consent needs no recording
+        Cameos(svc.store).create(
+            tx,
+            teen.id,
+            status="active",
+            permission="mutuals",
+            reason=None,
+            recording_sha256=None,
+            challenge=["left"],
+        )
+    body = {"prompt": "two friends wave at the camera", "cameos": ["teen"]}
+    with live.client("adult") as client:
+        doc = client.post("/prompt-check", json=body).json()
+    assert doc["decision"]["outcome"] == "block", doc
+    assert "cameo_no_consent_prompt" in [r["id"] for r in doc["decision"]["rules"]]
+    text = json.dumps(doc)
+    assert "this cameo is limited to mutual followers" in text
+    assert "teen's" not in text  # the owner's age is not disclosed to the requester
+    # Mutuals: the same request passes the teen rule (the cameo allows mutuals).
+    with svc.store.transaction() as tx:
+        svc.users.follow(tx, teen.id, adult.id)
+        svc.users.follow(tx, adult.id, teen.id)
+    with live.client("adult") as client:
+        doc = client.post("/prompt-check", json=body).json()
+    assert doc["decision"]["outcome"] != "block" or "cameo_no_consent_prompt" not in [
+        r["id"] for r in doc["decision"]["rules"]
+    ], doc
