@@ -15,6 +15,9 @@ ACTIONS = {
     "block": "Block",
     "age_restrict": "Age-restrict (adults only)",
 }
+# Appeals and rights-holder disputes are decided as verdicts on the earlier decision.
+VERDICTS = {"uphold": "Uphold the decision", "overturn": "Overturn the decision"}
+_VERDICT_QUEUES = ("appeals", "rights_disputes")
 _CURRENT = "review_item"
 
 
@@ -85,11 +88,16 @@ def _evidence(api: Api, item: dict[str, Any]) -> None:
 
 
 def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) -> None:
+    choices: dict[str, str] = {}
+    if item["queue"] in _VERDICT_QUEUES:
+        choices.update(VERDICTS)
+    if item.get("clip_id"):
+        choices.update(ACTIONS)
     with st.form(f"decide-{item['id']}", clear_on_submit=False):
         action = st.radio(
             "Decision",
-            list(ACTIONS),
-            format_func=ACTIONS.__getitem__,
+            list(choices),
+            format_func=choices.__getitem__,
             horizontal=True,
         )
         reason = st.text_input("Reason (required, the creator sees it)")
@@ -101,6 +109,7 @@ def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) ->
                 ["", *banks],
                 format_func=lambda b: b or "no",
             )
+        strike = st.checkbox("Add a strike to the creator (block / take down only)")
         auto_next = st.checkbox("Then claim the next item in this queue", value=True)
         submitted = st.form_submit_button("Decide", type="primary")
     if not submitted:
@@ -111,10 +120,12 @@ def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) ->
     body: dict[str, Any] = {"outcome": action, "reason": reason.strip()}
     if bank:
         body["add_to_bank"] = bank
+    if strike:
+        body["strike"] = True
     result = api.post(f"/queue-items/{item['id']}/decide", json=body)
     st.session_state.pop(_CURRENT, None)
     message = (
-        f"Decided {ACTIONS[action].lower()} on item {item['id']} "
+        f"Decided {choices[action].lower()} on item {item['id']} "
         f"(clip now {result.get('clip_status')})."
     )
     if auto_next:
