@@ -17,7 +17,10 @@ their head (d13, s18) stay at |yaw| <= 0.031 and |pitch| <= 0.034 in 95 % of
 samples (maxima 0.106 and 0.064, d13's brief glance at 9.7 s); the head turns
 in ``liveportrait_d3_woman_talking.mp4`` reach |yaw| 0.13-0.14 and its nod
 down pitch +0.17-0.23. A movement counts at |yaw| >= 0.06 or |pitch| >= 0.10
-held for :data:`MIN_RUN` consecutive samples.
+held for :data:`MIN_RUN` consecutive samples. Moving the pose into the detector
+layer kept the dlib values identical (same raw points on the same 640-pixel
+frames, same formula), so these thresholds stand; SCRFD/YuNet poses are put on
+this scale by ``detectors.faces.pose.INSIGHTFACE5_TO_DLIB5`` (an approximate fit).
 """
 
 from __future__ import annotations
