@@ -131,7 +131,7 @@ def iter_api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, 
 def assert_all_routes_secured(app: FastAPI) -> None:
     """Fail fast when a route was added without an access rule."""
     missing = [
-        f"{sorted(r.methods)} {path}"
+        f"{sorted(r.methods or ())} {path}"
         for path, r in iter_api_routes(app.routes)
         if route_access(r) is None
     ]

@@ -121,7 +121,7 @@ class _Vectors:
             self.keys.pop(r)
             self.vecs.pop(r)
         if rids and not self.brute_force:
-            self.index.remove_ids(np.array(rids, dtype=np.int64))
+            self.index.remove_ids(np.array(rids, dtype=np.int64))  # type: ignore[arg-type]  # faiss accepts id arrays; stubs list only IDSelector
 
     def best_per_character(
         self, q: np.ndarray, threshold: float, k: int = 32

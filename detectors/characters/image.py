@@ -116,7 +116,7 @@ class CopyDetector(ImageCharacterMatcher):
         self.min_inliers, self.ratio = min_inliers, ratio
         self.min_inlier_ratio = min_inlier_ratio
         self.scales, self.max_side = scales, max_side
-        self._orb = cv2.ORB_create(nfeatures=orb_features)
+        self._orb = cv2.ORB_create(nfeatures=orb_features)  # type: ignore[attr-defined]  # missing from OpenCV 5 stubs
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         self._refs: dict[str, list[_RefFeatures]] = {}
         self.info = ModelInfo(

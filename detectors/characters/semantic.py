@@ -119,7 +119,7 @@ class DescriptionIndex:
         rid = self._s.ids.pop(character_id, None)
         if rid is not None:
             self._s.rev.pop(rid)
-            self._index.remove_ids(np.array([rid], dtype=np.int64))
+            self._index.remove_ids(np.array([rid], dtype=np.int64))  # type: ignore[arg-type]  # faiss accepts id arrays; stubs list only IDSelector
 
     def search(
         self, queries: np.ndarray, threshold: float, k: int = 10
