@@ -43,21 +43,6 @@ def _load(path: Path, settings: Settings) -> Any:
     return load_image(path, limits_from(settings.limits))
 
 
-AGE_FRAME_MAX_SIDE = 640
-
-
-def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """A downscaled copy and the factor that maps original coordinates onto it."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return rgb.copy(), 1.0
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
-
-
 @lru_cache(maxsize=2)
 def _age_estimator(name: str, models_dir: Path | None, threads: int) -> Any:
     from detectors.age import build_age_estimator
@@ -125,9 +110,10 @@ def detect_cmd(
     """Faces in an image, or face tracks over a video's sampled frames."""
 
     def body() -> dict[str, Any]:
-        from detectors.faces import build_detector
+        from detectors.faces import VIDEO_MAX_SIDE, build_detector
         from detectors.faces.tracking import track_faces
-        from pipeline.media import iter_frames, sniff_kind
+        from detectors.faces.types import rescale_face
+        from pipeline.media import iter_frames, probe_video, scaled_size, sniff_kind
 
         settings = get_settings()
         if not media.exists():
@@ -153,25 +139,28 @@ def detect_cmd(
             raise BadInput(f"{media.name} is neither an image nor a video we can read")
         det = build_detector(name, settings.models_dir, settings.threads, for_video=True)
         _licence_note(det.info)
-        # Keep a small copy of each sampled frame: the age network needs only the
-        # face region, and full-resolution copies of every frame would not fit.
-        small: dict[float, tuple[np.ndarray, float]] = {}
+        # The video detector works at VIDEO_MAX_SIDE anyway: decode at that size
+        # (the decoder scales far cheaper than a full frame plus a resize) and
+        # map boxes back to the video's own pixels for the output.
+        limits = limits_from(settings.limits)
+        info = probe_video(media, limits)
+        scale = scaled_size(info.width, info.height, VIDEO_MAX_SIDE)[0] / info.width
+        # The age network needs only the face region: the working-size frames do.
+        small: dict[float, np.ndarray] = {}
 
         def keep(frames: Iterator[Frame]) -> Iterator[Frame]:
             for frame in frames:
-                small[frame.t] = _shrink(frame.rgb, AGE_FRAME_MAX_SIDE)
+                small[frame.t] = frame.rgb
                 yield frame
 
-        frames = iter_frames(media, every_s=every, limits=limits_from(settings.limits))
+        frames = iter_frames(media, every_s=every, limits=limits, max_side=VIDEO_MAX_SIDE)
         tracks = track_faces(keep(frames), det, embedder=None)
         faces = []
         for tr in tracks:
             for sample in tr.samples:
-                rgb_small, scale = small[sample.t]
-                box = tuple(v * scale for v in sample.face.box)
-                ((age, band),) = _ages(rgb_small, [box], settings)
+                ((age, band),) = _ages(small[sample.t], [sample.face.box], settings)
                 faces.append(
-                    sample.face.to_dict()
+                    rescale_face(sample.face, scale).to_dict()
                     | {"age": age, "age_band": band, "t": round(sample.t, 3), "track": tr.id}
                 )
         faces.sort(key=lambda f: (f["t"], f["track"]))
