@@ -462,56 +462,15 @@ class FeedService:
             item_reason = f"reports: {count} ({', '.join(reasons)})"
             if decision_doc.get("queue"):
                 item_reason += f"; policy routes to {decision_doc['queue']}"
-            row = tx.execute(
-                "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
-                "AND status IN ('open', 'claimed')",
-                [clip["id"], REPORTS_QUEUE],
-            ).fetchone()
-            if row is None:
-                item_id = new_id("qi")
-                tx.execute(
-                    "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
-                    "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                    [
-                        item_id,
-                        clip["id"],
-                        decision_id,
-                        REPORTS_QUEUE,
-                        priority,
-                        item_reason,
-                        due,
-                        at,
-                    ],
-                )
-                transition = "opened"
-            else:
-                item_id = str(row[0])
-                priority = max(priority, int(row[1]))
-                if row[2] is not None:
-                    due = min(due, _aware(row[2], at))
-                tx.execute(
-                    "UPDATE queue_items SET priority = ?, due_at = ?, reason = ?, decision_id = ? "
-                    "WHERE id = ?",
-                    [priority, due, item_reason, decision_id, item_id],
-                )
-                transition = "escalated"
-            tx.audit(
-                QueueItemChanged(
-                    user.id,
-                    item_id=item_id,
-                    queue=REPORTS_QUEUE,
-                    transition=transition,
-                    clip_id=clip["id"],
-                    decision_id=decision_id,
-                    detail=f"priority {priority}",
-                )
+            item_id, transition, priority, due = self._upsert_item(
+                tx, clip["id"], REPORTS_QUEUE, priority, due, item_reason, decision_id, user, at
             )
             # A re-decision that names its own queue (child_safety at 90+) also lands
             # there, so the specialists see it; one open item per clip and queue.
             specialist = decision_doc.get("queue")
             specialist_item = None
             if specialist and specialist != REPORTS_QUEUE:
-                specialist_item = self._upsert_item(
+                specialist_item, _, _, _ = self._upsert_item(
                     tx, clip["id"], str(specialist), priority, due, item_reason, decision_id,
                     user, at,
                 )  # fmt: skip
@@ -559,8 +518,12 @@ class FeedService:
         decision_id: str,
         actor: User,
         at: datetime,
-    ) -> str:
-        """Open the clip's item in ``queue`` or escalate the open one (never two open)."""
+    ) -> tuple[str, str, int, datetime]:
+        """Open the clip's item in ``queue`` or escalate the open one (never two open).
+
+        Returns the item id, ``"opened"`` or ``"escalated"``, and the item's
+        resulting priority and deadline.
+        """
         row = tx.execute(
             "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
             "AND status IN ('open', 'claimed')",
@@ -596,7 +559,7 @@ class FeedService:
                 detail=f"priority {priority}",
             )
         )
-        return item_id
+        return item_id, transition, priority, due
 
     def _report_decision(
         self,

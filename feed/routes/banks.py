@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from feed.access import STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from feed.uploads import read_upload
 from store.users import User
 
 router = SecureRouter()
@@ -98,10 +99,7 @@ def import_bank(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    limit = svc.settings.limits.max_upload_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"bank file is over the {limit}-byte limit")
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -16,18 +16,10 @@ from pydantic import BaseModel
 from feed.access import ADMIN, SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from feed.uploads import read_upload
 from store.users import User
 
 router = SecureRouter()
-
-
-def _read(upload: UploadFile, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload is over the {limit}-byte limit")
-    if not data:
-        raise HTTPException(422, "upload is empty (0 bytes)")
-    return data
 
 
 def _cameo_doc(svc: Services, user: User) -> dict[str, Any]:
@@ -56,7 +48,7 @@ def enroll(
     svc: Services = Depends(services),
 ) -> Any:
     """Enrol your cameo from a verification recording; a refusal says why."""
-    data = _read(recording, svc.settings.limits.max_upload_bytes)
+    data = read_upload(recording, svc.settings.limits.max_upload_bytes)
     result = svc.pipeline.likeness.enroll(user, data, None, declared_name=recording.filename)
     return result.to_dict()
 
@@ -133,7 +125,7 @@ def protect(
     if len(photos) > 20:
         raise HTTPException(422, "at most 20 photos")
     limit = svc.settings.limits.max_upload_bytes
-    data = [_read(p, limit) for p in photos]
+    data = [read_upload(p, limit) for p in photos]
     return svc.pipeline.likeness.protect(user, name, data).to_dict()
 
 
@@ -148,6 +140,6 @@ def match(
     svc: Services = Depends(services),
 ) -> Any:
     """Which cameos and protected likenesses appear in this media, and when."""
-    data = _read(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     matches = svc.pipeline.likeness.match_file(data, declared_name=file.filename)
     return {"matches": [m.to_dict() for m in matches]}

@@ -9,24 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from feed.access import SIGNED_IN, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from feed.uploads import read_upload
 from store.users import User
 
 router = SecureRouter()
-
-
-def _read(upload: UploadFile, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload is over the {limit}-byte limit")
-    if not data:
-        raise HTTPException(422, "upload is empty (0 bytes)")
-    return data
 
 
 @router.post("/clips", access=SIGNED_IN, tags=["feed"])
@@ -37,7 +29,7 @@ def post_clip(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Post a clip: the gate scans it and it is published, queued for review, or blocked."""
-    data = _read(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     return svc.pipeline.feed.upload(user, data, prompt, declared_name=file.filename)
 
 
@@ -50,7 +42,7 @@ def remix_clip(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Remix a published clip: lineage (parent id, C2PA ingredients) kept; same consents as a new clip."""
-    data = _read(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     return svc.pipeline.feed.remix(user, clip_id[:64], data, prompt, declared_name=file.filename)
 
 

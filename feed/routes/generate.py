@@ -12,13 +12,14 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, File, HTTPException, Query, UploadFile
+from fastapi import Depends, File, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from feed.access import SIGNED_IN, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from feed.uploads import read_upload
 from store.users import User
 
 router = SecureRouter()
@@ -73,12 +74,7 @@ def verify_upload(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """C2PA report for an uploaded file, with ``own_output`` when it is one of our clips."""
-    limit = svc.settings.limits.max_upload_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload is over the {limit}-byte limit")
-    if not data:
-        raise HTTPException(422, "upload is empty (0 bytes)")
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     tmp = svc.store.data_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     # Our own name for the file: nothing the uploader chose reaches the filesystem.

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from feed.access import SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from feed.uploads import read_upload
 from store.users import User
 
 router = SecureRouter()
@@ -37,15 +38,6 @@ def _for_viewer(result: dict[str, Any], user: User) -> dict[str, Any]:
     return {**result, "decision": decision}
 
 
-def _read_upload(upload: UploadFile, limit: int) -> bytes:
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload is over the {limit}-byte limit")
-    if not data:
-        raise HTTPException(422, "upload is empty (0 bytes)")
-    return data
-
-
 @router.post("/scan", access=SIGNED_IN, tags=["gate"])
 def scan(
     file: UploadFile = File(..., description="an image or video"),
@@ -58,7 +50,7 @@ def scan(
     """Scan your own upload: signals, the policy decision, and where it went (published/queued/blocked)."""
     from fastapi.responses import JSONResponse
 
-    data = _read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.settings.limits.max_upload_bytes)
     gate = svc.pipeline.gate
     if not wait:
         accepted = gate.submit(
