@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION
-from greenroom.cli.likeness import likeness_service, need_files, run
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_services
+from greenroom.cli.likeness import need_files, run
 from greenroom.cli.output import BadInput
 
 app = typer.Typer(help="Cameos: enrol, grant, revoke, list.", no_args_is_help=True)
@@ -38,7 +38,7 @@ def enroll(
     def body() -> dict[str, Any]:
         need_files([recording])
         steps = [s for s in challenge.split(",") if s.strip()] if challenge else None
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             result = svc.pipeline.likeness.enroll(_user(svc, user), recording, steps)
         return result.to_dict()
 
@@ -58,7 +58,7 @@ def challenge_cmd(
     """Issue a random head-movement challenge for USER's next recording."""
 
     def body() -> dict[str, Any]:
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             return svc.pipeline.likeness.new_challenge(_user(svc, user)).to_dict()
 
     run(as_json, body)
@@ -78,7 +78,7 @@ def grant(
     """Approve GRANTEE to use USER's cameo (or --remove the approval)."""
 
     def body() -> dict[str, Any]:
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             owner = _user(svc, user)
             likeness = svc.pipeline.likeness
             if permission is not None:
@@ -103,7 +103,7 @@ def revoke(
     """Revoke USER's cameo: new uses blocked now, live clips queued for takedown."""
 
     def body() -> dict[str, Any]:
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             owner = _user(svc, user)
             likeness = svc.pipeline.likeness
             cameo = likeness.cameo_of(owner)
@@ -129,7 +129,7 @@ def list_cmd(
     """List cameos (all, or one owner's with every clip that used it)."""
 
     def body() -> dict[str, Any]:
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             likeness = svc.pipeline.likeness
             if user is not None:
                 owner = _user(svc, user)

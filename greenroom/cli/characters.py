@@ -8,32 +8,16 @@ server holds it). ``add`` and ``check`` print the CLI.md shapes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_services
 from greenroom.cli.output import BadInput, emit, run_command
 
 app = typer.Typer(help="Rights holders' characters: register, list, check.", no_args_is_help=True)
-
-
-@contextmanager
-def _service(data_dir: Path | None) -> Iterator[Any]:
-    """The open data directory's Services; registry refusals become exit-2 input errors."""
-    import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from feed.services import Services
-    from store.db import Conflict, NotFound
-
-    settings = settings_for(data_dir)
-    with open_store(data_dir) as store:
-        try:
-            yield Services.around(store, settings)
-        except (Conflict, NotFound) as exc:
-            raise BadInput(str(exc)) from None
 
 
 def _run(as_json: bool, body: Callable[[], None]) -> None:
@@ -63,7 +47,7 @@ def add(
             if not path.is_file():
                 raise BadInput(f"no such file: {path}")
             refs.append(RefUpload(path.read_bytes(), path.name))
-        with _service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             user = svc.users.by_handle(owner)
             rec = svc.pipeline.characters.register(
                 None,
@@ -93,7 +77,7 @@ def list_(
     """Registered characters (live ones), oldest first."""
 
     def body() -> None:
-        with _service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             owner_id = svc.users.by_handle(owner).id if owner else None
             doc = {
                 "characters": [c.to_dict() for c in svc.pipeline.characters.listing(None, owner_id)]
@@ -121,7 +105,7 @@ def remove(
     """Remove (soft-delete) a character: it no longer matches; past evidence stays."""
 
     def body() -> None:
-        with _service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             rec = svc.pipeline.characters.remove(None, character_id)
         emit({"id": rec.id, "deleted": True}, as_json, lambda d: f"removed {d['id']}")
 
@@ -142,7 +126,7 @@ def check(
             raise BadInput("give --prompt TEXT, a media file, or both")
         if media is not None and not media.is_file():
             raise BadInput(f"no such file: {media}")
-        with _service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             chars = svc.pipeline.characters
             frames = chars.check_media(media) if media is not None else []
             doc = {"matches": [chars.match_dict(m) for m in chars.check(prompt, frames)]}

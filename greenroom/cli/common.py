@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from greenroom.cli.output import BadInput, DataDirHeld
+
+if TYPE_CHECKING:
+    from feed.services import Services
 from greenroom.settings import Settings, get_settings
 from store.db import DB_FILE, DataDirHeldError, Store
 
@@ -40,3 +44,18 @@ def open_store(data_dir: Path | None, *, create: bool = False) -> Iterator[Store
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def open_services(data_dir: Path | None) -> Iterator[Services]:
+    """The data directory's services in direct mode (no server); a missing id or a
+    conflicting change becomes a bad-input error (exit 2)."""
+    import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
+    from feed.services import Services
+    from store.db import Conflict, NotFound
+
+    with open_store(data_dir) as store:
+        try:
+            yield Services.around(store, settings_for(data_dir))
+        except (Conflict, NotFound) as exc:
+            raise BadInput(str(exc)) from None

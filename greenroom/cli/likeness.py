@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_services
 from greenroom.cli.output import BadInput, emit, run_command
 
 app = typer.Typer(help="Protected likenesses and likeness matching.", no_args_is_help=True)
-
-
-@contextmanager
-def likeness_service(data_dir: Path | None) -> Iterator[Any]:
-    """The data directory's Services (direct mode); store errors become bad input."""
-    import detectors  # noqa: F401  (the torch/torchvision import hook first)
-    from feed.services import Services
-    from store.db import Conflict, NotFound
-
-    settings = settings_for(data_dir)
-    with open_store(data_dir) as store:
-        try:
-            yield Services.around(store, settings)
-        except (NotFound, Conflict) as exc:
-            raise BadInput(str(exc)) from None
 
 
 def need_files(paths: list[Path]) -> None:
@@ -54,7 +38,7 @@ def protect(
 
     def body() -> dict[str, Any]:
         need_files(images)
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             likeness = svc.pipeline.likeness.protect(None, name, list(images))
         return likeness.to_dict()
 
@@ -75,7 +59,7 @@ def match(
 
     def body() -> dict[str, Any]:
         need_files([media])
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             found = svc.pipeline.likeness.match_file(media)
         return {"matches": [m.to_dict() for m in found]}
 
@@ -99,7 +83,7 @@ def reembed(
     """Re-embed stored enrolment frames and photos with another embedder (after a model change)."""
 
     def body() -> dict[str, Any]:
-        with likeness_service(data_dir) as svc:
+        with open_services(data_dir) as svc:
             return dict(svc.pipeline.likeness.reembed(embedder))
 
     run(as_json, body)
