@@ -24,7 +24,6 @@ import json
 import statistics
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 import detectors  # noqa: F401  (installs the torch import hook before any model import)
+from bench.reupload import reencode_video
 from detectors.age import BAND_PRESETS, BANDS, DlibAgeEstimator
 from detectors.hashing import (
     DEFAULT_BANK_CROPS,
@@ -165,28 +165,6 @@ def bench_prompts(threads: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- pdq
 
 
-def _reencode_video(src: Path, dst: Path) -> None:
-    """A real H.264 re-encode at half resolution and low quality (a re-upload)."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        s_in = inp.streams.video[0]
-        rate = s_in.average_rate or 25
-        s_out = out.add_stream("libx264", rate=rate)
-        s_out.width = (s_in.codec_context.width // 2) // 2 * 2
-        s_out.height = (s_in.codec_context.height // 2) // 2 * 2
-        s_out.pix_fmt = "yuv420p"
-        s_out.options = {"crf": "32", "preset": "veryfast"}
-        for i, frame in enumerate(inp.decode(s_in)):
-            img = frame.reformat(width=s_out.width, height=s_out.height, format="yuv420p")
-            img.pts = i
-            img.time_base = Fraction(1, round(float(rate)))
-            for pkt in s_out.encode(img):
-                out.mux(pkt)
-        for pkt in s_out.encode():
-            out.mux(pkt)
-
-
 def _jpeg(rgb: np.ndarray, quality: int = 30) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
@@ -222,7 +200,7 @@ def bench_pdq(every_s: float = 1.0, threshold: int = DEFAULT_PDQ_THRESHOLD) -> d
                 "crop_8pct": [pdq_hash(_crop(f.rgb, 0.08)) for f in frames],
             }
             re_path = Path(tmp) / f"re_{v.name}"
-            _reencode_video(v, re_path)
+            reencode_video(v, re_path)
             q["h264_half_crf32"] = [pdq_hash(f.rgb) for f in iter_frames(re_path, every_s=every_s)]
             queries[v.name] = q
 

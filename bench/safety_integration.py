@@ -107,7 +107,7 @@ def bench_banks(ctx: Pipeline, bank_size: int) -> dict[str, Any]:
     noop_refresh_ms = 1000 * (time.perf_counter() - t)
 
     with tempfile.TemporaryDirectory() as tmp:
-        from tests.safety_integration.conftest import reencode_video
+        from bench.reupload import reencode_video
 
         copy = reencode_video(FIXTURES / BANKED, Path(tmp) / "copy.mp4")
         hashed = fresh.hash_media(copy, crops=(0.0,))

@@ -178,6 +178,16 @@ class _Rules:
             leet = leet or fuzzy[0] != vs[0]
         return total, leet
 
+    def token_seq_hit(self, p: _PromptTokens, i: int, entry_id: int) -> NameHit | None:
+        """The word-by-word hit of entry ``entry_id`` at prompt position ``i``, or None."""
+        entry = self.entries[entry_id]
+        res = self.token_seq_distance(p, i, entry)
+        if res is None:
+            return None
+        dist, leet = res
+        method = "exact" if dist == 0 else "fuzzy"
+        return self.hit(p, i, len(entry.tokens), entry_id, dist, method, leet)
+
     def joined_variants(self, p: _PromptTokens, i: int, length: int) -> list[tuple[str, bool]]:
         if i + length > len(p.variants):
             return []
@@ -313,20 +323,9 @@ class NameIndex:
             for v in p.variants[i]:
                 for eid in self._lookup(self._first_exact, self._first_del, v):
                     e = r.entries[eid]
-                    res = r.token_seq_distance(p, i, e)
-                    if res is not None:
-                        dist, leet = res
-                        hits.append(
-                            r.hit(
-                                p,
-                                i,
-                                len(e.tokens),
-                                eid,
-                                dist,
-                                "exact" if dist == 0 else "fuzzy",
-                                leet,
-                            )
-                        )
+                    seq = r.token_seq_hit(p, i, eid)
+                    if seq is not None:
+                        hits.append(seq)
         return _best_per_entry(hits)
 
 
@@ -364,20 +363,9 @@ class BruteForceNameMatcher:
                         elif r.fuzzy_ok(w, e.joined, single_word=length == 1):
                             hits.append(r.hit(p, i, length, eid, 1, "fuzzy", leet))
                 if len(e.tokens) > 1:
-                    res = r.token_seq_distance(p, i, e)
-                    if res is not None:
-                        dist, leet = res
-                        hits.append(
-                            r.hit(
-                                p,
-                                i,
-                                len(e.tokens),
-                                eid,
-                                dist,
-                                "exact" if dist == 0 else "fuzzy",
-                                leet,
-                            )
-                        )
+                    seq = r.token_seq_hit(p, i, eid)
+                    if seq is not None:
+                        hits.append(seq)
         return _best_per_entry(hits)
 
 
