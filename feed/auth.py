@@ -1,12 +1,15 @@
 """Authentication: turn the request's bearer token into a user.
 
 The repositories live on ``request.app.state.services`` (see feed.services);
-this module only reads the header and asks :class:`store.users.Users`.
+this module only reads the header and asks :class:`store.users.Users`. A
+token that is expired, revoked or belongs to a suspended account is a 401
+whose message says which (``token expired``, ``token revoked``, ``account
+suspended``); the holder of the token may know that.
 """
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from store.users import AuthError, User
 
@@ -27,9 +30,11 @@ def optional_user(request: Request) -> User | None:
     if token is None:
         return None
     try:
-        return request.app.state.services.users.authenticate(token)
+        user, token_id = request.app.state.services.users.authenticate_token(token)
     except AuthError as exc:
         raise HTTPException(401, str(exc)) from None
+    request.state.token_id = token_id
+    return user  # type: ignore[no-any-return]
 
 
 def current_user(request: Request) -> User:
@@ -37,3 +42,11 @@ def current_user(request: Request) -> User:
     if user is None:
         raise HTTPException(401, "authentication required: send 'Authorization: Bearer <token>'")
     return user
+
+
+def current_token_id(request: Request, user: User = Depends(current_user)) -> str:
+    """The id of the token this request was made with (to sign out with it)."""
+    token_id = getattr(request.state, "token_id", None)
+    if not token_id:
+        raise HTTPException(401, "authentication required: send 'Authorization: Bearer <token>'")
+    return str(token_id)

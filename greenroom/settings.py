@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # Secrets. The pepper is mixed into API-token hashes; set it in production.
     token_pepper: SecretStr = SecretStr("greenroom-dev-pepper-change-me")
 
+    # Every token expires. API tokens (``POST /me/tokens``, ``greenroom user add``,
+    # a new account's first token) live at most this many hours; console
+    # sessions (``POST /auth/login``) at most ``session_ttl_hours``.
+    token_ttl_hours: float = Field(default=720.0, ge=0)
+    session_ttl_hours: float = Field(default=12.0, ge=0)
+
     # Model choices (backend names resolved by the detector registries).
     face_detector: str = "dlib-hog"
     face_embedder: str = "dlib-resnet"

@@ -706,3 +706,93 @@ class ReportsResolved(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.clip_id
+
+
+# -- accounts: sign-out, suspension, birth dates, guardian links (issue 11) ---------------
+
+
+@dataclass(frozen=True)
+class UserLoggedOut(AuditEvent):
+    """A person signed out: the token they called with is revoked."""
+
+    name: ClassVar[str] = "auth.logged_out"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    token_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class UserSuspended(AuditEvent):
+    """An admin suspended an account: its tokens and password stop working at once."""
+
+    name: ClassVar[str] = "user.suspended"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    reason: str = ""
+    tokens_revoked: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class UserReinstated(AuditEvent):
+    """An admin lifted a suspension."""
+
+    name: ClassVar[str] = "user.reinstated"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    reason: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class GuardianLinkRequested(AuditEvent):
+    """A guardian asked to be linked to an account; the link is pending until the teen confirms."""
+
+    name: ClassVar[str] = "guardian.requested"
+    subject_type: ClassVar[str | None] = "user"
+    guardian_id: str = ""
+    teen_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.teen_id
+
+
+@dataclass(frozen=True)
+class GuardianLinkConfirmed(AuditEvent):
+    """The teen confirmed a guardian's pending link."""
+
+    name: ClassVar[str] = "guardian.confirmed"
+    subject_type: ClassVar[str | None] = "user"
+    guardian_id: str = ""
+    teen_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.teen_id
+
+
+@dataclass(frozen=True)
+class GuardianUnlinked(AuditEvent):
+    """A guardian link (pending or confirmed) was removed; ``by``: guardian, teen or admin."""
+
+    name: ClassVar[str] = "guardian.unlinked"
+    subject_type: ClassVar[str | None] = "user"
+    guardian_id: str = ""
+    teen_id: str = ""
+    by: str = ""
+    was: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.teen_id

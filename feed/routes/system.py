@@ -1,22 +1,29 @@
-"""Health, sign-in, accounts, tokens, follows, guardians and the audit log."""
+"""Health, sign-in and sign-out, accounts and suspension, tokens, follows, guardians, the audit log.
+
+Every token expires (the lifetimes are ``Users.token_ttl`` / ``session_ttl``,
+from settings). Another person's account shows only its public fields: never
+an age, a birth year or whether it is a teen account. Guardian links are
+pending until the teen confirms; either side (or an admin) can remove one.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from fastapi import Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from feed.access import ADMIN, PUBLIC, SIGNED_IN, SecureRouter, roles
-from feed.auth import current_user
+from feed.auth import current_token_id, current_user
 from feed.services import Services, services
 from store import audit
-from store.users import ROLES, User
+from store.db import NotFound
+from store.users import MAX_REASON_CHARS, ROLES, User
 
 router = SecureRouter()
 
-CONSOLE_SESSION_TTL = timedelta(hours=12)
+STAFF_ROLES = ("admin", "moderator")
 
 
 class LoginRequest(BaseModel):
@@ -28,19 +35,54 @@ class LoginResponse(BaseModel):
     token: str
     user: dict[str, Any]
     expires_in_s: int
+    expires_at: str
 
 
 class NewUser(BaseModel):
     handle: str = Field(min_length=2, max_length=32)
     role: Literal["admin", "moderator", "rights_holder", "user", "guardian"]
-    birth_year: int | None = Field(default=None, ge=1890, le=2100)
+    birth_year: int | None = Field(
+        default=None, ge=1890, le=2100, description="approximate: the youngest age it allows counts"
+    )
+    birth_date: date | None = Field(default=None, description="YYYY-MM-DD; preferred to birth_year")
     display_name: str | None = Field(default=None, max_length=80)
     password: str | None = Field(default=None, min_length=8, max_length=256)
 
 
 class NewToken(BaseModel):
     label: str | None = Field(default=None, max_length=80)
-    ttl_hours: int | None = Field(default=None, ge=1, le=24 * 365)
+    ttl_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 365,
+        description="lifetime in hours; never longer than the server's token_ttl_hours",
+    )
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS)
+
+
+class Suspension(Reason):
+    revoke_tokens: bool = Field(
+        default=False, description="also revoke every token (they stay dead after reinstatement)"
+    )
+
+
+class BirthDate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    birth_date: date
+
+
+def _is_staff(user: User) -> bool:
+    return user.role in STAFF_ROLES
+
+
+def _hours(value: float | None) -> timedelta | None:
+    return timedelta(hours=value) if value is not None else None
 
 
 @router.get("/healthz", access=PUBLIC, tags=["system"])
@@ -59,15 +101,27 @@ def readyz(svc: Services = Depends(services)) -> dict[str, Any]:
 
 @router.post("/auth/login", access=PUBLIC, tags=["auth"], response_model=LoginResponse)
 def login(body: LoginRequest, svc: Services = Depends(services)) -> LoginResponse:
-    """Exchange a handle and password for a console session token (12 hours)."""
+    """Exchange a handle and password for a console session token (``session_ttl_hours``)."""
     user = svc.users.check_password(body.handle, body.password)
     with svc.store.transaction() as tx:
-        _, token = svc.users.issue_token(
-            tx, user.id, label="console session", ttl=CONSOLE_SESSION_TTL
-        )
+        issued = svc.users.issue(tx, user.id, label="console session", session=True)
+    lifetime = svc.users.token_lifetime(session=True)
     return LoginResponse(
-        token=token, user=user.to_self(), expires_in_s=int(CONSOLE_SESSION_TTL.total_seconds())
+        token=issued.token,
+        user=user.to_self(),
+        expires_in_s=int(lifetime.total_seconds()),
+        expires_at=issued.expires_at.isoformat(),
     )
+
+
+@router.post("/auth/logout", access=SIGNED_IN, tags=["auth"])
+def logout(
+    token_id: str = Depends(current_token_id), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Sign out: the token this request carries is revoked at once (audited)."""
+    with svc.store.transaction() as tx:
+        svc.users.logout(tx, token_id)
+    return {"signed_out": True, "token_id": token_id}
 
 
 @router.get("/me", access=SIGNED_IN, tags=["auth"])
@@ -95,17 +149,76 @@ def create_user(
             body.handle,
             body.role,
             birth_year=body.birth_year,
+            birth_date=body.birth_date,
             display_name=body.display_name,
             password=body.password,
             actor_id=user.id,
         )
-        _, token = svc.users.issue_token(tx, created.id, label="initial", actor_id=user.id)
-    return {**created.to_self(), "token": token}
+        issued = svc.users.issue(tx, created.id, label="initial", actor_id=user.id)
+    return {
+        **created.to_self(),
+        "token": issued.token,
+        "token_expires_at": issued.expires_at.isoformat(),
+    }
 
 
 @router.get("/users/{handle}", access=SIGNED_IN, tags=["users"])
-def get_user(handle: str, svc: Services = Depends(services)) -> dict[str, Any]:
-    return svc.users.by_handle(handle).to_public()
+def get_user(
+    handle: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """An account's public fields; its age status only for the person themselves and staff."""
+    target = svc.users.by_handle(handle)
+    if target.id == user.id or _is_staff(user):
+        return target.to_self()
+    return target.to_public()
+
+
+@router.post("/users/{handle}/suspend", access=ADMIN, tags=["users"])
+def suspend_user(
+    handle: str,
+    body: Suspension,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Suspend an account with a reason: its tokens and password stop working at once.
+
+    The last active admin cannot be suspended (409). ``revoke_tokens`` also
+    revokes every token, so they stay dead after a reinstatement.
+    """
+    target = svc.users.by_handle(handle)
+    with svc.store.transaction() as tx:
+        updated = svc.users.suspend(
+            tx, target.id, body.reason, user.id, revoke_tokens=body.revoke_tokens
+        )
+    return updated.to_self()
+
+
+@router.post("/users/{handle}/unsuspend", access=ADMIN, tags=["users"])
+def unsuspend_user(
+    handle: str,
+    body: Reason,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Reinstate a suspended account (with a reason); unexpired, unrevoked tokens work again."""
+    target = svc.users.by_handle(handle)
+    with svc.store.transaction() as tx:
+        updated = svc.users.reinstate(tx, target.id, body.reason, user.id)
+    return updated.to_self()
+
+
+@router.put("/users/{handle}/birth-date", access=ADMIN, tags=["users"])
+def set_birth_date(
+    handle: str,
+    body: BirthDate,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Record an account's birth date: an unknown age counts as a teen's until this is set."""
+    target = svc.users.by_handle(handle)
+    with svc.store.transaction() as tx:
+        updated = svc.users.set_birth_date(tx, target.id, body.birth_date, user.id)
+    return updated.to_self()
 
 
 @router.get("/me/tokens", access=SIGNED_IN, tags=["auth"])
@@ -119,10 +232,10 @@ def my_tokens(
 def new_token(
     body: NewToken, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
+    """A new API token (shown once). It expires: ``ttl_hours``, at most ``token_ttl_hours``."""
     with svc.store.transaction() as tx:
-        token_id, token = svc.users.issue_token(tx, user.id, label=body.label, ttl=ttl)
-    return {"id": token_id, "token": token}
+        issued = svc.users.issue(tx, user.id, label=body.label, ttl=_hours(body.ttl_hours))
+    return {"id": issued.id, "token": issued.token, "expires_at": issued.expires_at.isoformat()}
 
 
 @router.delete("/me/tokens/{token_id}", access=SIGNED_IN, tags=["auth"])
@@ -156,6 +269,11 @@ def unfollow(
     return {"unfollowed": target.handle}
 
 
+def _no_link(handle: str) -> HTTPException:
+    # One answer whether the account is a teen's, an adult's or nobody's.
+    return HTTPException(404, f"no guardian link with @{handle.strip().lower()[:32]}")
+
+
 @router.post("/guardians/{teen_handle}", access=roles("guardian", "admin"), tags=["teens"])
 def link_guardian(
     teen_handle: str,
@@ -163,17 +281,88 @@ def link_guardian(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Link a guardian to a teen account (a guardian links themselves; an admin names one)."""
+    """A guardian asks to be linked to a teen (pending until the teen confirms); an admin links one.
+
+    A guardian's request answers the same for any user account, teen or
+    adult; it gives nothing until the teen confirms it
+    (``POST /me/guardians/{guardian}/confirm``).
+    """
+    teen = svc.users.by_handle(teen_handle)
     if user.role == "admin":
         if guardian_handle is None:
             raise HTTPException(422, "guardian_handle is required when an admin links a guardian")
         guardian = svc.users.by_handle(guardian_handle)
+        with svc.store.transaction() as tx:
+            svc.users.link_guardian(tx, guardian.id, teen.id, actor_id=user.id)
+        return {"guardian": guardian.handle, "teen": teen.handle, "status": "confirmed"}
+    with svc.store.transaction() as tx:
+        status = svc.users.request_guardian(tx, user.id, teen.id)
+    return {"guardian": user.handle, "teen": teen.handle, "status": status}
+
+
+@router.delete("/guardians/{teen_handle}", access=roles("guardian", "admin"), tags=["teens"])
+def unlink_guardian(
+    teen_handle: str,
+    guardian_handle: str | None = Query(default=None, description="admin only: the guardian"),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Remove a guardian link, pending or confirmed (a guardian their own; an admin any)."""
+    if user.role == "admin":
+        if guardian_handle is None:
+            raise HTTPException(422, "guardian_handle is required when an admin unlinks a guardian")
+        guardian = svc.users.by_handle(guardian_handle)
     else:
         guardian = user
-    teen = svc.users.by_handle(teen_handle)
-    with svc.store.transaction() as tx:
-        svc.users.link_guardian(tx, guardian.id, teen.id, actor_id=user.id)
-    return {"guardian": guardian.handle, "teen": teen.handle}
+    try:
+        teen = svc.users.by_handle(teen_handle)
+        with svc.store.transaction() as tx:
+            was = svc.users.unlink_guardian(
+                tx,
+                guardian.id,
+                teen.id,
+                user.id,
+                by="admin" if user.role == "admin" else "guardian",
+            )
+    except NotFound:
+        raise _no_link(teen_handle) from None
+    return {"guardian": guardian.handle, "teen": teen.handle, "unlinked": True, "was": was}
+
+
+@router.get("/me/guardians", access=roles("user"), tags=["teens"])
+def my_guardians(
+    user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Your guardian links: requests waiting for you to confirm, and confirmed guardians."""
+    return {"guardians": svc.users.guardians_of(user.id)}
+
+
+@router.post("/me/guardians/{guardian_handle}/confirm", access=roles("user"), tags=["teens"])
+def confirm_guardian(
+    guardian_handle: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Confirm a guardian's pending request: from now on they see and tighten your settings."""
+    try:
+        guardian = svc.users.by_handle(guardian_handle)
+        with svc.store.transaction() as tx:
+            status = svc.users.confirm_guardian(tx, guardian.id, user.id)
+    except NotFound:
+        raise _no_link(guardian_handle) from None
+    return {"guardian": guardian.handle, "teen": user.handle, "status": status}
+
+
+@router.delete("/me/guardians/{guardian_handle}", access=roles("user"), tags=["teens"])
+def remove_my_guardian(
+    guardian_handle: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Decline a guardian's request or end a confirmed link."""
+    try:
+        guardian = svc.users.by_handle(guardian_handle)
+        with svc.store.transaction() as tx:
+            was = svc.users.unlink_guardian(tx, guardian.id, user.id, user.id, by="teen")
+    except NotFound:
+        raise _no_link(guardian_handle) from None
+    return {"guardian": guardian.handle, "teen": user.handle, "unlinked": True, "was": was}
 
 
 @router.get("/audit", access=ADMIN, tags=["audit"])
