@@ -103,3 +103,19 @@ class Api:
         result = self.post("/auth/login", json={"handle": handle, "password": password})
         self.token = result["token"]
         return result["user"]
+
+    def logout(self) -> bool:
+        """Revoke this client's token on the server (``POST /auth/logout``) and forget it.
+
+        True when the server revoked it; False when it was already expired,
+        revoked or unreachable (the token is forgotten here either way).
+        """
+        if not self.token:
+            return False
+        try:
+            self.post("/auth/logout")
+        except ApiError:
+            return False
+        finally:
+            self.token = None
+        return True

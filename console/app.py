@@ -16,6 +16,7 @@ import streamlit as st
 
 from console import views
 from console.api import Api, ApiError
+from console.views.common import md
 
 
 def _server_url() -> str:
@@ -37,7 +38,7 @@ def _login(server_url: str) -> None:
         try:
             user = api.login(handle, password)
         except ApiError as exc:
-            st.error(exc.message)
+            st.error(md(exc.message))
             return
         st.session_state["token"] = api.token
         st.session_state["user"] = user
@@ -57,10 +58,13 @@ def main() -> None:
     ]
     with st.sidebar:
         st.markdown(
-            f"**@{user['handle']}** · {user['role']}" + (" · teen" if user.get("is_teen") else "")
+            f"**@{md(user['handle'])}** · {md(user['role'])}"
+            + (" · teen" if user.get("is_teen") else "")
         )
         choice = st.radio("Pages", [title for title, _ in available], label_visibility="collapsed")
         if st.button("Sign out"):
+            # The server revokes the session token; a token it already refuses needs nothing.
+            api.logout()
             st.session_state.clear()
             st.rerun()
     for title, render in available:
@@ -72,7 +76,7 @@ def main() -> None:
                     st.session_state.clear()
                     st.warning("Your session ended; sign in again.")
                 else:
-                    st.error(exc.message)
+                    st.error(md(exc.message))
 
 
 main()

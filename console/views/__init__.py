@@ -28,6 +28,7 @@ PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("My cameo", cameo.my_cameo, ("user",)),
     ("Feed and create", create.create, ("user",)),
     ("Teens", teens.teens, ("guardian", "admin")),
+    ("Guardians", teens.my_guardians, ("user",)),
     ("Audit log", admin.audit_log, ("admin",)),
     ("People", admin.people, ("admin",)),
 ]

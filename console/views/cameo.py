@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.api import Api
 from console.views import common
+from console.views.common import code, md
 
 PERMISSIONS = {
     "only_me": "Only me",
@@ -24,7 +25,7 @@ LIVE = ("published", "queued")
 def _enrol(api: Api, last: dict[str, Any] | None) -> None:
     st.subheader("Enrol your cameo")
     if last and last.get("status") == "refused":
-        st.warning(f"Your last attempt was refused: {last.get('reason')}")
+        st.warning(f"Your last attempt was refused: {md(last.get('reason'))}")
     st.markdown(
         "Ask for a challenge, record a short video of your face doing the head movements in "
         "order, then upload it. The recording proves it is you, live."
@@ -34,7 +35,8 @@ def _enrol(api: Api, last: dict[str, Any] | None) -> None:
     challenge = st.session_state.get(_CHALLENGE)
     if challenge:
         steps = " → ".join(str(s) for s in challenge.get("steps") or [])
-        st.info(f"Challenge: **{steps}** (expires {common.when(challenge.get('expires_at'))})")
+        expires = common.when(challenge.get("expires_at"))
+        st.info(f"Challenge: **{md(steps)}** (expires {md(expires)})")
     with st.form("cameo-enrol", clear_on_submit=True):
         recording = st.file_uploader("Verification recording", type=["mp4", "mov", "webm", "mkv"])
         submitted = st.form_submit_button("Enrol", type="primary")
@@ -53,7 +55,7 @@ def _enrol(api: Api, last: dict[str, Any] | None) -> None:
                 "success", f"Cameo enrolled ({result.get('embeddings')} face embeddings).", _FLASH
             )
             st.rerun()
-        st.error(f"Refused: {result.get('reason')} ({result.get('code')})")
+        st.error(f"Refused: {md(result.get('reason'))} ({md(result.get('code'))})")
         if result.get("check"):
             with st.expander("what the check saw"):
                 st.json(result["check"], expanded=False)
@@ -68,7 +70,7 @@ def _permission(api: Api, cameo: dict[str, Any], user: dict[str, Any]) -> None:
             floor = (api.get("/me/settings").get("floor") or {}).get("cameo_permission", floor)
         options = options[: options.index(floor) + 1] if floor in options else options
         st.caption(
-            f"Teen accounts can allow at most **{PERMISSIONS.get(floor, floor)}**: "
+            f"Teen accounts can allow at most **{md(PERMISSIONS.get(floor, floor))}**: "
             "'Everyone' is not offered to protect teens' likeness."
         )
     current = cameo.get("permission")
@@ -94,7 +96,7 @@ def _grants(api: Api, cameo: dict[str, Any]) -> None:
         st.caption("Nobody yet.")
     for handle in grants:
         cols = st.columns([4, 1])
-        cols[0].markdown(f"@{handle}")
+        cols[0].markdown(f"@{md(handle)}")
         if cols[1].button("Remove", key=f"ungrant-{handle}"):
             api.delete(f"/cameos/me/grants/{handle}")
             common.set_flash("success", f"@{handle} may no longer use your cameo.", _FLASH)
@@ -121,7 +123,7 @@ def _revoke_and_delete(api: Api, cameo: dict[str, Any], clips: list[dict[str, An
     st.subheader("Revoke or delete")
     revoked = st.session_state.get(_REVOKE)
     if cameo.get("status") == "revoked" or revoked:
-        st.markdown(f"Revoked {common.when(cameo.get('revoked_at'))}.")
+        st.markdown(f"Revoked {md(common.when(cameo.get('revoked_at')))}.")
         if revoked:
             _revoke_progress(revoked, clips)
             if st.button("Refresh progress"):
@@ -181,10 +183,11 @@ def my_cameo(api: Api, user: dict[str, Any]) -> None:
             _enrol(api, doc.get("last_attempt") or cameo)
         _uses(clips)
         return
+    permission = PERMISSIONS.get(cameo.get("permission", ""), cameo.get("permission"))
     st.markdown(
-        f"Cameo `{cameo['id']}` · **{cameo['status']}** · "
-        f"{PERMISSIONS.get(cameo.get('permission', ''), cameo.get('permission'))} · "
-        f"{cameo.get('embeddings', 0)} face embeddings · enrolled {common.when(cameo.get('created_at'))}"
+        f"Cameo {code(cameo['id'])} · **{md(cameo['status'])}** · {md(permission)} · "
+        f"{md(cameo.get('embeddings', 0))} face embeddings · "
+        f"enrolled {md(common.when(cameo.get('created_at')))}"
     )
     if cameo["status"] == "active":
         with common.panel():

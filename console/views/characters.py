@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.api import Api
 from console.views import common
+from console.views.common import code, md
 
 POLICIES = {
     "block": "Block every use",
@@ -129,9 +130,9 @@ def _matches(api: Api, manager: bool, names: dict[str, str]) -> None:
     )
     with st.container(border=True):
         st.markdown(
-            f"**{chosen.get('name')}** via {chosen.get('backend')} ({chosen.get('source')}) · "
-            f"score {chosen.get('score')} / threshold {chosen.get('threshold')} · decision "
-            f"**{chosen.get('outcome')}**"
+            f"**{md(chosen.get('name'))}** via {md(chosen.get('backend'))} "
+            f"({md(chosen.get('source'))}) · score {md(chosen.get('score'))} / threshold "
+            f"{md(chosen.get('threshold'))} · decision **{md(chosen.get('outcome'))}**"
         )
         common.explanation(chosen.get("explanation"))
         if chosen.get("evidence"):
@@ -171,13 +172,14 @@ def characters(api: Api, user: dict[str, Any]) -> None:
     for char in chars:
         refs = char.get("refs") or []
         title = (
-            f"{char['name']} · {POLICIES.get(char['policy'], char['policy'])} · {len(refs)} refs"
+            f"{md(char['name'])} · {md(POLICIES.get(char['policy'], char['policy']))} · "
+            f"{len(refs)} refs"
         )
         with st.expander(title):
-            st.markdown(
-                f"id `{char['id']}` · aliases: {', '.join(char.get('aliases') or []) or '—'}  \n"
-                f"{char.get('description') or ''}"
-            )
+            aliases = ", ".join(map(str, char.get("aliases") or [])) or "—"
+            st.markdown(f"id {code(char['id'])} · aliases: {md(aliases)}")
+            if char.get("description"):
+                common.text(char["description"])
             if manager:
                 with common.panel():
                     _manage(api, char)

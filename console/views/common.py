@@ -5,10 +5,19 @@ its kind (likeness, character, age, nudity, provenance, hash) with its
 explanation (model, method, score, threshold, details); unknown kinds fall
 back to their plain fields, so a new detector shows up without a console
 change.
+
+Text people typed (prompts, descriptions, names, reasons, handles, and server
+messages that may quote them) is never Markdown: a whole string is shown with
+:func:`text` (``st.text``), and a value inside a formatted line goes through
+:func:`md` (every character Markdown or Streamlit's directives act on is
+escaped) or :func:`code` (an inline code span that nothing can break out
+of). Otherwise ``![](https://…)`` in a prompt would make every moderator's
+browser fetch that address.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,6 +43,36 @@ SIGNAL_TITLES: dict[str, str] = {
 }
 
 
+# Markdown's punctuation plus Streamlit's own (:color[...], :material/icon:, $math$).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^])")
+
+
+def md(value: Any) -> str:
+    """``value`` as literal text inside a Markdown string (links, images, emphasis all inert)."""
+    raw = "" if value is None else str(value)
+    escaped = _MD_SPECIAL.sub(r"\\\1", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    return escaped.replace("\n", "  \n")  # keep line breaks as line breaks
+
+
+def code(value: Any) -> str:
+    """``value`` as an inline code span: a fence longer than any run of backticks inside it."""
+    raw = ("" if value is None else str(value)).replace("\n", " ")
+    longest = max((len(run) for run in re.findall(r"`+", raw)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if raw.startswith("`") or raw.endswith("`") or not raw.strip() else ""
+    return f"{fence}{pad}{raw}{pad}{fence}"
+
+
+def text(value: Any) -> None:
+    """A whole user-supplied string, shown as it is (no Markdown, no HTML)."""
+    st.text("" if value is None else str(value))
+
+
+def error(message: Any) -> None:
+    """A server's or a check's message in an error box, as literal text."""
+    st.error(md(message))
+
+
 @contextmanager
 def panel() -> Iterator[None]:
     """Show an API refusal as the server's message in place, and let the rest of the page render."""
@@ -42,14 +81,14 @@ def panel() -> Iterator[None]:
     except ApiError as exc:
         if exc.status == 401:
             raise  # the app signs the person out
-        st.error(exc.message)
+        error(exc.message)
 
 
 def unavailable(api: Api, method: str, path: str, what: str) -> bool:
     """True (with a notice) when the server does not offer ``method path`` yet."""
     if api.offers(method, path):
         return False
-    st.info(f"{what} is not available on this server yet (no {method} {path}).")
+    st.info(f"{md(what)} is not available on this server yet (no {code(f'{method} {path}')}).")
     return True
 
 
@@ -62,11 +101,11 @@ def has_area(api: Api, prefix: str) -> bool:
 
 
 def flash(key: str = "flash") -> None:
-    """Show (once) a message a previous action left for this rerun."""
+    """Show (once) a message a previous action left for this rerun, as literal text."""
     message = st.session_state.pop(key, None)
     if message:
-        kind, text = message
-        getattr(st, kind)(text)
+        kind, body = message
+        getattr(st, kind)(md(body))
 
 
 def set_flash(kind: str, text: str, key: str = "flash") -> None:
@@ -110,14 +149,14 @@ def explanation(expl: dict[str, Any] | None) -> None:
         st.caption("no explanation recorded")
         return
     score, threshold = expl.get("score"), expl.get("threshold")
-    line = f"model `{expl.get('model_id', '?')}` · {expl.get('method', '')}"
+    line = f"model {code(expl.get('model_id', '?'))} · {md(expl.get('method', ''))}"
     if score is not None:
-        line += f" · score **{_num(score)}**"
+        line += f" · score **{md(_num(score))}**"
         if threshold is not None:
-            line += f" (threshold {_num(threshold)})"
+            line += f" (threshold {md(_num(threshold))})"
     details = expl.get("details")
     if isinstance(details, dict) and details.get("reason"):
-        line += f" · {details['reason']}"
+        line += f" · {md(details['reason'])}"
     st.markdown(line)
     if details:
         with st.expander("details"):
@@ -133,61 +172,68 @@ def _time_range(sig: dict[str, Any]) -> str:
     return ""
 
 
+def _n(value: Any, digits: int = 3) -> str:
+    """A number from the server, escaped in case it is not one."""
+    return md(_num(value, digits))
+
+
 def _headline(sig: dict[str, Any]) -> str:
-    """One line saying what this signal found, in the moderator's words."""
+    """One line saying what this signal found, in the moderator's words (Markdown, values escaped)."""
     kind = sig.get("kind", "")
     span = _time_range(sig)
-    suffix = f" · {span}" if span else ""
+    suffix = f" · {md(span)}" if span else ""
     if kind == "likeness.match":
         who = sig.get("name") or sig.get("cameo_id") or sig.get("id")
         what = sig.get("match_kind") or "cameo"
         sim, thr = sig.get("similarity"), sig.get("threshold")
-        head = f"face matches {what} **{who}**"
+        head = f"face matches {md(what)} **{md(who)}**"
         if sim is not None:
-            head += f" · similarity {_num(sim)}" + (f" / threshold {_num(thr)}" if thr else "")
+            head += f" · similarity {_n(sim)}" + (f" / threshold {_n(thr)}" if thr else "")
         if sig.get("consent"):
-            head += f" · consent **{sig['consent']}**"
+            head += f" · consent **{md(sig['consent'])}**"
             if sig.get("consent_reason"):
-                head += f" ({sig['consent_reason']})"
+                head += f" ({md(sig['consent_reason'])})"
         tracks = sig.get("tracks") or []
         return head + (f" · {len(tracks)} face track(s)" if tracks else "") + suffix
     if kind == "character.match":
         return (
-            f"character **{sig.get('name', sig.get('character_id'))}** via "
-            f"{sig.get('backend', '?')} · score {_num(sig.get('score'))} / threshold "
-            f"{_num(sig.get('threshold'))}" + suffix
+            f"character **{md(sig.get('name', sig.get('character_id')))}** via "
+            f"{md(sig.get('backend', '?'))} · score {_n(sig.get('score'))} / threshold "
+            f"{_n(sig.get('threshold'))}" + suffix
         )
     if kind == "minor.age_estimate":
         return (
-            f"estimated age **{_num(sig.get('age'), 1)}** ± {_num(sig.get('sigma'), 1)} · band "
-            f"**{sig.get('band', '?')}**" + suffix
+            f"estimated age **{_n(sig.get('age'), 1)}** ± {_n(sig.get('sigma'), 1)} · band "
+            f"**{md(sig.get('band', '?'))}**" + suffix
         )
     if kind == "nudity.score":
-        classes = ", ".join(sig.get("exposed_classes") or []) or "none exposed"
+        classes = ", ".join(map(str, sig.get("exposed_classes") or [])) or "none exposed"
         return (
-            f"nudity score **{_num(sig.get('score'))}** · exposed {_num(sig.get('exposed_score'))}"
-            f" · classes: {classes}" + suffix
+            f"nudity score **{_n(sig.get('score'))}** · exposed {_n(sig.get('exposed_score'))}"
+            f" · classes: {md(classes)}" + suffix
         )
     if kind == "provenance.state":
-        head = f"C2PA **{sig.get('state', '?')}**"
+        head = f"C2PA **{md(sig.get('state', '?'))}**"
         if sig.get("ai_generated") is not None:
-            head += f" · AI-generated: {sig.get('ai_generated')}"
+            head += f" · AI-generated: {md(sig.get('ai_generated'))}"
         if sig.get("signer"):
-            head += f" · signer {sig.get('signer')}"
+            head += f" · signer {md(sig.get('signer'))}"
         if sig.get("own_output"):
-            head += f" · our own clip {sig.get('own_output')}"
+            head += f" · our own clip {md(sig.get('own_output'))}"
         if sig.get("codes"):
-            head += f" · codes {', '.join(map(str, sig['codes']))}"
+            head += f" · codes {md(', '.join(map(str, sig['codes'])))}"
         return head
     if kind == "hash.match":
         return (
-            f"bank **{sig.get('bank', '?')}** ({sig.get('category') or 'no category'}) · "
-            f"{sig.get('hash_kind', '')} · {sig.get('label', '')} · severity {sig.get('severity')} · "
-            f"distance {sig.get('distance')} / threshold {sig.get('threshold')}" + suffix
+            f"bank **{md(sig.get('bank', '?'))}** ({md(sig.get('category') or 'no category')}) · "
+            f"{md(sig.get('hash_kind', ''))} · {md(sig.get('label', ''))} · severity "
+            f"{md(sig.get('severity'))} · distance {md(sig.get('distance'))} / threshold "
+            f"{md(sig.get('threshold'))}" + suffix
         )
     if kind == "prompt.category":
-        return f"prompt category **{sig.get('name', sig.get('category', '?'))}** · score {_num(sig.get('score'))}"
-    return f"{kind}" + suffix
+        name = sig.get("name", sig.get("category", "?"))
+        return f"prompt category **{md(name)}** · score {_n(sig.get('score'))}"
+    return md(kind) + suffix
 
 
 def signals(items: list[dict[str, Any]]) -> None:
@@ -197,12 +243,12 @@ def signals(items: list[dict[str, Any]]) -> None:
         return
     order = list(SIGNAL_TITLES)
     kinds = sorted(
-        {s.get("kind", "?") for s in items},
+        {str(s.get("kind", "?")) for s in items},
         key=lambda k: (order.index(k) if k in order else len(order), k),
     )
     for kind in kinds:
-        group = [s for s in items if s.get("kind", "?") == kind]
-        st.markdown(f"**{SIGNAL_TITLES.get(kind, kind)}** · `{kind}` · {len(group)}")
+        group = [s for s in items if str(s.get("kind", "?")) == kind]
+        st.markdown(f"**{md(SIGNAL_TITLES.get(kind, kind))}** · {code(kind)} · {len(group)}")
         for sig in group:
             with st.container(border=True):
                 st.markdown(_headline(sig))
@@ -223,12 +269,12 @@ def rules_table(rules: list[dict[str, Any]]) -> None:
         return
     for rule in rules:
         values = rule.get("values") or {}
-        shown = ", ".join(f"`{k}` = `{v}`" for k, v in values.items()) or "—"
+        shown = ", ".join(f"{code(k)} = {code(v)}" for k, v in values.items()) or "—"
         overridden = rule.get("overridden_by")
         st.markdown(
-            f"- **{rule.get('id')}** → {rule.get('outcome')} · reason `{rule.get('reason', '')}`"
-            f" · {rule.get('file', '')}"
-            + (f" · overridden by {overridden}" if overridden else "")
+            f"- **{md(rule.get('id'))}** → {md(rule.get('outcome'))} · reason "
+            f"{code(rule.get('reason', ''))} · {md(rule.get('file', ''))}"
+            + (f" · overridden by {md(overridden)}" if overridden else "")
             + f"  \n  values: {shown}"
         )
 
@@ -239,19 +285,22 @@ def decision(doc: dict[str, Any] | None, *, staff: bool = True) -> None:
         st.caption("no decision recorded")
         return
     version = doc.get("policy_version") or doc.get("version")
-    head = f"outcome **{doc.get('outcome')}** · policy version `{version}`"
+    head = f"outcome **{md(doc.get('outcome'))}** · policy version {code(version)}"
     if doc.get("queue"):
-        head += f" · queue {doc['queue']} (priority {doc.get('priority')})"
+        head += f" · queue {md(doc['queue'])} (priority {md(doc.get('priority'))})"
     if doc.get("decided_by"):
-        head += f" · decided by a moderator: {doc.get('reason', '')}"
+        head += f" · decided by a moderator: {md(doc.get('reason', ''))}"
     st.markdown(head)
     rules_table(doc.get("rules") or [])
     if staff:
         shadow = doc.get("shadow")
         if isinstance(shadow, dict) and shadow.get("version"):
+            rule_ids = [r.get("id") if isinstance(r, dict) else r for r in shadow.get("rules", [])]
             st.caption(
-                f"shadow version {shadow.get('version')}: outcome {shadow.get('outcome')}, "
-                f"rules {[r.get('id') if isinstance(r, dict) else r for r in shadow.get('rules', [])]}"
+                md(
+                    f"shadow version {shadow.get('version')}: outcome {shadow.get('outcome')}, "
+                    f"rules {rule_ids}"
+                )
             )
         details = doc.get("details") or {}
         expl = details.get("explanation") or doc.get("explanation") or {}
@@ -260,9 +309,9 @@ def decision(doc: dict[str, Any] | None, *, staff: bool = True) -> None:
         if skipped or failed:
             with st.expander(f"detectors not run ({len(skipped)} skipped, {len(failed)} failed)"):
                 for s in skipped:
-                    st.markdown(f"- {s.get('source')}: {s.get('note')}")
+                    st.markdown(f"- {md(s.get('source'))}: {md(s.get('note'))}")
                 for s in failed:
-                    st.markdown(f"- {s.get('source')}: {str(s.get('error', ''))[:300]}")
+                    st.markdown(f"- {md(s.get('source'))}: {md(str(s.get('error', ''))[:300])}")
 
 
 def clip_media(api: Api, clip_id: str | None) -> None:
@@ -275,11 +324,11 @@ def clip_media(api: Api, clip_id: str | None) -> None:
     except ApiError as exc:
         if exc.status == 401:
             raise
-        st.caption(f"media not shown: {exc.message}")
+        st.caption(f"media not shown: {md(exc.message)}")
         return
     if media_type.startswith("video/"):
         st.video(data, format=media_type)
     elif media_type.startswith("image/"):
         st.image(data, use_container_width=True)
     else:
-        st.caption(f"media of type {media_type} ({len(data)} bytes) cannot be shown here")
+        st.caption(f"media of type {md(media_type)} ({len(data)} bytes) cannot be shown here")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.api import Api, ApiError
 from console.views import common
+from console.views.common import code, md
 
 _FLASH = "policy_flash"
 _CHECK = "policy_check"
@@ -132,15 +133,17 @@ def _editor(api: Api, doc: dict[str, Any]) -> None:
     if not check:
         return
     if check.get("note"):
-        top.warning(check["note"])
+        top.warning(md(check["note"]))
     if check["ok"]:
-        top.success(f"Valid: {check.get('rules')} rules, would be version {check.get('version')}.")
+        top.success(
+            f"Valid: {md(check.get('rules'))} rules, would be version {md(check.get('version'))}."
+        )
         return
     errors = check.get("errors") or []
     top.error(f"Not valid: {len(errors)} issue(s). Nothing was saved; the active version decides.")
     for issue in errors:
-        where = f"rule `{issue.get('rule') or '—'}` · field `{issue.get('field') or '—'}`"
-        text = f"**{issue.get('file') or 'policy'}** · {where}: {issue.get('message')}"
+        where = f"rule {code(issue.get('rule') or '—')} · field {code(issue.get('field') or '—')}"
+        text = f"**{md(issue.get('file') or 'policy')}** · {where}: {md(issue.get('message'))}"
         slot = slots.get(issue.get("file") or "")
         (slot or top).error(text)
 
@@ -148,10 +151,12 @@ def _editor(api: Api, doc: dict[str, Any]) -> None:
 def _backtest_report(report: dict[str, Any]) -> None:
     st.subheader("Backtest")
     st.markdown(
-        f"candidate `{report.get('candidate_version')}` against baseline "
-        f"`{report.get('baseline_version')}` over **{report.get('scans', report.get('records'))}** "
-        f"scans: **{report.get('outcome_changed')}** outcomes change, "
-        f"{report.get('changed')} records differ, {report.get('errors')} errors. Nothing was written."
+        f"candidate {code(report.get('candidate_version'))} against baseline "
+        f"{code(report.get('baseline_version'))} over "
+        f"**{md(report.get('scans', report.get('records')))}** "
+        f"scans: **{md(report.get('outcome_changed'))}** outcomes change, "
+        f"{md(report.get('changed'))} records differ, {md(report.get('errors'))} errors. "
+        "Nothing was written."
     )
     cols = st.columns(2)
     cols[0].markdown("Outcomes")
@@ -167,8 +172,8 @@ def _backtest_report(report: dict[str, Any]) -> None:
     transitions = report.get("transitions") or {}
     examples = report.get("examples") or {}
     for change, count in transitions.items():
-        clips = ", ".join(f"`{c}`" for c in examples.get(change, [])[:10])
-        st.markdown(f"- **{change}**: {count}" + (f" — e.g. {clips}" if clips else ""))
+        clips = ", ".join(code(c) for c in examples.get(change, [])[:10])
+        st.markdown(f"- **{md(change)}**: {md(count)}" + (f" — e.g. {clips}" if clips else ""))
 
 
 def policies(api: Api, user: dict[str, Any]) -> None:
@@ -188,7 +193,7 @@ def policies(api: Api, user: dict[str, Any]) -> None:
     files_tab, rules_tab, edit_tab = st.tabs(["Files", "Rules", "Edit and validate"])
     with files_tab:
         for name, text in _files(doc).items():
-            st.markdown(f"**{name}**")
+            st.markdown(f"**{md(name)}**")
             st.code(text, language="yaml")
     with rules_tab:
         st.dataframe(doc.get("rules") or [], hide_index=True, use_container_width=True)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.api import Api, ApiError
 from console.views import common
+from console.views.common import code, md
 
 ACTIONS = {
     "publish": "Publish",
@@ -63,23 +64,26 @@ def _evidence(api: Api, item: dict[str, Any]) -> None:
     evidence = item.get("evidence") or {}
     clip = evidence.get("clip") or {}
     decision = evidence.get("decision") or {}
-    st.subheader(f"Item {item['id']}")
+    st.subheader(f"Item {md(item['id'])}")
     st.markdown(
-        f"queue **{item['queue']}** · priority {item.get('priority')} · reason "
-        f"`{item.get('reason')}` · due {common.when(item.get('due_at'))} · status {item['status']}"
+        f"queue **{md(item['queue'])}** · priority {md(item.get('priority'))} · reason "
+        f"{code(item.get('reason'))} · due {md(common.when(item.get('due_at')))} · "
+        f"status {md(item['status'])}"
     )
     left, right = st.columns([2, 3])
     with left:
         common.clip_media(api, clip.get("id"))
         if clip:
             st.markdown(
-                f"clip `{clip.get('id')}` by **@{clip.get('creator')}** · {clip.get('origin')} · "
-                f"status {clip.get('status')} · audience {clip.get('audience')}"
+                f"clip {code(clip.get('id'))} by **@{md(clip.get('creator'))}** · "
+                f"{md(clip.get('origin'))} · status {md(clip.get('status'))} · "
+                f"audience {md(clip.get('audience'))}"
             )
             if clip.get("parent_clip_id"):
-                st.markdown(f"remix of `{clip['parent_clip_id']}`")
+                st.markdown(f"remix of {code(clip['parent_clip_id'])}")
             if clip.get("prompt"):
-                st.markdown(f"prompt: _{clip['prompt']}_")
+                st.caption("prompt")
+                common.text(clip["prompt"])
     with right:
         st.markdown("#### Rules that fired")
         common.decision(decision)
@@ -155,10 +159,10 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
             with common.panel():
                 claimed = _claim_next(api, queue, user["id"])
                 if claimed is None:
-                    st.info(f"No open items in {queue}.")
+                    st.info(f"No open items in {md(queue)}.")
                 else:
                     st.session_state[_CURRENT] = current = claimed
-        with st.expander(f"Items in {queue}"), common.panel():
+        with st.expander(f"Items in {md(queue)}"), common.panel():
             items = api.get(f"/queues/{queue}", params={"limit": 50})["items"]
             st.dataframe(
                 [
@@ -180,7 +184,7 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
         item = api.get(f"/queue-items/{current}")
         if item["status"] == "resolved":
             st.session_state.pop(_CURRENT, None)
-            st.info(f"Item {current} was resolved meanwhile.")
+            st.info(f"Item {md(current)} was resolved meanwhile.")
             return
         st.divider()
         _evidence(api, item)

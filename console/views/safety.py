@@ -8,6 +8,7 @@ import streamlit as st
 
 from console.api import Api
 from console.views import common
+from console.views.common import md
 
 SEVERITIES = ("critical", "high", "medium", "low")
 _FLASH = "safety_flash"
@@ -66,10 +67,10 @@ def _banks(api: Api) -> None:
         if names:
             chosen = st.selectbox("Bank", names, key="bank-export")
             # Fetched on request: a large bank should not be downloaded on every rerun.
-            if st.button(f"Prepare {chosen} for download"):
+            if st.button(f"Prepare {md(chosen)} for download"):
                 data, _ = api.get_bytes(f"/banks/{chosen}/export")
                 st.download_button(
-                    f"Download {chosen}.hashbank.jsonl",
+                    f"Download {md(chosen)}.hashbank.jsonl",
                     data,
                     file_name=f"{chosen}.hashbank.jsonl",
                     mime="application/x-ndjson",

@@ -85,6 +85,8 @@ def test_a_guardian_tightens_a_linked_teens_settings(
     live = shared_live_server
     with live.client("guardian") as guardian:
         assert guardian.post("/guardians/teen").status_code == 200
+    with live.client("teen") as teen:  # the link counts once the teen confirms it
+        assert teen.post("/me/guardians/guardian/confirm").status_code == 200
     at = _app(live, "guardian", monkeypatch).run()
     at.sidebar.radio[0].set_value("Teens").run()
     assert any("@teen" in m.value for m in at.markdown)

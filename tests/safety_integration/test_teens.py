@@ -17,6 +17,8 @@ from tests.conftest import LiveServer
 def linked(live_server: LiveServer) -> LiveServer:
     with live_server.client("guardian") as g:
         assert g.post("/guardians/teen").status_code == 200
+    with live_server.client("teen") as t:  # a link counts once the teen confirms it
+        assert t.post("/me/guardians/guardian/confirm").status_code == 200
     return live_server
 
 
@@ -60,8 +62,10 @@ def test_guardian_tightens_within_the_floor(linked: LiveServer) -> None:
         assert t.get("/teens/teen/settings").status_code == 200
         assert t.put("/teens/teen/settings", json={"dms": "off"}).status_code == 403
     with live.client("adult") as a:
-        assert a.get("/teens/teen/settings").status_code == 403
-        assert a.get("/teens/adult/settings").status_code == 404  # not a teen account
+        # The same refusal for a teen's account and a handle nobody has (no age leaks).
+        assert a.get("/teens/teen/settings").status_code == 404
+        assert a.get("/teens/nobody-here/settings").status_code == 404
+        assert a.get("/teens/adult/settings").status_code == 200  # their own
         assert a.get("/me/settings").json()["settings"]["feed_limit_per_day"] is None
     with live.client("admin") as admin:
         events = admin.get("/audit", params={"limit": 500}).json()["events"]
@@ -79,8 +83,8 @@ def test_guardian_cannot_touch_an_unlinked_teen(linked: LiveServer) -> None:
     with live.client() as anon:
         assert anon.get("/teens", headers=headers).json()["teens"] == []
         r = anon.put("/teens/teen/settings", json={"feed_limit_per_day": 1}, headers=headers)
-        assert r.status_code == 403
-        assert anon.get("/teens/teen/settings", headers=headers).status_code == 403
+        assert r.status_code == 404
+        assert anon.get("/teens/teen/settings", headers=headers).status_code == 404
     with live.client("guardian") as g:
         assert g.get("/teens/teen/settings").json()["settings"]["feed_limit_per_day"] == 60
 
