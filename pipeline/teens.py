@@ -118,11 +118,12 @@ class TeenService:
 
     def describe(self, user: User) -> dict[str, Any]:
         """What GET /me/settings and GET /teens/{handle}/settings return."""
+        # Confirmed guardians only: a pending request is not a guardian yet.
         guardians = [
             r[0]
             for r in self.store.query(
                 "SELECT u.handle FROM guardianships g JOIN users u ON u.id = g.guardian_id "
-                "WHERE g.teen_id = ? ORDER BY u.handle",
+                "WHERE g.teen_id = ? AND g.status = 'confirmed' ORDER BY u.handle",
                 [user.id],
             )
         ]
@@ -137,8 +138,10 @@ class TeenService:
         }
 
     def is_guardian_of(self, guardian: User, teen: User) -> bool:
+        """A confirmed link only: a guardian's pending request gives them nothing."""
         rows = self.store.query(
-            "SELECT 1 FROM guardianships WHERE guardian_id = ? AND teen_id = ?",
+            "SELECT 1 FROM guardianships WHERE guardian_id = ? AND teen_id = ? "
+            "AND status = 'confirmed'",
             [guardian.id, teen.id],
         )
         return bool(rows)
@@ -220,16 +223,17 @@ class TeenService:
         """
         if owner.id == requester.id:
             return True, "own cameo"
+        # The reasons reach the requester: they never say that the owner is a teen.
         if not owner.is_teen:
-            return True, "not a teen account"
+            return True, "allowed by the owner's settings"
         cap = self.effective(owner)["cameo_permission"]
         if cap == "only_me":
-            return False, "this teen's cameo is limited to themselves"
+            return False, "this person's cameo is limited to themselves"
         mutual = self.users.are_mutuals(owner.id, requester.id)
         if not requester.is_teen and not mutual:
-            return False, "a teen's cameo cannot be used by an adult who is not a mutual"
+            return False, "this person's cameo is limited to mutuals"
         if cap == "mutuals" and not mutual:
-            return False, "this teen's cameo is limited to mutuals"
+            return False, "this person's cameo is limited to mutuals"
         if cap == "approved":
             return True, "allowed if the owner approved this person (checked by the cameo grants)"
         return True, "mutuals"

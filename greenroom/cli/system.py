@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,22 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 
 
 def _users(store: Store, data_dir: Path | None) -> Users:
-    return Users(store, pepper=settings_for(data_dir).token_pepper.get_secret_value())
+    settings = settings_for(data_dir)
+    return Users(
+        store,
+        pepper=settings.token_pepper.get_secret_value(),
+        token_ttl_hours=settings.token_ttl_hours,
+        session_ttl_hours=settings.session_ttl_hours,
+    )
+
+
+def _birth_date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"--birth-date must be YYYY-MM-DD, not {text!r}") from None
 
 
 def init(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -> None:
@@ -42,17 +58,23 @@ def init(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -
 def user_add(
     handle: str,
     role: str = typer.Option(..., "--role", help=f"one of: {', '.join(ROLES)}"),
-    birth_year: int | None = typer.Option(None, "--birth-year"),
+    birth_year: int | None = typer.Option(
+        None,
+        "--birth-year",
+        help="approximate age: the youngest it allows counts (birthday on 31 December)",
+    ),
+    birth_date: str | None = typer.Option(None, "--birth-date", help="YYYY-MM-DD"),
     display_name: str | None = typer.Option(None, "--display-name"),
     password: str | None = typer.Option(None, "--password", help="for console sign-in"),
     data_dir: Path | None = DATA_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Create an account and print its first API token (shown once)."""
+    """Create an account and print its first API token (shown once; it expires)."""
 
     def body() -> dict[str, Any]:
         if role not in ROLES:
             raise BadInput(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+        born = _birth_date(birth_date)
         with open_store(data_dir) as store:
             users = _users(store, data_dir)
             with store.transaction() as tx:
@@ -61,16 +83,18 @@ def user_add(
                     handle,
                     role,
                     birth_year=birth_year,
+                    birth_date=born,
                     display_name=display_name,
                     password=password,
                 )
-                _, token = users.issue_token(tx, user.id, label="cli")
+                issued = users.issue(tx, user.id, label="cli")
             return {
                 "id": user.id,
                 "handle": user.handle,
                 "role": user.role,
                 "is_teen": user.is_teen,
-                "token": token,
+                "token": issued.token,
+                "token_expires_at": issued.expires_at.isoformat(),
             }
 
     emit(
@@ -95,7 +119,64 @@ def user_list(
     emit(
         run_command(as_json, body),
         as_json,
-        lambda d: "\n".join(f"@{u['handle']:<20} {u['role']:<14} {u['id']}" for u in d["users"]),
+        lambda d: "\n".join(
+            f"@{u['handle']:<20} {u['role']:<14} {u['id']}"
+            + (" (suspended)" if u.get("suspended") else "")
+            for u in d["users"]
+        ),
+    )
+
+
+def _suspension(handle: str, reason: str, data_dir: Path | None, suspend: bool) -> dict[str, Any]:
+    from store.db import Conflict, NotFound
+
+    with open_store(data_dir) as store:
+        users = _users(store, data_dir)
+        try:
+            target = users.by_handle(handle)
+            with store.transaction() as tx:
+                if suspend:
+                    user = users.suspend(tx, target.id, reason, actor_id=None)
+                else:
+                    user = users.reinstate(tx, target.id, reason, actor_id=None)
+        except (NotFound, Conflict) as exc:
+            raise BadInput(str(exc)) from None
+    return {
+        "id": user.id,
+        "handle": user.handle,
+        "role": user.role,
+        "suspended": user.disabled,
+        "reason": reason.strip(),
+    }
+
+
+@user_app.command("suspend")
+def user_suspend(
+    handle: str,
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Suspend an account: its tokens and password stop working at once (audited)."""
+    emit(
+        run_command(as_json, lambda: _suspension(handle, reason, data_dir, True)),
+        as_json,
+        lambda d: f"suspended @{d['handle']}: {d['reason']}",
+    )
+
+
+@user_app.command("unsuspend")
+def user_unsuspend(
+    handle: str,
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Reinstate a suspended account (audited)."""
+    emit(
+        run_command(as_json, lambda: _suspension(handle, reason, data_dir, False)),
+        as_json,
+        lambda d: f"reinstated @{d['handle']}: {d['reason']}",
     )
 
 

@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 import re
 
+import httpx
 import pytest
 
 from feed.access import iter_api_routes, route_access
@@ -64,6 +65,37 @@ def _collect() -> dict[tuple[str, str], str | set[str]]:
 EXPECTED = _collect()
 
 
+def _spending() -> set[tuple[str, str]]:
+    """Routes that use up the caller's token (sign-out), from the areas' ``SPENDS_TOKEN``."""
+    import tests
+
+    found: set[tuple[str, str]] = set()
+    for info in pkgutil.iter_modules(tests.__path__):
+        if info.ispkg:
+            try:
+                module = importlib.import_module(f"tests.{info.name}.access")
+            except ModuleNotFoundError:
+                continue
+            found |= set(getattr(module, "SPENDS_TOKEN", ()))
+    return found
+
+
+SPENDS_TOKEN = _spending()
+
+
+def _client(live: LiveServer, account: str, method: str, path: str) -> httpx.Client:
+    """The account's client; on a token-spending route, with a throwaway token of its own."""
+    if (method, path) not in SPENDS_TOKEN:
+        return live.client(account)
+    with live.services.store.transaction() as tx:
+        _, token = live.services.users.issue_token(
+            tx, live.users[account].id, label="spent by the access table"
+        )
+    return httpx.Client(
+        base_url=live.url, headers={"Authorization": f"Bearer {token}"}, timeout=60.0
+    )
+
+
 def _routes(live: LiveServer) -> list[tuple[str, str]]:
     from feed.app import create_app
 
@@ -103,7 +135,7 @@ def test_every_role_on_every_route(shared_live_server: LiveServer, method: str, 
             assert status == 401, f"anonymous {method} {path} -> {status}, expected 401"
     for account in sorted(ALL_ROLES):
         allowed = rule in (PUBLIC, ANY) or account in rule  # type: ignore[operator]
-        with live.client(account) as client:
+        with _client(live, account, method, path) as client:
             status = client.request(method, url, **body).status_code
         if allowed:
             assert status not in (401, 403), f"{account} refused on {method} {path} ({status})"
