@@ -23,8 +23,8 @@ import yaml
 
 import detectors  # noqa: F401  (import hook first)
 from detectors.text_embedding import shared_sentence_embedder
-from feed.services import Services
 from greenroom.settings import Settings
+from greenroom.wiring import build_services
 from pipeline.characters import RefUpload
 from store.db import Store
 
@@ -49,12 +49,12 @@ def main() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "d", fixtures_dir=FIXTURES, threads=1)
         store = Store(settings.data_dir)
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         with store.transaction() as tx:
             owner = svc.users.create(tx, "studio", "rights_holder")
         service = svc.pipeline.characters
         t = time.perf_counter()
-        safety = svc.pipeline.prompt_safety
+        safety = svc.pipeline.models.prompt_safety
         _ = service.detectors
         load_s = time.perf_counter() - t
         register_s = []

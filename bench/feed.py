@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-from feed.services import Services
 from greenroom.settings import Settings
+from greenroom.wiring import build_pipeline, build_services
 from pipeline.feed import EXCLUDE_MIN, MATCH_MIN, FeedService
 from store.db import Store, new_id, now
 
@@ -98,7 +98,7 @@ def ranking_latency(settings: Settings, n: int, repeats: int) -> dict[str, Any]:
     rng = random.Random(7)
     prompts = [p for ps in LABELLED.values() for p in ps] + OTHER
     with Store(settings.data_dir) as store:
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         with store.transaction() as tx:
             creators = [
                 svc.users.create(tx, f"creator{i}", "user", birth_year=1990) for i in range(20)
@@ -121,7 +121,7 @@ def ranking_latency(settings: Settings, n: int, repeats: int) -> dict[str, Any]:
                         created,
                     ],
                 )
-        service = FeedService(svc.pipeline)
+        service = svc.pipeline.feed
 
         def timed(instruction: str | None) -> list[float]:
             times = []
@@ -156,7 +156,7 @@ def main() -> None:
         settings = Settings(data_dir=Path(tmp) / "data", threads=1)
         latency = ranking_latency(settings, args.clips, args.repeats)
         with Store(Path(tmp) / "q") as store:
-            quality = instruction_quality(FeedService(Services.around(store, settings).pipeline))
+            quality = instruction_quality(build_pipeline(store, settings).feed)
     result = {
         "instruction": quality,
         "exclude_min": EXCLUDE_MIN,

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import detectors  # noqa: F401  - torchvision hook before diffusers
-from feed.services import Services
 from greenroom.settings import Settings
+from greenroom.wiring import build_services
 from store.db import Store
 from tests.provenance.conftest import remux
 
@@ -54,7 +54,7 @@ def main() -> None:
         settings = Settings(data_dir=data, threads=args.threads, models_dir=Path(tmp) / "models")
         store = Store(data)
         try:
-            svc = Services.around(store, settings)
+            svc = build_services(store, settings)
             with store.transaction() as tx:
                 user = svc.users.create(tx, "bench", "user", birth_year=1990)
             ctx = svc.pipeline

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 import detectors  # noqa: F401  (import hook first)
-from feed.services import Services
 from greenroom.settings import Settings
-from pipeline.intake import ingest, keyframes
+from greenroom.wiring import build_services
+from pipeline.intake import keyframes
 from pipeline.likeness import match_threshold
 from pipeline.liveness import SAMPLE_EVERY_S, check_recording
 from pipeline.media import iter_frames
@@ -58,7 +58,7 @@ def poses(ctx: Any, show: bool) -> list[dict[str, Any]]:
     out = []
     for name in (D3, OTHERS[0], OTHERS[1]):
         frames = list(iter_frames(FIXTURES / name, every_s=SAMPLE_EVERY_S, max_side=640))
-        report = check_recording(frames, ctx.video_face_detector, ctx.face_embedder, ["left"], 0.0)
+        report = check_recording(frames, ctx.models.video_face_detector, ctx.models.face_embedder, ["left"], 0.0)
         yaws = [p.yaw for p in report.poses]
         pitches = [p.pitch for p in report.poses]
         dy = np.abs(np.asarray(yaws) - np.median(yaws))
@@ -148,7 +148,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-likeness-"))
     settings = Settings(data_dir=tmp / "data", threads=args.threads)
     store = Store(settings.data_dir)
-    svc = Services.around(store, settings)
+    svc = build_services(store, settings)
     ctx = svc.pipeline
     with store.transaction() as tx:
         alice = svc.users.create(tx, "alice", "user", birth_year=1990)
@@ -178,18 +178,18 @@ def main() -> None:
     }
     print(json.dumps({"enrolment": results["enrolment"]}))
     results["backends"] = {
-        "detector": ctx.video_face_detector.info.model_id,
-        "embedder": ctx.face_embedder.info.model_id,
+        "detector": ctx.models.video_face_detector.info.model_id,
+        "embedder": ctx.models.face_embedder.info.model_id,
     }
 
     scores = []
-    model = ctx.face_embedder.info.model_id
+    model = ctx.models.face_embedder.info.model_id
     from detectors.faces.tracking import track_faces
 
     owner_mean = ctx.likeness._owner_mean("cameo", enrolled.id, model)
     for path, same in [*((p, True) for p in rest), *((FIXTURES / n, False) for n in OTHERS)]:
-        frames = keyframes(ingest(ctx, path))
-        tracks = track_faces(frames, ctx.video_face_detector, ctx.face_embedder, per_track=3)
+        frames = keyframes(ctx.intake.ingest(path))
+        tracks = track_faces(frames, ctx.models.video_face_detector, ctx.models.face_embedder, per_track=3)
         best = None
         for track in tracks:
             if track.embeddings.size and owner_mean is not None:
@@ -219,7 +219,7 @@ def main() -> None:
 
     speed = []
     for name in ("sintel_trailer_clip_720p.mp4", "liveportrait_s18_woman.mp4"):
-        item = ingest(ctx, FIXTURES / name)
+        item = ctx.intake.ingest(FIXTURES / name)
         duration = item.video.duration_s if item.video else 0.0
         t0, c0 = time.perf_counter(), _cpu()
         frames = keyframes(item)

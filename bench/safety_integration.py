@@ -26,8 +26,9 @@ from typing import Any
 
 import detectors  # noqa: F401  (torch import hook first)
 from greenroom.settings import Settings
-from pipeline.context import Pipeline
-from pipeline.intake import ingest, keyframes
+from greenroom.wiring import build_pipeline
+from pipeline.intake import keyframes
+from pipeline.services import PipelineServices as Pipeline
 from pipeline.sources import ScanInput
 from store.banks import NewEntry
 from store.db import Store
@@ -40,11 +41,11 @@ BANKED = "videos/bbb_bunny_720p_seg49-51.mp4"
 
 def _ctx(data: Path, threads: int) -> Pipeline:
     settings = Settings(data_dir=data, threads=threads, fixtures_dir=FIXTURES)
-    return Pipeline(Store(data), settings)
+    return build_pipeline(Store(data), settings)
 
 
 def bench_source(ctx: Pipeline) -> dict[str, Any]:
-    item = ingest(ctx, FIXTURES / VIDEO)
+    item = ctx.intake.ingest(FIXTURES / VIDEO)
     frames = keyframes(item, limits=ctx.media_limits)
     scan = ScanInput(
         stage="upload",
@@ -92,7 +93,7 @@ def bench_banks(ctx: Pipeline, bank_size: int) -> dict[str, Any]:
     with ctx.store.transaction() as tx:
         banks.repo.add_entries(tx, "bench", random_entries)
     insert_s = time.perf_counter() - t
-    fresh = BankService(ctx)
+    fresh = BankService(ctx.store, ctx.blobs, ctx.media_limits)
     t = time.perf_counter()
     loaded = fresh.refresh()
     load_s = time.perf_counter() - t

@@ -1,7 +1,8 @@
-"""The server's shared objects (store, repositories, settings), built once per app.
+"""The server's shared objects (config, store, users, pipeline services), built once per app.
 
-Routes reach them through :func:`services` (``request.app.state.services``);
-tests build the same object around a real data directory.
+Routes reach them through :func:`services` (``request.app.state.services``).
+The composition root (``greenroom.wiring``) builds them; tests build the same
+object around a real data directory.
 """
 
 from __future__ import annotations
@@ -11,31 +12,20 @@ from typing import Any
 
 from fastapi import Request
 
-from greenroom.settings import Settings
-from pipeline.context import Pipeline
+from feed.config import ServerConfig
+from pipeline.services import PipelineServices
 from store.db import Store
 from store.users import Users
 
 
 @dataclass
 class Services:
-    settings: Settings
+    config: ServerConfig
     store: Store
     users: Users
-    pipeline: Pipeline
+    pipeline: PipelineServices
     # Process-wide objects that are not part of the pipeline (workers, caches).
     extras: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def open(cls, settings: Settings, *, owner: str = "server") -> Services:
-        store = Store(settings.data_dir, owner=owner, address=settings.server_url)
-        return cls.around(store, settings)
-
-    @classmethod
-    def around(cls, store: Store, settings: Settings) -> Services:
-        """Services over an already open store (the CLI's direct mode uses this too)."""
-        users = Users(store, pepper=settings.token_pepper.get_secret_value())
-        return cls(settings=settings, store=store, users=users, pipeline=Pipeline(store, settings))
 
     def close(self) -> None:
         self.store.close()

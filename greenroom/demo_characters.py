@@ -68,14 +68,14 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
 
 def seed_characters(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     """Register the demo characters for ``studio``; reference images only where the fixtures exist."""
+    from greenroom.wiring import build_pipeline
     from pipeline.characters import RefUpload
-    from pipeline.context import Pipeline
 
     owner = users.get(DEMO_OWNER)
     if owner is None:
         return {"characters": [], "characters_note": f"no demo user {DEMO_OWNER}"}
     root = settings.fixtures_dir / "characters"
-    service = Pipeline(store, settings).characters
+    service = build_pipeline(store, settings).characters
     created = []
     for spec in DEMO_CHARACTERS:
         paths = [root / p for p in spec["refs"]]

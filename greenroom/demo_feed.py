@@ -29,9 +29,9 @@ DEMO_REMIXES: list[tuple[str, str, str, int]] = [
 
 def seed_feed(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from pipeline.context import Pipeline
+    from greenroom.wiring import build_pipeline
 
-    ctx = Pipeline(store, settings)
+    ctx = build_pipeline(store, settings)
     root = Path(settings.fixtures_dir)
     posted: list[dict[str, Any]] = []
     for handle, rel, prompt in DEMO_POSTS:

@@ -24,7 +24,7 @@ PUBLIC_FIGURE = ("faces/deepface/img5.jpg", "Angelina Jolie (demo protected like
 
 def seed_likeness(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from pipeline.context import Pipeline
+    from greenroom.wiring import build_pipeline
 
     fixtures = settings.fixtures_dir
     recording = fixtures / RECORDING
@@ -33,7 +33,7 @@ def seed_likeness(store: Store, settings: Settings, users: dict[str, User]) -> d
     if missing or "alice" not in users:
         note = f"fixtures not found: {', '.join(missing)}" if missing else "no user alice"
         return {"likeness": {"skipped": True, "note": note}}
-    ctx = Pipeline(store, settings)
+    ctx = build_pipeline(store, settings)
     alice = users["alice"]
     enrolled = ctx.likeness.enroll(alice, recording, CHALLENGE)
     cameo: dict[str, Any] = {

@@ -24,9 +24,9 @@ DISPUTED_PROMPT = "Pepper the young witch flying on her broom"
 
 def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from pipeline.context import Pipeline
+    from greenroom.wiring import build_pipeline
 
-    ctx = Pipeline(store, settings)
+    ctx = build_pipeline(store, settings)
     out: dict[str, Any] = {}
     # 1. A clip of a character with policy "review": the rights queue, with match evidence.
     image = Path(settings.fixtures_dir) / REVIEW_CHARACTER_IMAGE

@@ -21,9 +21,9 @@ DEMO_BANKS: list[tuple[str, str, str]] = [
 
 def seed_safety(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from pipeline.context import Pipeline
+    from greenroom.wiring import build_pipeline
 
-    ctx = Pipeline(store, settings)
+    ctx = build_pipeline(store, settings)
     admin = users.get("admin")
     banks = [ctx.banks.create_bank(n, d, c, admin)["name"] for n, c, d in DEMO_BANKS]
     teen_settings = None

@@ -1,6 +1,6 @@
 """Hash banks in the product: the in-memory matcher over the store's banks, banking clips, bank files.
 
-:class:`BankService` (reached as ``ctx.banks``) keeps every bank entry of the
+:class:`BankService` keeps every bank entry of the
 data directory in memory: sha256 in a dict, PDQ in ``detectors.hashing``'s
 multi-index index with the brute-force reference beside it (``brute_force=True``
 answers from the reference; tests compare the two). Before each match a cheap
@@ -49,7 +49,9 @@ from store.db import NotFound, Tx
 from store.users import User
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.media import MediaLimits
+    from store.blobs import BlobStore
+    from store.db import Store
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 # Keyframes for banking: the gate's cadence and working size (pipeline.intake),
@@ -127,14 +129,14 @@ def _actor_id(actor: User | str | None) -> str | None:
 
 
 def media_keyframes(
-    path: Path, ctx: Pipeline, every_s: float = BANK_EVERY_S
+    path: Path, limits: MediaLimits, every_s: float = BANK_EVERY_S
 ) -> list[tuple[float, Any]]:
     """(t, RGB) keyframes of a stored image or video, without touching the store."""
     kind = sniff_kind(path)
     if kind == "image":
         from pipeline.intake import _downscale
 
-        return [(0.0, _downscale(load_image(path, ctx.media_limits), BANK_MAX_SIDE))]
+        return [(0.0, _downscale(load_image(path, limits), BANK_MAX_SIDE))]
     if kind != "video":
         raise MediaError("not a supported image or video format")
     frames = [
@@ -143,7 +145,7 @@ def media_keyframes(
             path,
             every_s=every_s,
             max_frames=BANK_MAX_FRAMES,
-            limits=ctx.media_limits,
+            limits=limits,
             max_side=BANK_MAX_SIDE,
         )
     ]
@@ -153,18 +155,22 @@ def media_keyframes(
 
 
 class BankService:
-    """Banks, bank files and matching for one data directory. Reached as ``ctx.banks``."""
+    """Banks, bank files and matching for one data directory."""
 
     name = "banks"
 
     def __init__(
         self,
-        ctx: Pipeline,
+        store: Store,
+        blobs: BlobStore,
+        limits: MediaLimits,
         threshold: int = DEFAULT_PDQ_THRESHOLD,
         min_quality: int = DEFAULT_MIN_QUALITY,
     ) -> None:
-        self.ctx = ctx
-        self.repo = Banks(ctx.store)
+        self.store = store
+        self.blobs = blobs
+        self.limits = limits
+        self.repo = Banks(store)
         self.threshold = threshold
         self.min_quality = min_quality
         self._lock = threading.RLock()
@@ -293,7 +299,7 @@ class BankService:
     def create_bank(
         self, name: str, description: str = "", category: str = "", actor: User | str | None = None
     ) -> dict[str, Any]:
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             return self.repo.create(
                 tx, name, description=description, category=category, actor_id=_actor_id(actor)
             )
@@ -330,7 +336,7 @@ class BankService:
                     e.get("quality") if entry.kind == "pdq" else None,
                 )
             )
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             result = self.repo.add_entries(tx, bank, new, source="manual", actor_id=who)
         self.refresh()
         return result
@@ -341,7 +347,7 @@ class BankService:
 
         pdq: list[tuple[float, PdqHash]] = []
         low_quality = 0
-        for t, rgb in media_keyframes(path, self.ctx):
+        for t, rgb in media_keyframes(path, self.limits):
             for _, h in pdq_hash_crops(rgb, crops):
                 if h.quality < self.min_quality:
                     low_quality += 1
@@ -387,9 +393,7 @@ class BankService:
         if not row[0]:
             raise ValueError("this clip has no stored media to hash")
         self.repo.get(bank, tx)  # a missing bank fails before any decoding
-        from pipeline.intake import blob_store
-
-        path = blob_store(self.ctx).path(str(row[0]))
+        path = self.blobs.path(str(row[0]))
         if not path.is_file():
             raise MediaError(f"the clip's media {str(row[0])[:12]}... is missing from the store")
         hashes = self.hash_media(path)
@@ -420,7 +424,7 @@ class BankService:
         self.repo.get(bank)
         hashes = self.hash_media(Path(path))
         who = _actor_id(actor)
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             result = self.repo.add_entries(
                 tx,
                 bank,
@@ -489,7 +493,7 @@ class BankService:
             )
             for e in parsed.entries
         ]
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             created = False
             try:
                 self.repo.get(target, tx)

@@ -1,6 +1,6 @@
 """The characters registry in the product: register/edit/remove characters, check prompts and frames, feed the gate.
 
-:class:`CharacterService` (reached as ``ctx.characters``) joins the registry's
+:class:`CharacterService` joins the registry's
 rows (:mod:`store.characters`) and blobs with the detectors
 (:mod:`detectors.characters`). The detectors are built once, on first use,
 from every live character; after that each register/update/remove is applied
@@ -51,7 +51,8 @@ from store.events import CharacterDisputed, QueueItemChanged
 from store.users import User
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.config import PipelineConfig
+    from store.db import Store
 
 MEDIA_STAGES = ("output", "upload", "remix", "report")
 DISPUTE_QUEUE = "rights_disputes"
@@ -93,9 +94,11 @@ class CharacterService:
 
     name = "characters"
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.repo = Characters(ctx.store)
+    def __init__(self, store: Store, blobs: BlobStore, config: PipelineConfig) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.config = config
+        self.repo = Characters(store)
         self._lock = threading.RLock()
         self._detectors: CharacterDetectors | None = None
         # character id -> (owner id, policy) for the live characters the detectors hold.
@@ -103,17 +106,11 @@ class CharacterService:
 
     # -- detectors -------------------------------------------------------------------------
 
-    @property
-    def blobs(self) -> BlobStore:
-        from pipeline.intake import blob_store
-
-        return blob_store(self.ctx)
-
     def _ref_of(self, rec: CharacterRecord) -> CharacterRef:
         images = []
         for r in rec.refs:
             # Already validated on upload; decoded again because only the bytes are stored.
-            images.append(load_image(self.blobs.read_bytes(r.sha256), self.ctx.media_limits))
+            images.append(load_image(self.blobs.read_bytes(r.sha256), self.config.media))
         return CharacterRef(rec.id, rec.name, rec.aliases, rec.description, tuple(images))
 
     @property
@@ -121,7 +118,7 @@ class CharacterService:
         """Built on first use from every live character (models load here, once per process)."""
         with self._lock:
             if self._detectors is None:
-                s = self.ctx.settings
+                s = self.config
                 records = self.repo.records()
                 self._detectors = build_character_detectors(
                     [self._ref_of(r) for r in records],
@@ -130,7 +127,7 @@ class CharacterService:
                     use_clip=s.image_text_model != "none",
                     threads=s.threads,
                 )
-                self._detectors.prompt.max_prompt_chars = s.limits.max_prompt_chars
+                self._detectors.prompt.max_prompt_chars = s.max_prompt_chars
                 self._live = {r.id: (r.owner_id, r.policy) for r in records}
             return self._detectors
 
@@ -181,7 +178,7 @@ class CharacterService:
             if sniff_kind(ref.data) != "image":
                 raise CharacterInputError(f"{label} is not an image (PNG, JPEG, GIF, WebP, ...)")
             try:
-                rgb = load_image(ref.data, self.ctx.media_limits)
+                rgb = load_image(ref.data, self.config.media)
                 CharacterRef("check", "check", reference_images=(rgb,))
             except DetectorError as exc:
                 raise CharacterInputError(f"{label}: {exc}") from None
@@ -212,7 +209,7 @@ class CharacterService:
         desc = clean_text(description, "description", MAX_DESCRIPTION_CHARS, required=False)
         pol = check_policy(policy if policy is not None else "block")
         decoded = self._decode_refs(refs)
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             cid = self.repo.create(
                 tx,
                 owner_id=owner.id,
@@ -249,7 +246,7 @@ class CharacterService:
         if not refs:
             raise CharacterInputError("no reference images given")
         decoded = self._decode_refs(refs)
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             added = self._store_refs(tx, rec.id, decoded, actor)
         rec = self.repo.get(rec.id)
         if added:
@@ -278,7 +275,7 @@ class CharacterService:
             )
         if changes.get("policy") is not None:
             clean["policy"] = check_policy(changes["policy"])
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             diff = self.repo.update(tx, rec, clean, actor.id if actor else None)
         rec = self.repo.get(rec.id)
         if diff:
@@ -293,7 +290,7 @@ class CharacterService:
     def remove(self, actor: User | None, character_id: str) -> CharacterRecord:
         """Soft-delete: no longer matched from the next check on; history keeps its evidence."""
         rec = self.visible(character_id, actor, manage=True)
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             self.repo.remove(tx, rec.id, actor.id if actor else None)
         self._apply(None, removed_id=rec.id)
         return rec
@@ -337,7 +334,7 @@ class CharacterService:
     def check_media(self, source: Path | bytes) -> list[Frame]:
         """Decode an image (or sample a video file) into frames for :meth:`check`."""
         kind = sniff_kind(source)
-        limits = self.ctx.media_limits
+        limits = self.config.media
         if kind == "image":
             return [Frame(t=0.0, rgb=load_image(source, limits))]
         if kind == "video" and isinstance(source, Path):
@@ -425,7 +422,7 @@ class CharacterService:
         if ids is not None:
             sql += " AND list_contains(?, json_extract_string(s.data, '$.character_id'))"
             params.append(ids)
-        rows = self.ctx.store.query_dicts(
+        rows = self.store.query_dicts(
             sql + " ORDER BY sc.created_at DESC, s.id LIMIT ?", [*params, max(1, min(limit, 1000))]
         )
         out = []
@@ -472,7 +469,7 @@ class CharacterService:
             raise CharacterInputError("a dispute names a decision_id or a clip_id")
         scan_ids: list[str] = []
         if decision_id is not None:
-            rows = self.ctx.store.query(
+            rows = self.store.query(
                 "SELECT clip_id, scan_id FROM decisions WHERE id = ?", [str(decision_id)[:64]]
             )
             if not rows:
@@ -482,12 +479,12 @@ class CharacterService:
             clip_id = rows[0][0]
             scan_ids = [rows[0][1]] if rows[0][1] else []
         else:
-            rows = self.ctx.store.query(
+            rows = self.store.query(
                 "SELECT d.id, d.scan_id FROM decisions d WHERE d.clip_id = ? "
                 "ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
                 [str(clip_id)[:64]],
             )
-            if not rows and not self.ctx.store.query(
+            if not rows and not self.store.query(
                 "SELECT 1 FROM clips WHERE id = ?", [str(clip_id)[:64]]
             ):
                 raise NotFound(f"no clip {str(clip_id)[:64]}")
@@ -495,7 +492,7 @@ class CharacterService:
                 decision_id, scan_ids = rows[0][0], [rows[0][1]] if rows[0][1] else []
         matched = bool(
             scan_ids
-            and self.ctx.store.query(
+            and self.store.query(
                 "SELECT 1 FROM signals WHERE kind = ? AND list_contains(?, scan_id) "
                 "AND json_extract_string(data, '$.character_id') = ? LIMIT 1",
                 [SIGNAL_KIND, scan_ids, rec.id],
@@ -504,7 +501,7 @@ class CharacterService:
         at = now()
         item_id = new_id("qi")
         reason = f"character dispute: {rec.name} ({'matched' if matched else 'not matched'})"
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             tx.execute(
                 "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
                 "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",

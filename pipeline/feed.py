@@ -1,6 +1,6 @@
 """The app-client side of the pipeline: uploads and remixes through the gate, the ranked feed, reports, appeals.
 
-Uploads and remixes are scanned by the gate (``ctx.gate``) like any other
+Uploads and remixes are scanned by the gate like any other
 media; a remix keeps its parent id and the C2PA ingredients of its media,
 and is refused when its parent is not live (blocked, queued, taken down) or
 not visible to the remixer. The feed shows published clips only, never
@@ -41,7 +41,10 @@ from store.users import User
 
 if TYPE_CHECKING:
     from detectors.characters.semantic import TextEmbedder
-    from pipeline.context import Pipeline
+    from pipeline.gate import Gate
+    from pipeline.policy_store import PolicyService
+    from pipeline.teens import TeenService
+    from store.db import Store
 
 STAFF_ROLES = frozenset({"admin", "moderator"})
 REPORTS_QUEUE = "reports"
@@ -152,16 +155,23 @@ def _today() -> date:
 
 
 class FeedService:
-    """Posts, remixes, the feed, reports and appeals. Reached as ``ctx.feed``."""
+    """Posts, remixes, the feed, reports and appeals."""
 
     def __init__(
         self,
-        ctx: Pipeline,
+        store: Store,
+        gate: Gate,
+        policies: PolicyService,
+        teens: TeenService,
         *,
+        threads: int = 1,
         embedder: TextEmbedder | None = None,
     ) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
+        self.store = store
+        self.gate = gate
+        self.policies = policies
+        self.teens = teens
+        self.threads = threads
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         # Prompt embeddings by clip id: prompts never change once a clip exists.
@@ -176,7 +186,7 @@ class FeedService:
             if self._embedder is None:
                 from detectors.characters.semantic import MiniLMTextEmbedder
 
-                self._embedder = MiniLMTextEmbedder(threads=self.ctx.settings.threads)
+                self._embedder = MiniLMTextEmbedder(threads=self.threads)
             return self._embedder
 
     # -- posting -------------------------------------------------------------------------
@@ -231,7 +241,7 @@ class FeedService:
         declared_name: str | None = None,
     ) -> dict[str, Any]:
         """Post a new clip: scanned by the gate (stage ``upload``), then published, queued or blocked."""
-        result = self.ctx.gate.scan(
+        result = self.gate.scan(
             media,
             creator,
             prompt=prompt,
@@ -259,7 +269,7 @@ class FeedService:
             raise Conflict(
                 f"clip {parent['id']} is {parent['status']}; only published clips can be remixed"
             )
-        result = self.ctx.gate.scan(
+        result = self.gate.scan(
             media,
             creator,
             prompt=prompt,
@@ -325,8 +335,8 @@ class FeedService:
         if not 1 <= limit <= MAX_FEED_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_FEED_LIMIT}")
         parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
-        # Daily limits (teens by default, any account that set one) live in ctx.teens.
-        limits = self.ctx.teens
+        # Daily limits (teens by default, any account that set one) live in the teen service.
+        limits = self.teens
         remaining = limits.remaining_today(user)
         doc: dict[str, Any] = {
             "items": [],
@@ -432,7 +442,7 @@ class FeedService:
             raise ValueError("you cannot report your own clip")
         at = now()
         report_id = new_id("rep")
-        policies = self.ctx.policies
+        policies = self.policies
         active = policies.active()
         with self.store.transaction() as tx:
             if tx.execute(

@@ -9,8 +9,7 @@ decision, clip status and queue item are written in ONE transaction with
 their audit events; the merged view is stored on the scan row so a backtest
 can re-decide it later.
 
-A source whose module has not been written yet is skipped with a note; a
-source that fails at run time is recorded and the decision is raised to at
+A source that fails at run time is recorded and the decision is raised to at
 least ``review`` (a clip is never published because a detector crashed).
 Scans also run as durable ``scan`` jobs (:meth:`Gate.submit`,
 :func:`build_worker`), so an upload is accepted at once and decided by a
@@ -19,19 +18,17 @@ worker, once, even across a restart.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from detectors.base import MediaError, Signal
-from pipeline.intake import MediaItem, ingest, keyframes, open_stored
+from pipeline.intake import MediaItem, keyframes
 from pipeline.sources import ScanInput, Stage
 from policies.schema import OUTCOME_RANK, SIGNAL_ROOTS
 from policies.shadow import compare
@@ -41,20 +38,13 @@ from store.events import ClipStatusChanged, QueueItemChanged, ScanRecorded
 from store.users import User, Users
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.config import PipelineConfig
+    from pipeline.intake import MediaIntake
+    from pipeline.policy_store import PolicyService
+    from pipeline.sources import SignalSource
+    from store.db import Store
 
 log = logging.getLogger("greenroom.gate")
-
-# (name, module, Pipeline property): every area that contributes signals.
-SOURCES: tuple[tuple[str, str, str], ...] = (
-    ("provenance", "pipeline.provenance", "provenance"),
-    ("likeness", "pipeline.likeness", "likeness"),
-    ("characters", "pipeline.characters", "characters"),
-    ("safety", "pipeline.safety", "safety"),
-    ("banks", "pipeline.banks", "banks"),
-)
-# Modules that may define ``job_handlers(ctx) -> dict[kind, handler]`` for the server's worker.
-JOB_MODULES: tuple[str, ...] = ("pipeline.likeness", "pipeline.generate", "pipeline.banks")
 
 MEDIA_STAGES: tuple[str, ...] = ("output", "upload", "remix", "report")
 ORIGINS: tuple[str, ...] = ("generated", "upload", "remix")
@@ -98,7 +88,6 @@ class GateResult:
     status: str | None = None
     audience: str = "everyone"
     queue_item_id: str | None = None
-    sources_skipped: list[dict[str, str]] = field(default_factory=list)
     source_errors: list[dict[str, str]] = field(default_factory=list)
     media: dict[str, Any] | None = None
 
@@ -114,7 +103,6 @@ class GateResult:
             "decision": self.decision,
             "signals": self.signals,
             "sources_run": self.sources_run,
-            "sources_skipped": self.sources_skipped,
             "source_errors": self.source_errors,
             "duration_ms": self.duration_ms,
             "media": self.media,
@@ -166,56 +154,40 @@ def _loads(value: Any) -> Any:
 
 
 class Gate:
-    """The scan flow. Reached as ``ctx.gate``."""
+    """The scan flow."""
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
+    def __init__(
+        self,
+        store: Store,
+        users: Users,
+        intake: MediaIntake,
+        policies: PolicyService,
+        sources: Sequence[SignalSource],
+        config: PipelineConfig,
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.intake = intake
+        self.policies = policies
+        self.sources = tuple(sources)
+        self.config = config
 
     # -- sources ---------------------------------------------------------------------
-
-    def sources(self) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
-        """The sources present now, and a note for each one skipped (module not written yet)."""
-        found: list[tuple[str, Any]] = []
-        skipped: list[dict[str, str]] = []
-        for name, module, attr in SOURCES:
-            if importlib.util.find_spec(module) is None:
-                skipped.append({"source": name, "note": f"{module} is not present yet"})
-                continue
-            if not isinstance(getattr(type(self.ctx), attr, None), property):
-                skipped.append({"source": name, "note": f"Pipeline.{attr} is not wired yet"})
-                continue
-            found.append((name, attr))
-        for note in skipped:
-            log.info("gate: skipping source %s: %s", note["source"], note["note"])
-        return found, skipped
 
     def _run_sources(
         self, scan: ScanInput
     ) -> tuple[
-        list[tuple[str, Signal]],
-        dict[str, Any],
-        dict[str, Any],
-        list[str],
-        list[dict[str, str]],
-        list[dict[str, str]],
+        list[tuple[str, Signal]], dict[str, Any], dict[str, Any], list[str], list[dict[str, str]]
     ]:
-        """Run every present source: (signals, view, context parts, ran, skipped, errors)."""
-        present, skipped = self.sources()
+        """Run every registered source: (signals, view, context parts, ran, errors)."""
         signals: list[tuple[str, Signal]] = []
         view: dict[str, Any] = {}
         context: dict[str, Any] = {}
         ran: list[str] = []
         errors: list[dict[str, str]] = []
-        for name, attr in present:
+        for source in self.sources:
+            name = source.name
             try:
-                source = getattr(self.ctx, attr)
-                if not callable(getattr(source, "signals", None)) or not callable(
-                    getattr(source, "view", None)
-                ):
-                    skipped.append({"source": name, "note": "does not implement SignalSource yet"})
-                    continue
                 found = list(source.signals(scan))
                 part = source.view(scan, found)
             except MediaError:
@@ -228,7 +200,7 @@ class Gate:
             signals += [(name, s) for s in found]
             if isinstance(part, Mapping):
                 _merge(view, context, part, name)
-        return signals, view, context, ran, skipped, errors
+        return signals, view, context, ran, errors
 
     # -- context -------------------------------------------------------------------------
 
@@ -339,7 +311,7 @@ class Gate:
             self._clip_row(parent_clip_id)
             if origin == "upload":
                 origin = "remix"
-        item = ingest(self.ctx, source, declared_name)
+        item = self.intake.ingest(source, declared_name)
         return self._scan_item(item, creator, prompt, stage, clip, parent_clip_id, origin, job_id)
 
     def _scan_item(
@@ -353,7 +325,7 @@ class Gate:
         origin: str,
         job_id: str | None,
     ) -> GateResult:
-        frames = keyframes(item, limits=self.ctx.media_limits)
+        frames = keyframes(item, limits=self.config.media)
         scan = ScanInput(
             stage=stage,  # type: ignore[arg-type]
             creator=creator,
@@ -383,7 +355,7 @@ class Gate:
         job_id: str | None,
     ) -> GateResult:
         started = time.perf_counter()
-        signals, view, extra_context, ran, skipped, errors = self._run_sources(scan)
+        signals, view, extra_context, ran, errors = self._run_sources(scan)
         published = bool(clip and clip["status"] == "published")
         context = self._context(
             creator,
@@ -393,7 +365,7 @@ class Gate:
             is_remix=scan.parent_clip_id is not None or origin == "remix" or scan.stage == "remix",
             extra=extra_context,
         )
-        policies = self.ctx.policies
+        policies = self.policies
         active = policies.active()
         decision = active.evaluate(view, context)
         doc = decision.to_dict()
@@ -427,7 +399,6 @@ class Gate:
             audience = "adults"
         doc["explanation"] = {
             "sources_run": ran,
-            "sources_skipped": skipped,
             "source_errors": errors,
             "stage": scan.stage,
             "audience": context["audience"],
@@ -449,7 +420,6 @@ class Gate:
             signals=signals,
             signal_docs=signal_docs,
             ran=ran,
-            skipped=skipped,
             errors=errors,
             audience=audience,
             duration_ms=duration_ms,
@@ -469,7 +439,6 @@ class Gate:
         signals: list[tuple[str, Signal]],
         signal_docs: list[dict[str, Any]],
         ran: list[str],
-        skipped: list[dict[str, str]],
         errors: list[dict[str, str]],
         audience: str,
         duration_ms: float,
@@ -536,7 +505,6 @@ class Gate:
             scan_context = {
                 **view["context"],
                 "sources_run": ran,
-                "sources_skipped": skipped,
                 "source_errors": errors,
                 "requested_cameos": scan.requested_cameos,
                 "media": media.to_dict() if media else None,
@@ -616,7 +584,6 @@ class Gate:
             status=status,
             audience=audience,
             queue_item_id=item_id,
-            sources_skipped=skipped,
             source_errors=errors,
             media=media.to_dict() if media else None,
         )
@@ -683,7 +650,7 @@ class Gate:
             prompt = self._check_prompt_text(prompt)
         if parent_clip_id is not None:
             self._clip_row(parent_clip_id)
-        item = ingest(self.ctx, source, declared_name)
+        item = self.intake.ingest(source, declared_name)
         clip_id = new_id("clip")
         request_id = new_id("scanreq")
         at = now()
@@ -733,7 +700,7 @@ class Gate:
             }
         clip = self._clip_row(str(payload["clip_id"]))
         creator = self.users.get(clip["creator_id"]) if clip["creator_id"] else None
-        item = open_stored(self.ctx, str(payload["sha256"]))
+        item = self.intake.open_stored(str(payload["sha256"]))
         try:
             result = self._scan_item(
                 item,
@@ -759,7 +726,7 @@ class Gate:
     def _check_prompt_text(self, prompt: str) -> str:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty")
-        limit = self.ctx.settings.limits.max_prompt_chars
+        limit = self.config.max_prompt_chars
         if len(prompt) > limit:
             raise ValueError(f"the prompt is {len(prompt)} characters; the limit is {limit}")
         return prompt.strip()
@@ -839,24 +806,3 @@ class _AlreadyScanned(Exception):
     def __init__(self, scan_id: str) -> None:
         super().__init__(scan_id)
         self.scan_id = scan_id
-
-
-def job_handlers(ctx: Pipeline) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    """Every job kind the server's worker runs: the gate's ``scan`` plus other areas'."""
-    handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        SCAN_JOB: lambda payload: ctx.gate.run_job(payload)
-    }
-    for module_name in JOB_MODULES:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        extra = getattr(module, "job_handlers", None)
-        if callable(extra):
-            for kind, handler in extra(ctx).items():
-                handlers.setdefault(kind, handler)
-    return handlers
-
-
-def build_worker(ctx: Pipeline, **kwargs: Any) -> jobs.Worker:
-    """A (not yet started) worker over the store with every registered job kind."""
-    return jobs.Worker(ctx.store, job_handlers(ctx), **kwargs)

@@ -1,6 +1,6 @@
 """The generate flow: prompt gate -> generator -> watermark + mp4 -> output scan -> sign -> fingerprint -> publish.
 
-:class:`GenerationService` (``ctx.generation``) runs it for one request. A
+:class:`GenerationService` runs it for one request. A
 blocked prompt makes no clip. The output scan creates the clip; an output the
 policy lets through is ``pending`` until it is signed, and only the signed
 file is ever published: it becomes the clip's media, its fingerprint goes into
@@ -34,14 +34,17 @@ from generator.certs import create_dev_certs
 from generator.signing import GenerationInfo, Parent, SigningError, SigningIdentity, sign_file
 from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
 from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
-from pipeline.intake import blob_store
 from store import jobs
 from store.db import NotFound, now
 from store.events import ClipSigned, ClipStatusChanged
 from store.users import User, Users
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.config import PipelineConfig
+    from pipeline.gate import Gate
+    from pipeline.provenance import ProvenanceService
+    from store.blobs import BlobStore
+    from store.db import Store
 
 log = logging.getLogger("greenroom.generate")
 
@@ -114,21 +117,30 @@ def creator_view(decision: dict[str, Any], decision_id: str | None, stage: str) 
 
 
 class GenerationService:
-    """Generate, sign and publish clips. Reached as ``ctx.generation``."""
+    """Generate, sign and publish clips."""
 
     def __init__(
         self,
-        ctx: Pipeline,
+        store: Store,
+        users: Users,
+        blobs: BlobStore,
+        gate: Gate,
+        provenance: ProvenanceService,
+        config: PipelineConfig,
         generator: TextToVideo | None = None,
         width: int = 256,
         height: int = 256,
         fps: float = 8.0,
     ) -> None:
-        self.ctx = ctx
+        self.store = store
+        self.users = users
+        self.blobs = blobs
+        self.gate = gate
+        self.provenance = provenance
+        self.config = config
         self._generator = generator
         self.width, self.height, self.fps = width, height, fps
         self._lock = threading.Lock()
-        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
 
     # -- parts -------------------------------------------------------------------------
 
@@ -136,7 +148,7 @@ class GenerationService:
     def generator(self) -> TextToVideo:
         with self._lock:
             if self._generator is None:
-                s = self.ctx.settings
+                s = self.config
                 self._generator = build_text_to_video(s.models_dir, "auto", threads=s.threads)
                 log.info("generator loaded: %s", self._generator.info.model_id)
             return self._generator
@@ -146,15 +158,15 @@ class GenerationService:
         """The generator's model id, without loading it."""
         if self._generator is not None:
             return self._generator.info.model_id
-        return describe_text_to_video(self.ctx.settings.models_dir)
+        return describe_text_to_video(self.config.models_dir)
 
     def signing_identity(self) -> tuple[SigningIdentity, dict[str, Any]]:
         """The configured identity, or the data directory's development one (created once)."""
-        s = self.ctx.settings
+        s = self.config
         if s.signing_cert is not None and s.signing_key is not None:
             identity = SigningIdentity.from_files(s.signing_cert, s.signing_key, s.timestamp_url)
             return identity, {"development_certificate": False, "cert": str(s.signing_cert)}
-        folder = self.ctx.store.data_dir / DEV_CERTS_DIR
+        folder = self.store.data_dir / DEV_CERTS_DIR
         with self._lock:
             signer = folder / "signer.pem"
             if not signer.exists():
@@ -198,7 +210,7 @@ class GenerationService:
         if parent_clip_id is not None:
             parent_path = self._parent(creator, parent_clip_id)
 
-        gate = self.ctx.gate
+        gate = self.gate
         checked = gate.check_prompt(creator, prompt, cameos or [], parent_clip_id=parent_clip_id)
         timings["prompt_gate"] = _ms(started)
         prompt_doc = creator_view(checked.decision, checked.decision_id, "prompt")
@@ -238,14 +250,14 @@ class GenerationService:
             **base,
         }
 
-        tmp_root = self.ctx.store.data_dir / "tmp"
+        tmp_root = self.store.data_dir / "tmp"
         tmp_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="generate-", dir=tmp_root) as tmp:
             t = time.perf_counter()
             # The visible mark goes in before signing, so the signature covers it.
             marked = (watermark_frame(rgb, i / self.fps) for i, rgb in enumerate(frames))
             unsigned = encode_mp4(
-                marked, Path(tmp) / "unsigned.mp4", fps=self.fps, threads=self.ctx.settings.threads
+                marked, Path(tmp) / "unsigned.mp4", fps=self.fps, threads=self.config.threads
             )
             timings["watermark_encode"] = _ms(t)
 
@@ -300,7 +312,7 @@ class GenerationService:
             timings["sign"] = _ms(t)
 
             t = time.perf_counter()
-            provenance = self.ctx.provenance
+            provenance = self.provenance
             keyframes = provenance.keyframes(signed_path)
             status = self._publish_signed(
                 creator, clip_id, out.decision_id, signed_path, keyframes, signed, info.model_id,
@@ -333,10 +345,10 @@ class GenerationService:
         parent_clip_id: str | None,
     ) -> str:
         """Signed media becomes the clip's media, fingerprinted, and the clip goes live if allowed."""
-        blobs = blob_store(self.ctx)
-        provenance = self.ctx.provenance
+        blobs = self.blobs
+        provenance = self.provenance
         try:
-            with self.ctx.store.transaction() as tx:
+            with self.store.transaction() as tx:
                 ref = blobs.put_file(tx, signed_path, "video/mp4")
                 row = tx.execute(
                     "SELECT status, audience FROM clips WHERE id = ?", [clip_id]
@@ -387,7 +399,7 @@ class GenerationService:
 
     def needs_signing(self, clip_id: str) -> bool:
         """A generated clip (it had an output scan) whose media was never signed."""
-        rows = self.ctx.store.query(
+        rows = self.store.query(
             "SELECT EXISTS (SELECT 1 FROM scans WHERE clip_id = ? AND stage = 'output'), "
             "EXISTS (SELECT 1 FROM audit_log WHERE event = ? AND subject_id = ?)",
             [clip_id, ClipSigned.name, clip_id],
@@ -401,7 +413,7 @@ class GenerationService:
         :meth:`record_signature` inside it, so a publish and its signature
         commit together or not at all. Raises :class:`SigningFailed`.
         """
-        rows = self.ctx.store.query_dicts(
+        rows = self.store.query_dicts(
             "SELECT c.media_sha256, c.parent_clip_id, p.media_sha256 AS parent_sha, "
             "(SELECT d.id FROM decisions d JOIN scans s ON s.id = d.scan_id WHERE "
             " s.clip_id = c.id AND s.stage = 'output' ORDER BY d.created_at DESC LIMIT 1) "
@@ -412,7 +424,7 @@ class GenerationService:
         if not rows:
             raise NotFound(f"no clip {clip_id}")
         row = rows[0]
-        blobs = blob_store(self.ctx)
+        blobs = self.blobs
         if not row["media_sha256"] or not blobs.path(row["media_sha256"]).is_file():
             raise SigningFailed(f"clip {clip_id} has no stored media to sign")
         parent = None
@@ -437,7 +449,7 @@ class GenerationService:
         except SigningError as exc:
             log.error("signing clip %s for publication failed: %s", clip_id, exc)
             raise SigningFailed(f"clip {clip_id} could not be signed: {exc}") from None
-        keyframes = self.ctx.provenance.keyframes(out)
+        keyframes = self.provenance.keyframes(out)
         return PendingSignature(
             clip_id, out, keyframes, signed, signing, model_id, row["decision_id"],
             row["parent_clip_id"],
@@ -446,10 +458,10 @@ class GenerationService:
     def record_signature(self, tx: Any, pending: PendingSignature, actor_id: str | None) -> str:
         """In the caller's transaction: the signed file becomes the clip's media, fingerprinted.
 
-        On a rollback the caller must call ``ctx.provenance.reload()`` (the
+        On a rollback the caller must call ``provenance.reload()`` (the
         in-memory own-output index may hold the removed fingerprint).
         """
-        ref = blob_store(self.ctx).put_file(tx, pending.path, "video/mp4")
+        ref = self.blobs.put_file(tx, pending.path, "video/mp4")
         tx.execute(
             "UPDATE clips SET media_sha256 = ?, updated_at = ? WHERE id = ?",
             [ref.sha256, now(), pending.clip_id],
@@ -467,20 +479,20 @@ class GenerationService:
                 parent_clip_id=pending.parent_clip_id,
             )
         )
-        self.ctx.provenance.record_fingerprint(
+        self.provenance.record_fingerprint(
             tx, pending.clip_id, pending.keyframes, pending.path, actor_id=actor_id
         )
         return ref.sha256
 
     def _sha_of(self, clip_id: str) -> str | None:
-        rows = self.ctx.store.query("SELECT media_sha256 FROM clips WHERE id = ?", [clip_id])
+        rows = self.store.query("SELECT media_sha256 FROM clips WHERE id = ?", [clip_id])
         return str(rows[0][0]) if rows and rows[0][0] else None
 
     # -- media ------------------------------------------------------------------------------
 
     def media(self, clip_id: str, viewer: User) -> tuple[Path, str, dict[str, Any]]:
         """A clip's media file for a viewer: the creator, staff, or anyone once it is published."""
-        rows = self.ctx.store.query_dicts(
+        rows = self.store.query_dicts(
             "SELECT c.id, c.creator_id, c.status, c.audience, c.media_sha256, b.media_type "
             "FROM clips c "
             "LEFT JOIN blobs b ON b.sha256 = c.media_sha256 WHERE c.id = ?",
@@ -498,7 +510,7 @@ class GenerationService:
             raise NotFound(f"no clip {row['id']}")
         if not row["media_sha256"]:
             raise NotFound(f"clip {row['id']} has no media")
-        path = blob_store(self.ctx).path(row["media_sha256"])
+        path = self.blobs.path(row["media_sha256"])
         if not path.is_file():
             raise NotFound(f"the media of clip {row['id']} is missing")
         return path, row["media_type"] or "application/octet-stream", row
@@ -522,7 +534,7 @@ class GenerationService:
             "parent_clip_id": parent_clip_id,
             "seconds": float(seconds),
         }
-        with self.ctx.store.transaction() as tx:
+        with self.store.transaction() as tx:
             return jobs.enqueue(tx, GENERATE_JOB, payload, actor_id=creator.id)
 
     def run_job(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -541,11 +553,6 @@ class GenerationService:
             "status": result.status,
             "manifest_id": result.manifest_id,
         }
-
-
-def job_handlers(ctx: Pipeline) -> dict[str, Any]:
-    """Job kinds this module runs (collected by ``pipeline.gate.job_handlers``)."""
-    return {GENERATE_JOB: lambda payload: ctx.generation.run_job(payload)}
 
 
 def _tiny_id() -> str:

@@ -13,7 +13,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -30,9 +30,7 @@ from pipeline.media import (
     sniff_kind,
 )
 from store.blobs import BlobStore
-
-if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+from store.db import Store
 
 # Detectors work on downscaled frames: faces and characters in a clip are
 # large, and a 4K frame costs ~9x a 720p one for the same findings.
@@ -72,11 +70,6 @@ class MediaItem:
         }
 
 
-def blob_store(ctx: Pipeline) -> BlobStore:
-    """The data directory's blob store with the configured size limit."""
-    return BlobStore.in_data_dir(ctx.store.data_dir, ctx.settings.limits.max_blob_bytes)
-
-
 def _clean_name(name: str | None) -> str | None:
     # Shown back to people and stored; never used as a path.
     if name is None:
@@ -102,69 +95,75 @@ def _media_type(path: Path, kind: str) -> str:
         return "application/octet-stream"
 
 
-def ingest(ctx: Pipeline, source: Path | bytes, declared_name: str | None = None) -> MediaItem:
-    """Validate ``source`` (a file or its bytes) and store it; :class:`MediaError` when refused."""
-    limits = ctx.media_limits
-    blobs = blob_store(ctx)
-    temp: Path | None = None
-    if isinstance(source, bytes | bytearray):
-        if len(source) == 0:
-            raise MediaError("upload is empty (0 bytes)")
-        if len(source) > limits.max_bytes:
-            raise MediaError(f"upload is {len(source)} bytes; the limit is {limits.max_bytes}")
-        # Videos are probed from a file; the temp file lives beside the blobs so
-        # no user-chosen name ever reaches the filesystem.
-        temp = blobs.root / "tmp" / f"intake-{secrets.token_hex(12)}"
-        temp.write_bytes(bytes(source))
-        path = temp
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise MediaError(f"no such media file: {path.name}")
-        declared_name = declared_name or path.name
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            raise MediaError("upload is empty (0 bytes)")
-        if size > limits.max_bytes:
-            raise MediaError(f"upload is {size} bytes; the limit is {limits.max_bytes}")
-        kind = sniff_kind(path)
-        image: np.ndarray | None = None
-        info: VideoInfo | None = None
-        if kind == "image":
-            image = load_image(path, limits)
-            height, width = int(image.shape[0]), int(image.shape[1])
-        elif kind == "video":
-            info = probe_video(path, limits)
-            width, height = info.width, info.height
+class MediaIntake:
+    """Accepts media into one data directory's blob store, validated against ``limits``."""
+
+    def __init__(self, store: Store, blobs: BlobStore, limits: MediaLimits) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.limits = limits
+
+    def ingest(self, source: Path | bytes, declared_name: str | None = None) -> MediaItem:
+        """Validate ``source`` (a file or its bytes) and store it; :class:`MediaError` when refused."""
+        limits = self.limits
+        blobs = self.blobs
+        temp: Path | None = None
+        if isinstance(source, bytes | bytearray):
+            if len(source) == 0:
+                raise MediaError("upload is empty (0 bytes)")
+            if len(source) > limits.max_bytes:
+                raise MediaError(f"upload is {len(source)} bytes; the limit is {limits.max_bytes}")
+            # Videos are probed from a file; the temp file lives beside the blobs so
+            # no user-chosen name ever reaches the filesystem.
+            temp = blobs.root / "tmp" / f"intake-{secrets.token_hex(12)}"
+            temp.write_bytes(bytes(source))
+            path = temp
         else:
-            raise MediaError("not a supported image or video format")
-        with ctx.store.transaction() as tx:
-            ref = blobs.put_file(tx, path, _media_type(path, kind))
-    finally:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-    item = MediaItem(
-        sha256=ref.sha256,
-        kind=kind,  # type: ignore[arg-type]
-        path=blobs.path(ref.sha256),
-        size=ref.size,
-        declared_name=_clean_name(declared_name),
-        video=info,
-        width=width,
-        height=height,
-    )
-    item._image = image
-    return item
+            path = Path(source)
+            if not path.is_file():
+                raise MediaError(f"no such media file: {path.name}")
+            declared_name = declared_name or path.name
+        try:
+            size = path.stat().st_size
+            if size == 0:
+                raise MediaError("upload is empty (0 bytes)")
+            if size > limits.max_bytes:
+                raise MediaError(f"upload is {size} bytes; the limit is {limits.max_bytes}")
+            kind = sniff_kind(path)
+            image: np.ndarray | None = None
+            info: VideoInfo | None = None
+            if kind == "image":
+                image = load_image(path, limits)
+                height, width = int(image.shape[0]), int(image.shape[1])
+            elif kind == "video":
+                info = probe_video(path, limits)
+                width, height = info.width, info.height
+            else:
+                raise MediaError("not a supported image or video format")
+            with self.store.transaction() as tx:
+                ref = blobs.put_file(tx, path, _media_type(path, kind))
+        finally:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
+        item = MediaItem(
+            sha256=ref.sha256,
+            kind=kind,  # type: ignore[arg-type]
+            path=blobs.path(ref.sha256),
+            size=ref.size,
+            declared_name=_clean_name(declared_name),
+            video=info,
+            width=width,
+            height=height,
+        )
+        item._image = image
+        return item
 
-
-def open_stored(ctx: Pipeline, sha256: str) -> MediaItem:
-    """A MediaItem for bytes already in the blob store (e.g. a queued scan job), re-validated."""
-    blobs = blob_store(ctx)
-    path = blobs.path(sha256)
-    if not path.is_file():
-        raise MediaError(f"stored media {sha256[:12]}… is missing")
-    return ingest(ctx, path)
+    def open_stored(self, sha256: str) -> MediaItem:
+        """A MediaItem for bytes already in the blob store (e.g. a queued scan job), re-validated."""
+        path = self.blobs.path(sha256)
+        if not path.is_file():
+            raise MediaError(f"stored media {sha256[:12]}… is missing")
+        return self.ingest(path)
 
 
 def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Likeness in the product: cameo enrolment, consent, revocation, protected likenesses, matching.
 
-``LikenessService`` (reached as ``ctx.likeness``) joins the face detectors, the
+``LikenessService`` joins the face detectors, the
 live check (:mod:`pipeline.liveness`), the cameo repository
 (:mod:`store.cameos`) and the vector catalog (:mod:`store.vectors`), and is the
 gate's ``likeness`` :class:`~pipeline.sources.SignalSource`.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from detectors.base import DetectorError, Explanation, MediaError, Signal
 from detectors.faces import FaceEmbedder, NoFaceFound, Threshold, embed_largest
 from detectors.faces.thresholds import track_threshold_for
 from detectors.faces.tracking import track_faces
-from pipeline.intake import blob_store, ingest
+from pipeline.intake import MediaIntake, keyframes
 from pipeline.liveness import SAMPLE_EVERY_S, LivenessReport, check_recording
 from pipeline.media import Frame, iter_frames, load_image
 from pipeline.sources import ScanInput
@@ -42,7 +42,12 @@ from store.users import User, Users
 from store.vectors import BruteForceIndex, VectorCatalog, add_likeness_vectors
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.config import PipelineConfig
+    from pipeline.models import Models
+    from pipeline.policy_store import PolicyService
+    from pipeline.teens import TeenService
+    from store.blobs import BlobStore
+    from store.db import Store
 
 log = logging.getLogger("greenroom.likeness")
 
@@ -148,22 +153,37 @@ def _loads(value: Any) -> Any:
 
 
 class LikenessService:
-    """Cameos, consent, revocation, protected likenesses and matching. Reached as ``ctx.likeness``."""
+    """Cameos, consent, revocation, protected likenesses and matching."""
 
     name = "likeness"
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.cameos = Cameos(ctx.store)
-        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
-        self.catalog = VectorCatalog.in_data_dir(ctx.store, threads=ctx.settings.threads)
+    def __init__(
+        self,
+        store: Store,
+        users: Users,
+        models: Models,
+        intake: MediaIntake,
+        blobs: BlobStore,
+        policies: PolicyService,
+        teens: TeenService,
+        config: PipelineConfig,
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.models = models
+        self.intake = intake
+        self.blobs = blobs
+        self.policies = policies
+        self.teens = teens
+        self.config = config
+        self.cameos = Cameos(store)
+        self.catalog = VectorCatalog.in_data_dir(store, threads=config.threads)
 
     # -- helpers ------------------------------------------------------------------------
 
     @property
     def embedder(self) -> FaceEmbedder:
-        return self.ctx.face_embedder
+        return self.models.face_embedder
 
     def _user(self, who: User | str) -> User:
         if isinstance(who, User):
@@ -214,7 +234,7 @@ class LikenessService:
         current = self.cameos.current(user.id)
         if current is not None and current.status == "active":
             raise Conflict("you already have an active cameo; revoke it before enrolling again")
-        item = ingest(self.ctx, recording, declared_name)
+        item = self.intake.ingest(recording, declared_name)
         model = self.embedder.info.model_id
         threshold = match_threshold(model)
         if item.kind != "video":
@@ -227,19 +247,19 @@ class LikenessService:
             frames = iter_frames(
                 item.path,
                 every_s=SAMPLE_EVERY_S,
-                max_frames=int(self.ctx.media_limits.max_video_seconds / SAMPLE_EVERY_S) + 1,
-                limits=self.ctx.media_limits,
+                max_frames=int(self.config.media.max_video_seconds / SAMPLE_EVERY_S) + 1,
+                limits=self.config.media,
                 max_side=ENROL_MAX_SIDE,
             )
             report = check_recording(
-                frames, self.ctx.video_face_detector, self.embedder, steps, threshold.value
+                frames, self.models.video_face_detector, self.embedder, steps, threshold.value
             )
         permission = DEFAULT_PERMISSION["teen" if user.is_teen else "adult"]
-        blobs = blob_store(self.ctx)
+        blobs = self.blobs
         check = {
             **report.to_dict(),
             "model": model,
-            "detector": self.ctx.video_face_detector.info.model_id,
+            "detector": self.models.video_face_detector.info.model_id,
             "threshold_source": threshold.source,
         }
         with self.store.transaction() as tx:
@@ -289,14 +309,14 @@ class LikenessService:
         """
         from detectors.faces import build_embedder
 
-        settings = self.ctx.settings
+        config = self.config
         embedder = (
             self.embedder
             if model is None
-            else build_embedder(model, settings.models_dir, settings.threads)
+            else build_embedder(model, config.models_dir, config.threads)
         )
         target = embedder.info.model_id
-        blobs = blob_store(self.ctx)
+        blobs = self.blobs
         rows = self.store.query(
             "SELECT owner_kind, owner_id, source_sha256, source_t FROM likeness_vectors v "
             "WHERE source_sha256 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM likeness_vectors w "
@@ -312,8 +332,8 @@ class LikenessService:
             vectors, shas, times = [], [], []
             for sha, t in sources.items():
                 try:
-                    rgb = load_image(blobs.path(sha), self.ctx.media_limits)
-                    _, vec = embed_largest(rgb, self.ctx.face_detector, embedder, "stored frame")
+                    rgb = load_image(blobs.path(sha), self.config.media)
+                    _, vec = embed_largest(rgb, self.models.face_detector, embedder, "stored frame")
                 except (DetectorError, OSError) as exc:
                     failed.append({"owner": owner, "source": sha[:12], "error": str(exc)})
                     continue
@@ -376,12 +396,12 @@ class LikenessService:
         permission = cameo.permission
         if owner.is_teen:
             # The teen rule (adults who are not mutuals, a guardian's cap) lives in one
-            # place, ctx.teens; its reason names the owner's age, which is theirs to
+            # place, the teen service; its reason names the owner's age, which is theirs to
             # share, so the creator gets the same rule in words that do not.
             from pipeline.teens import stricter
 
-            allowed, _ = self.ctx.teens.cameo_use_allowed(owner, creator)
-            cap = self.ctx.teens.effective(owner)["cameo_permission"]
+            allowed, _ = self.teens.cameo_use_allowed(owner, creator)
+            cap = self.teens.effective(owner)["cameo_permission"]
             if not allowed:
                 why = (
                     "the owner keeps this cameo to themselves"
@@ -529,7 +549,7 @@ class LikenessService:
         consent["revoked"] = sorted({*(consent.get("revoked") or []), cameo.id})
         context["consent"] = consent
         context["published"] = True  # live: harms now call for a takedown
-        decision = self.ctx.policies.active().evaluate(view, context)
+        decision = self.policies.active().evaluate(view, context)
         doc = decision.to_dict()
         new_status = "taken_down" if decision.outcome in ("takedown", "block") else status
         decision_id = new_id("dec")
@@ -597,7 +617,7 @@ class LikenessService:
 
         Afterwards their cameos are ``deleted`` and no longer matched at all.
         """
-        blobs = blob_store(self.ctx)
+        blobs = self.blobs
         recordings = {
             c.recording_sha256 for c in self.cameos.history(owner.id) if c.recording_sha256
         }
@@ -658,14 +678,14 @@ class LikenessService:
             raise ValueError("give at least one photo")
         if len(images) > 20:
             raise ValueError("at most 20 photos per protected likeness")
-        blobs = blob_store(self.ctx)
+        blobs = self.blobs
         vectors: list[np.ndarray] = []
         raw: list[bytes] = []
         for n, image in enumerate(images, 1):
             data = Path(image).read_bytes() if isinstance(image, Path) else bytes(image)
-            rgb = load_image(data, self.ctx.media_limits)
+            rgb = load_image(data, self.config.media)
             try:
-                _, vec = embed_largest(rgb, self.ctx.face_detector, self.embedder, f"photo {n}")
+                _, vec = embed_largest(rgb, self.models.face_detector, self.embedder, f"photo {n}")
             except NoFaceFound as exc:
                 raise MediaError(str(exc)) from None
             vectors.append(vec)
@@ -730,7 +750,9 @@ class LikenessService:
         """Cameos and protected likenesses in these frames, one match per person with time range."""
         if not frames:
             return []
-        detector = self.ctx.face_detector if len(frames) == 1 else self.ctx.video_face_detector
+        detector = (
+            self.models.face_detector if len(frames) == 1 else self.models.video_face_detector
+        )
         embedder = self.embedder
         model = embedder.info.model_id
         threshold = match_threshold(model)
@@ -808,10 +830,9 @@ class LikenessService:
         self, media: Path | bytes, declared_name: str | None = None
     ) -> list[LikenessMatch]:
         """Match an uploaded image or video (validated and stored like any upload)."""
-        from pipeline.intake import keyframes
 
-        item = ingest(self.ctx, media, declared_name)
-        return self.match_media(keyframes(item, limits=self.ctx.media_limits))
+        item = self.intake.ingest(media, declared_name)
+        return self.match_media(keyframes(item, limits=self.config.media))
 
     # -- the gate's SignalSource -----------------------------------------------------------------
 
@@ -937,8 +958,3 @@ def _due(priority: int) -> Any:
     from pipeline.gate import due_in
 
     return due_in(priority)
-
-
-def job_handlers(ctx: Pipeline) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    """The server worker's ``takedown`` job (collected by ``pipeline.gate.job_handlers``)."""
-    return {TAKEDOWN_JOB: lambda payload: ctx.likeness.run_takedown(payload)}

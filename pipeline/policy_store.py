@@ -14,16 +14,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from policies.engine import PolicySet
 from policies.errors import PolicyError, PolicyIssue
 from policies.shadow import Record, backtest
-from store.db import NotFound, now
+from store.db import NotFound, Store, now
 from store.events import PolicyStateChanged, PolicyVersionSaved
-
-if TYPE_CHECKING:
-    from pipeline.context import Pipeline
 
 ACTIVE = "active"
 SHADOW = "shadow"
@@ -51,10 +48,9 @@ def _loads(value: Any) -> Any:
 class PolicyService:
     """Versions, activation, shadow and backtests over the ``policy_versions`` table."""
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.max_file_bytes = ctx.settings.limits.max_policy_file_bytes
+    def __init__(self, store: Store, max_file_bytes: int) -> None:
+        self.store = store
+        self.max_file_bytes = max_file_bytes
         self._compiled: dict[str, PolicySet] = {}
         self._lock = threading.Lock()
         self._seeded = False

@@ -35,7 +35,8 @@ from store.db import Tx, new_id, now
 from store.events import ClipFingerprinted
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.config import PipelineConfig
+    from store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,9 @@ class ProvenanceService:
 
     name = "provenance"
 
-    def __init__(self, ctx: Pipeline, index_backend: str = "mih") -> None:
-        self.ctx = ctx
+    def __init__(self, store: Store, config: PipelineConfig, index_backend: str = "mih") -> None:
+        self.store = store
+        self.config = config
         self._index_backend = index_backend
         self._index: OwnOutputIndex | None = None
         self._lock = threading.RLock()
@@ -65,7 +67,7 @@ class ProvenanceService:
         """The in-memory index, loaded from ``clip_fingerprints`` on first use."""
         with self._lock:
             if self._index is None:
-                rows = self.ctx.store.query_dicts(
+                rows = self.store.query_dicts(
                     "SELECT clip_id, kind, value, t, quality FROM clip_fingerprints "
                     "ORDER BY created_at, id"
                 )
@@ -79,7 +81,7 @@ class ProvenanceService:
 
     def keyframes(self, path: Path) -> list[Frame]:
         """The frames fingerprints are made from: one per 0.5 s of a video, or the image."""
-        limits = self.ctx.media_limits
+        limits = self.config.media
         kind = sniff_kind(path)
         if kind == "video":
             return list(iter_frames(path, every_s=FINGERPRINT_EVERY_S, limits=limits))
@@ -148,12 +150,12 @@ class ProvenanceService:
 
     def verify(self, path: Path, isolated: bool = True) -> ProvenanceReport:
         """C2PA verification with the configured anchors and remote-fetch setting."""
-        s = self.ctx.settings
-        anchors = self.ctx.trust_anchors_pem
-        max_bytes = s.limits.max_upload_bytes
+        c = self.config
+        anchors = c.trust_anchors_pem
+        max_bytes = c.media.max_bytes
         if isolated:
-            return verify_isolated(path, anchors, s.fetch_remote_manifests, max_bytes)
-        return verify(path, anchors, s.fetch_remote_manifests, max_bytes)
+            return verify_isolated(path, anchors, c.fetch_remote_manifests, max_bytes)
+        return verify(path, anchors, c.fetch_remote_manifests, max_bytes)
 
     def report(
         self,

@@ -12,7 +12,6 @@ moderator holds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
@@ -31,7 +30,10 @@ from store.events import (
 from store.users import User
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.banks import BankService
+    from pipeline.generate import GenerationService
+    from pipeline.provenance import ProvenanceService
+    from store.db import Store
 
 # A moderator's action -> (decision outcome in the policy vocabulary, clip status, audience).
 ACTIONS: dict[str, tuple[str, str, str | None]] = {
@@ -57,11 +59,19 @@ def _loads(value: Any) -> Any:
 
 
 class ReviewService:
-    """The moderators' side of the queues. Reached as ``ctx.review``."""
+    """The moderators' side of the queues."""
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
+    def __init__(
+        self,
+        store: Store,
+        generation: GenerationService,
+        provenance: ProvenanceService,
+        banks: BankService,
+    ) -> None:
+        self.store = store
+        self.generation = generation
+        self.provenance = provenance
+        self.banks = banks
 
     # -- reading ---------------------------------------------------------------------
 
@@ -216,7 +226,7 @@ class ReviewService:
         if clip_status == "published" and item["clip_id"] is not None:
             from pipeline.generate import SigningFailed  # the generator stack loads lazily
 
-            generation = self.ctx.generation
+            generation = self.generation
             if generation.needs_signing(item["clip_id"]):
                 tmp_root = self.store.data_dir / "tmp"
                 tmp_root.mkdir(parents=True, exist_ok=True)
@@ -236,7 +246,7 @@ class ReviewService:
             )  # fmt: skip
         except BaseException:
             if pending is not None:
-                self.ctx.provenance.reload()
+                self.provenance.reload()
             raise
         finally:
             if work is not None:
@@ -404,7 +414,7 @@ class ReviewService:
                 )
             )
             if pending is not None:
-                self.ctx.generation.record_signature(tx, pending, moderator.id)
+                self.generation.record_signature(tx, pending, moderator.id)
                 closed["signed"] = True
             if clip_id is not None and clip_status is not None:
                 clip = tx.execute(
@@ -620,10 +630,6 @@ class ReviewService:
         )
 
     def _add_to_bank(self, tx: Any, clip_id: str | None, bank: str, reason: str, who: User) -> None:
-        # Hash banks are another area's module; until it lands the request is refused
-        # (inside the transaction, so the whole decision rolls back with it).
         if clip_id is None:
             raise ValueError("this item has no clip to add to a hash bank")
-        if importlib.util.find_spec("pipeline.banks") is None:
-            raise ValueError("hash banks are not available on this server yet")
-        self.ctx.banks.add_clip(tx, clip_id, bank, reason, who)
+        self.banks.add_clip(tx, clip_id, bank, reason, who)

@@ -1,6 +1,6 @@
 """The gate's minor-safety source: ages per face track, nudity on keyframes, prompt categories.
 
-:class:`SafetySource` (reached as ``ctx.safety``) turns one scan into
+:class:`SafetySource` turns one scan into
 ``minor.age_estimate`` (per face track in a video, per face in an image),
 ``nudity.score`` (per analysed keyframe) and ``prompt.category`` signals, and
 into the ``minor``, ``nudity`` and ``prompt`` parts of the policy view
@@ -29,7 +29,7 @@ from pipeline.sources import ScanInput
 from policies.schema import NO_FACE_AGE, NUDENET_CLASSES, PROMPT_CATEGORIES
 
 if TYPE_CHECKING:
-    from pipeline.context import Pipeline
+    from pipeline.models import Models
 
 MAX_FACE_FRAMES = 24
 MAX_NUDITY_FRAMES = 8
@@ -116,17 +116,17 @@ def video_face_ages(
 
 
 class SafetySource:
-    """Ages, nudity and prompt categories for the gate. Reached as ``ctx.safety``."""
+    """Ages, nudity and prompt categories for the gate."""
 
     name = "safety"
 
     def __init__(
         self,
-        ctx: Pipeline,
+        models: Models,
         max_face_frames: int = MAX_FACE_FRAMES,
         max_nudity_frames: int = MAX_NUDITY_FRAMES,
     ) -> None:
-        self.ctx = ctx
+        self.models = models
         self.max_face_frames = max_face_frames
         self.max_nudity_frames = max_nudity_frames
 
@@ -134,26 +134,26 @@ class SafetySource:
         """The age bands for an audience: teen_strict for teens, the estimator's own otherwise."""
         if audience == "teen":
             return bands_for("teen_strict")
-        return self.ctx.age_estimator.bands
+        return self.models.age_estimator.bands
 
     # -- signals --------------------------------------------------------------------------
 
     def age_signals(self, scan: ScanInput) -> list[Signal]:
         if not scan.frames:
             return []
-        estimator = self.ctx.age_estimator
+        estimator = self.models.age_estimator
         bands = self.bands(scan.audience)
         if scan.media_kind == "video":
             faces = video_face_ages(
                 scan.frames,
-                self.ctx.video_face_detector,
+                self.models.video_face_detector,
                 estimator,
                 bands,
                 self.max_face_frames,
             )
             method = "median of per-sample expected ages over a face track; band by thresholds"
         else:
-            faces = image_face_ages(scan.frames[0].rgb, self.ctx.face_detector, estimator, bands)
+            faces = image_face_ages(scan.frames[0].rgb, self.models.face_detector, estimator, bands)
             method = "expected age of the class distribution; band by thresholds"
         return [
             Signal(
@@ -180,7 +180,7 @@ class SafetySource:
     def nudity_signals(self, scan: ScanInput) -> list[Signal]:
         if not scan.frames:
             return []
-        detector = self.ctx.nudity_detector
+        detector = self.models.nudity_detector
         out = []
         for frame in spread(scan.frames, self.max_nudity_frames):
             result = detector.detect(frame.rgb, t=frame.t)
@@ -197,7 +197,7 @@ class SafetySource:
         if not scan.prompt:
             return []
         out = []
-        for finding in self.ctx.prompt_safety.check(scan.prompt):
+        for finding in self.models.prompt_safety.check(scan.prompt):
             signal = finding.to_signal()
             signal.data["evidence"] = finding.evidence
             signal.data["threshold"] = finding.threshold

@@ -16,14 +16,11 @@ and :meth:`TeenService.record_views`; the likeness area can ask
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from store.db import NotFound
+from store.db import NotFound, Store
 from store.teens import UserSettingsRepo
 from store.users import User, Users
-
-if TYPE_CHECKING:
-    from pipeline.context import Pipeline
 
 # Strictest first: a value's index is its strictness rank (lower = stricter).
 CAMEO_LEVELS = ("only_me", "approved", "mutuals", "everyone")
@@ -87,13 +84,12 @@ def stricter(field: str, a: Any, b: Any) -> Any:
 
 
 class TeenService:
-    """Settings, guardians and daily feed counts. Reached as ``ctx.teens``."""
+    """Settings, guardians and daily feed counts."""
 
-    def __init__(self, ctx: Pipeline) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.repo = UserSettingsRepo(ctx.store)
-        self.users = Users(ctx.store, pepper=ctx.settings.token_pepper.get_secret_value())
+    def __init__(self, store: Store, users: Users) -> None:
+        self.store = store
+        self.repo = UserSettingsRepo(store)
+        self.users = users
 
     # -- reading ---------------------------------------------------------------------------
 

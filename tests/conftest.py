@@ -103,14 +103,13 @@ ROLE_ACCOUNTS = {
 def start_live_server(data_dir: Path, settings: Settings | None = None) -> Iterator[LiveServer]:
     import uvicorn
 
-    from feed.app import create_app
-    from feed.services import Services
+    from greenroom.wiring import make_app, open_services
     from store.db import now
 
     port = free_port()
     base = settings or Settings(data_dir=data_dir, models_dir=TEST_MODELS, fixtures_dir=FIXTURES)
     settings = base.model_copy(update={"data_dir": data_dir, "server_port": port})
-    services = Services.open(settings)
+    services = open_services(settings)
     live = LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, services=services)
     with services.store.transaction() as tx:
         for name, (role, birth_year) in ROLE_ACCOUNTS.items():
@@ -122,7 +121,7 @@ def start_live_server(data_dir: Path, settings: Settings | None = None) -> Itera
             _, token = services.users.issue_token(tx, user.id, label="test")
             live.tokens[name] = token
             live.users[name] = user
-    app = create_app(settings, services=services)
+    app = make_app(settings, services=services)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

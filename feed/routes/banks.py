@@ -99,7 +99,7 @@ def import_bank(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

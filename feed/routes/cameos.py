@@ -48,7 +48,7 @@ def enroll(
     svc: Services = Depends(services),
 ) -> Any:
     """Enrol your cameo from a verification recording; a refusal says why."""
-    data = read_upload(recording, svc.settings.limits.max_upload_bytes)
+    data = read_upload(recording, svc.config.max_upload_bytes)
     result = svc.pipeline.likeness.enroll(user, data, None, declared_name=recording.filename)
     return result.to_dict()
 
@@ -124,7 +124,7 @@ def protect(
     """Register a protected likeness (e.g. a public figure without a cameo) from photos."""
     if len(photos) > 20:
         raise HTTPException(422, "at most 20 photos")
-    limit = svc.settings.limits.max_upload_bytes
+    limit = svc.config.max_upload_bytes
     data = [read_upload(p, limit) for p in photos]
     return svc.pipeline.likeness.protect(user, name, data).to_dict()
 
@@ -140,6 +140,6 @@ def match(
     svc: Services = Depends(services),
 ) -> Any:
     """Which cameos and protected likenesses appear in this media, and when."""
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     matches = svc.pipeline.likeness.match_file(data, declared_name=file.filename)
     return {"matches": [m.to_dict() for m in matches]}

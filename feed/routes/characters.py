@@ -105,7 +105,7 @@ async def register_character(
             k: form.get(k) for k in ("name", "description", "policy", "owner") if form.get(k)
         }
         raw["aliases"] = [a for a in form.getlist("aliases") if isinstance(a, str) and a.strip()]
-        refs = await _read_files(form, "refs", svc.settings.limits.max_upload_bytes)
+        refs = await _read_files(form, "refs", svc.config.max_upload_bytes)
     else:
         raw = await _json(request)
     try:
@@ -172,7 +172,7 @@ async def check_characters(
         form = await request.form()
         p = form.get("prompt")
         prompt = p if isinstance(p, str) and p else None
-        files = await _read_files(form, "file", svc.settings.limits.max_upload_bytes)
+        files = await _read_files(form, "file", svc.config.max_upload_bytes)
         if len(files) > 1:
             raise HTTPException(422, "send one image as 'file'")
         image = files[0].data if files else None
@@ -235,7 +235,7 @@ async def add_refs(
     if not _is_multipart(request):
         raise HTTPException(422, "send the images as multipart/form-data files named 'refs'")
     form = await request.form()
-    refs = await _read_files(form, "refs", svc.settings.limits.max_upload_bytes)
+    refs = await _read_files(form, "refs", svc.config.max_upload_bytes)
 
     def work() -> dict[str, Any]:
         rec, added = svc.pipeline.characters.add_refs(user, character_id, refs)

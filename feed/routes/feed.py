@@ -29,7 +29,7 @@ def post_clip(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Post a clip: the gate scans it and it is published, queued for review, or blocked."""
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     return svc.pipeline.feed.upload(user, data, prompt, declared_name=file.filename)
 
 
@@ -42,7 +42,7 @@ def remix_clip(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Remix a published clip: lineage (parent id, C2PA ingredients) kept; same consents as a new clip."""
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     return svc.pipeline.feed.remix(user, clip_id[:64], data, prompt, declared_name=file.filename)
 
 

@@ -74,7 +74,7 @@ def verify_upload(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """C2PA report for an uploaded file, with ``own_output`` when it is one of our clips."""
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     tmp = svc.store.data_dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     # Our own name for the file: nothing the uploader chose reaches the filesystem.

@@ -50,7 +50,7 @@ def scan(
     """Scan your own upload: signals, the policy decision, and where it went (published/queued/blocked)."""
     from fastapi.responses import JSONResponse
 
-    data = read_upload(file, svc.settings.limits.max_upload_bytes)
+    data = read_upload(file, svc.config.max_upload_bytes)
     gate = svc.pipeline.gate
     if not wait:
         accepted = gate.submit(

@@ -31,11 +31,11 @@ ACTOR_OPTION = typer.Option(None, "--by", help="handle of the staff member addin
 def _banks(data_dir: Path | None, actor_handle: str | None = None) -> Iterator[tuple[Any, Any]]:
     """(BankService, acting user or None) over the data directory."""
     import detectors  # noqa: F401  (torch import hook first)
-    from feed.services import Services
+    from greenroom.wiring import build_services
     from store.db import NotFound
 
     with open_store(data_dir) as store:
-        svc = Services.around(store, settings_for(data_dir))
+        svc = build_services(store, settings_for(data_dir))
         actor = None
         if actor_handle:
             try:

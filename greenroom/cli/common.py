@@ -13,6 +13,7 @@ from greenroom.cli.output import BadInput, DataDirHeld
 
 if TYPE_CHECKING:
     from feed.services import Services
+    from greenroom.wiring import build_services
 from greenroom.settings import Settings, get_settings
 from store.db import DB_FILE, DataDirHeldError, Store
 
@@ -51,11 +52,10 @@ def open_services(data_dir: Path | None) -> Iterator[Services]:
     """The data directory's services in direct mode (no server); a missing id or a
     conflicting change becomes a bad-input error (exit 2)."""
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from feed.services import Services
     from store.db import Conflict, NotFound
 
     with open_store(data_dir) as store:
         try:
-            yield Services.around(store, settings_for(data_dir))
+            yield build_services(store, settings_for(data_dir))
         except (Conflict, NotFound) as exc:
             raise BadInput(str(exc)) from None

@@ -28,13 +28,13 @@ def feed(
 ) -> None:
     """Print USER's feed: published clips they may see, ranked, each with the reason it is there."""
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from feed.services import Services
+    from greenroom.wiring import build_services
     from store.db import NotFound
 
     def body() -> dict[str, Any]:
         settings = settings_for(data_dir)
         with open_store(data_dir) as store:
-            svc = Services.around(store, settings)
+            svc = build_services(store, settings)
             try:
                 reader = svc.users.by_handle(user)
             except NotFound as exc:

@@ -34,13 +34,13 @@ def generate(
 ) -> None:
     """Generate a clip: prompt gate -> generator -> watermark -> output scan -> sign -> publish."""
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from feed.services import Services
+    from greenroom.wiring import build_services
     from store.db import NotFound
 
     def body() -> None:
         settings = settings_for(data_dir)
         with open_store(data_dir) as store:
-            svc = Services.around(store, settings)
+            svc = build_services(store, settings)
             try:
                 user = svc.users.by_handle(creator)
             except NotFound as exc:

@@ -22,9 +22,9 @@ app = policy_cli.app
 
 
 def _pipeline(store: Any, data_dir: Path | None) -> Any:
-    from feed.services import Services
+    from greenroom.wiring import build_pipeline
 
-    return Services.around(store, settings_for(data_dir)).pipeline
+    return build_pipeline(store, settings_for(data_dir))
 
 
 @app.command("show")

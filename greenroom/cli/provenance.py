@@ -118,8 +118,8 @@ def _lookup(file: Path, fingerprints: Path, settings: Settings) -> Any:
 def _lookup_in_data_dir(file: Path, data_dir: Path, settings: Settings) -> Any:
     """Own-output lookup against a data directory's ``clip_fingerprints`` (exit 3 if a server holds it)."""
     from detectors.base import DetectorError
-    from feed.services import Services
     from greenroom.cli.common import open_store, settings_for
+    from greenroom.wiring import build_pipeline
 
     dir_settings = settings_for(data_dir)
     try:
@@ -128,7 +128,7 @@ def _lookup_in_data_dir(file: Path, data_dir: Path, settings: Settings) -> Any:
         log(f"own-output lookup: keyframes unavailable ({exc})")
         frames = []
     with open_store(data_dir) as store:
-        provenance = Services.around(store, dir_settings).pipeline.provenance
+        provenance = build_pipeline(store, dir_settings).provenance
         return provenance.lookup(frames, path=file)
 
 

@@ -265,12 +265,14 @@ def _stored_bank_matches(
 ) -> list[dict[str, Any]]:
     """Matches against the data directory's banks (``pipeline.banks``); fills ``counts``."""
     from greenroom.cli.common import open_store, settings_for
+    from greenroom.wiring import build_pipeline
     from pipeline.banks import BankService
-    from pipeline.context import Pipeline
 
     with open_store(data_dir) as store:
-        ctx = Pipeline(store, settings_for(data_dir))
-        service = BankService(ctx) if threshold is None else BankService(ctx, threshold=threshold)
+        ctx = build_pipeline(store, settings_for(data_dir))
+        service = ctx.banks
+        if threshold is not None:
+            service = BankService(ctx.store, ctx.blobs, ctx.media_limits, threshold=threshold)
         hits = [
             h.to_dict() | {"kind": h.kind, "source": "data_dir"}
             for h in service.match(digest, hashed)

@@ -27,7 +27,7 @@ def scan(
 ) -> None:
     """Scan MEDIA: signals from every source, the active policy's decision, recorded and queued."""
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
-    from feed.services import Services
+    from greenroom.wiring import build_services
     from store.db import NotFound
 
     def body() -> None:
@@ -35,7 +35,7 @@ def scan(
             raise BadInput(f"no such file: {media}")
         settings = settings_for(data_dir)
         with open_store(data_dir) as store:
-            svc = Services.around(store, settings)
+            svc = build_services(store, settings)
             user = None
             if creator is not None:
                 try:

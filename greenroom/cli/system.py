@@ -229,7 +229,7 @@ def serve(
     """Run the API server (it owns the data directory while it runs)."""
     import uvicorn
 
-    from feed.app import create_app
+    from greenroom.wiring import make_app
 
     updates: dict[str, Any] = {}
     if host:
@@ -239,7 +239,7 @@ def serve(
     settings = settings_for(data_dir).model_copy(update=updates)
     log(f"greenroom server on {settings.server_url} (data: {settings.data_dir})")
     uvicorn.run(
-        create_app(settings),
+        make_app(settings),
         host=settings.server_host,
         port=settings.server_port,
         log_level=settings.log_level.lower(),

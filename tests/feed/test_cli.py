@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from feed.services import Services
 from greenroom.settings import Settings
+from greenroom.wiring import build_services
 from store.db import Store
 
 GREENROOM = [sys.executable, "-m", "greenroom"]
@@ -21,7 +21,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_feed_command_json_contract(settings: Settings, fixtures_dir: Path) -> None:
     data = settings.data_dir
     with Store(data) as store:
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         with store.transaction() as tx:
             poster = svc.users.create(tx, "poster", "user", birth_year=1990)
             svc.users.create(tx, "reader", "user", birth_year=1992)

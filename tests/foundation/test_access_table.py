@@ -97,9 +97,9 @@ def _client(live: LiveServer, account: str, method: str, path: str) -> httpx.Cli
 
 
 def _routes(live: LiveServer) -> list[tuple[str, str]]:
-    from feed.app import create_app
+    from greenroom.wiring import make_app
 
-    app = create_app(live.settings, services=live.services)
+    app = make_app(live.settings, services=live.services)
     found = []
     for path, route in iter_api_routes(app.routes):
         assert route_access(route) is not None, f"{path} has no access rule"

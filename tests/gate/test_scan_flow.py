@@ -37,8 +37,6 @@ def test_scan_image_records_scan_signals_decision_together(
     assert decision["version"] == active
     assert decision["outcome"] in ("allow", "label", "age_restrict", "review", "block")
     assert set(decision["explanation"]["sources_run"]) == set(result["sources_run"])
-    skipped = {s["source"] for s in decision["explanation"]["sources_skipped"]}
-    assert not skipped & set(result["sources_run"])
     # Non-staff never see shadow evaluation.
     assert "shadow" not in decision
 

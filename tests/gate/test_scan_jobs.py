@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from feed.services import Services
 from greenroom.settings import Settings
-from pipeline.gate import SCAN_JOB, build_worker
+from greenroom.wiring import build_services, make_app
+from pipeline.gate import SCAN_JOB
 from store import jobs
 from store.db import Store
 from tests.conftest import LiveServer
@@ -17,7 +17,7 @@ def test_scan_job_survives_a_restart_and_completes_once(
     settings: Settings, face_image: Path
 ) -> None:
     with Store(settings.data_dir) as store:
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         with store.transaction() as tx:
             user = svc.users.create(tx, "uploader", "user", birth_year=1990)
         accepted = svc.pipeline.gate.submit(face_image.read_bytes(), user, "a portrait")
@@ -26,9 +26,9 @@ def test_scan_job_survives_a_restart_and_completes_once(
         assert jobs.get_job(store, job_id).status == "queued"
     # The process stopped before any worker ran: reopen the directory as a new process would.
     with Store(settings.data_dir) as store:
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         assert store.query("SELECT status FROM clips WHERE id = ?", [clip_id])[0][0] == "draft"
-        worker = build_worker(svc.pipeline, poll_s=0.05)
+        worker = svc.pipeline.worker(poll_s=0.05)
         assert SCAN_JOB in worker.handlers
         assert worker.run_once() is True
         assert worker.run_once() is False  # nothing left
@@ -57,7 +57,7 @@ def test_async_scan_through_the_server(live_server: LiveServer, bunny_video: Pat
     with live.client("adult") as client:
         assert client.get(f"/clips/{clip_id}").json()["status"] == "draft"
     # The test server runs without its lifespan, so start the same worker the lifespan starts.
-    worker = build_worker(live.services.pipeline, poll_s=0.05).start()
+    worker = live.services.pipeline.worker(poll_s=0.05).start()
     try:
         deadline = time.monotonic() + 120
         status = "draft"
@@ -76,14 +76,12 @@ def test_async_scan_through_the_server(live_server: LiveServer, bunny_video: Pat
 def test_server_lifespan_runs_the_worker(settings: Settings, face_image: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from feed.app import create_app
-
     with Store(settings.data_dir) as store:
-        svc = Services.around(store, settings)
+        svc = build_services(store, settings)
         with store.transaction() as tx:
             user = svc.users.create(tx, "uploader", "user", birth_year=1990)
             _, token = svc.users.issue_token(tx, user.id)
-    app = create_app(settings)
+    app = make_app(settings)
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(app) as client:
         with face_image.open("rb") as handle:

@@ -209,7 +209,6 @@ def test_audit_chain_holds(gen_server: LiveServer, clip: dict[str, Any]) -> None
 
 
 def test_generate_as_a_durable_job(gen_server: LiveServer) -> None:
-    from pipeline.gate import build_worker
     from store.jobs import get_job
 
     with gen_server.client("adult") as c:
@@ -218,7 +217,7 @@ def test_generate_as_a_durable_job(gen_server: LiveServer) -> None:
     job_id = r.json()["job_id"]
     ctx = gen_server.services.pipeline
     # The test server runs without its lifespan worker: run one job here, as the worker would.
-    worker = build_worker(ctx, worker_id="test-worker")
+    worker = ctx.worker(worker_id="test-worker")
     assert worker.run_once() is True
     job = get_job(ctx.store, job_id)
     assert job.kind == "generate" and job.status == "done", job.last_error

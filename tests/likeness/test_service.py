@@ -18,7 +18,8 @@ import pytest
 import detectors  # noqa: F401  (import hook before any model library)
 from feed.services import Services
 from greenroom.settings import Settings
-from pipeline.intake import ingest, keyframes
+from greenroom.wiring import build_services
+from pipeline.intake import keyframes
 from pipeline.liveness import challenge_met
 from store.cameos import Cameos
 from store.db import Conflict, Store
@@ -31,7 +32,7 @@ def svc(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Iterato
     data = tmp_path_factory.mktemp("likeness") / "data"
     settings = Settings(data_dir=data, models_dir=TEST_MODELS, fixtures_dir=fixtures_dir, threads=1)
     store = Store(data)
-    services = Services.around(store, settings)
+    services = build_services(store, settings)
     with store.transaction() as tx:
         for handle, year in (("alice", 1990), ("bob", 1988), ("carol", 1992), ("tess", None)):
             birth = year if year else __import__("datetime").date.today().year - 15
@@ -98,10 +99,10 @@ def test_faiss_candidates_equal_brute_force(
     from detectors.faces.tracking import track_faces
 
     ctx = svc.pipeline
-    frames = keyframes(ingest(ctx, clips["rest_a"]))
-    tracks = track_faces(frames, ctx.video_face_detector, ctx.face_embedder)
+    frames = keyframes(ctx.intake.ingest(clips["rest_a"]))
+    tracks = track_faces(frames, ctx.models.video_face_detector, ctx.models.face_embedder)
     query = np.concatenate([t.embeddings for t in tracks])
-    model = ctx.face_embedder.info.model_id
+    model = ctx.models.face_embedder.info.model_id
     fast = ctx.likeness.candidates(query, model)
     assert fast and fast == ctx.likeness.candidates(query, model, reference=True)
 
@@ -203,7 +204,6 @@ def test_consent_matrix(svc: Services, enrolled: dict[str, Any]) -> None:
 def test_revocation_blocks_new_uses_and_takes_live_clips_down(
     svc: Services, enrolled: dict[str, Any], clips: dict[str, Path]
 ) -> None:
-    from pipeline.gate import build_worker
 
     ctx = svc.pipeline
     alice, bob = svc.users.by_handle("alice"), svc.users.by_handle("bob")
@@ -230,7 +230,7 @@ def test_revocation_blocks_new_uses_and_takes_live_clips_down(
     assert "cameo_revoked" in [r["id"] for r in after.decision["rules"]]
     assert ctx.likeness.consent(alice, enrolled["id"]).consent == "revoked"
 
-    worker = build_worker(ctx)
+    worker = ctx.worker()
     assert "takedown" in worker.handlers
     while worker.run_once():
         pass

@@ -12,8 +12,9 @@ import pytest
 
 import detectors  # noqa: F401  (torch import hook before sentence-transformers)
 from greenroom.settings import Settings
-from pipeline.context import Pipeline
+from greenroom.wiring import build_pipeline
 from pipeline.media import Frame, load_image
+from pipeline.services import PipelineServices as Pipeline
 from pipeline.sources import ScanInput
 from policies.schema import NUDENET_CLASSES, PROMPT_CATEGORIES, SignalView
 from store.db import Store
@@ -25,7 +26,7 @@ ADULT_FACE = "faces/face_recognition/biden.jpg"
 def ctx(tmp_path_factory: pytest.TempPathFactory, test_models_dir: Path) -> Iterator[Pipeline]:
     data = tmp_path_factory.mktemp("safety") / "data"
     store = Store(data)
-    yield Pipeline(store, Settings(data_dir=data, models_dir=test_models_dir, threads=1))
+    yield build_pipeline(store, Settings(data_dir=data, models_dir=test_models_dir, threads=1))
     store.close()
 
 

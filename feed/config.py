@@ -1,0 +1,15 @@
+"""The server's configuration: a plain object the composition root builds from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What the HTTP layer itself needs (the pipeline has its own config)."""
+
+    version: str = "0"
+    workers: int = 1
+    max_json_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 200 * 1024 * 1024

@@ -1,0 +1,68 @@
+"""The pipeline's services, built and wired by the composition root (``greenroom.wiring``).
+
+A plain container: every service here got its collaborators in its own
+constructor, so nothing reaches for another through this object. The server
+and the CLI hold one to hand each route or command the service it calls.
+The signal sources the gate asks and the job kinds the worker runs are
+registries of objects assembled by the composition root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.banks import BankService
+from pipeline.characters import CharacterService
+from pipeline.config import PipelineConfig
+from pipeline.feed import FeedService
+from pipeline.gate import Gate
+from pipeline.generate import GenerationService
+from pipeline.intake import MediaIntake
+from pipeline.likeness import LikenessService
+from pipeline.models import Models
+from pipeline.policy_store import PolicyService
+from pipeline.provenance import ProvenanceService
+from pipeline.review import ReviewService
+from pipeline.safety import SafetySource
+from pipeline.teens import TeenService
+from store import jobs
+from store.blobs import BlobStore
+from store.db import Store
+from store.users import Users
+
+JobHandler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class PipelineServices:
+    """Every built pipeline service for one data directory."""
+
+    config: PipelineConfig
+    store: Store
+    users: Users
+    blobs: BlobStore
+    models: Models
+    intake: MediaIntake
+    policies: PolicyService
+    teens: TeenService
+    provenance: ProvenanceService
+    banks: BankService
+    characters: CharacterService
+    safety: SafetySource
+    likeness: LikenessService
+    gate: Gate
+    generation: GenerationService
+    review: ReviewService
+    feed: FeedService
+    # Job kind -> handler, for the durable job worker.
+    job_handlers: Mapping[str, JobHandler] = field(default_factory=dict)
+
+    @property
+    def media_limits(self) -> Any:
+        return self.config.media
+
+    def worker(self, **kwargs: Any) -> jobs.Worker:
+        """A (not yet started) worker over the store running every registered job kind."""
+        return jobs.Worker(self.store, dict(self.job_handlers), **kwargs)
