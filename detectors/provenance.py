@@ -1,13 +1,24 @@
 """Verify C2PA Content Credentials and report integrity and trust as one provenance state.
 
 Integrity (are the signature and the hard bindings to the media intact?) and
-trust (does the signing certificate chain to a configured anchor?) are kept
-apart: a valid credential from a signer we do not list is normal for real AI
-providers and must never read like tampering. Trust anchors come from the
-caller (settings); none are loaded by default, so nothing is "trusted" until
-someone configures an anchor. Remote manifests are never fetched unless the
-caller asks. Every failure becomes a state (``error`` / ``unsupported``) with a
-reason, never an exception.
+trust (does every credential in the file chain to a configured anchor?) are
+kept apart: a valid credential from a signer we do not list is normal for real
+AI providers and must never read like tampering. Every status code the C2PA
+library reports is looked up in ``detectors.provenance_codes``, which sorts
+each into integrity, trust or information; only integrity failures make a file
+``invalid``. An untrusted credential of any kind (the claim signer, a time-stamp
+authority, a CAWG identity assertion) makes it at most ``valid_untrusted``, and
+the report names the untrusted parts (``untrusted: ["identity_assertion"]``).
+The library's own summary (``validation_state``) is kept for review but does
+not decide: c2pa-rs calls some trust-only findings "Invalid".
+
+Trust anchors come from the caller (settings); none are loaded by default, so
+nothing is "trusted" until someone configures an anchor. No CAWG identity
+trust list is configured (c2pa-python 0.38.1 ignored the ``cawg_trust``
+settings of a reader's context when tried), so a file carrying an X.509
+identity assertion is at best ``valid_untrusted`` today. Remote manifests are
+never fetched unless the caller asks. Every failure becomes a state (``error``
+/ ``unsupported``) with a reason, never an exception.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from detectors import provenance_codes as pc
 from detectors.base import Explanation, ModelInfo, Signal
 
 STATES = ("absent", "trusted", "valid_untrusted", "invalid", "unsupported", "remote_only", "error")
@@ -43,9 +55,9 @@ def _source_term(dst: str) -> str:
 
 # Creating/editing actions whose digitalSourceType says how the content began.
 _SOURCE_ACTIONS = ("c2pa.created", "c2pa.edited", "c2pa.placed", "c2pa.opened")
-# Failure codes about the certificate rather than the content.
-_CREDENTIAL_PREFIX = "signingCredential."
-_UNTRUSTED = "signingCredential.untrusted"
+# What the library must have seen before its "Invalid" may be overruled because
+# every failure it reported is a trust finding (c2pa-rs's own test for "Valid").
+_CLAIM_SIGNATURE_OK = frozenset({"claimSignature.validated", "claimSignature.insideValidity"})
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
@@ -66,13 +78,25 @@ class ProvenanceReport:
 
     state: str
     integrity: str | None  # "valid" | "invalid" | None when there is nothing to check
-    trust: str | None  # "trusted" | "untrusted" | "credential_invalid" | None
+    # "trusted" (every credential chains to an anchor) | "untrusted" (see
+    # ``untrusted`` for which) | "credential_invalid" (the signer's certificate
+    # is expired, revoked or malformed) | None
+    trust: str | None
     codes: list[str]
     ai_generated: bool | None
     claim_generator: str | None
     signer: str | None
     ingredients: list[dict[str, Any]]
     own_output: str | None = None
+    # The parts whose credential is not trusted, e.g. ["signer"],
+    # ["identity_assertion"], ["timestamp"]; an ingredient's are prefixed
+    # "ingredient_". Empty when trusted or when there is nothing to trust.
+    untrusted: list[str] = field(default_factory=list)
+    # The codes behind each verdict (see detectors.provenance_codes).
+    integrity_codes: list[str] = field(default_factory=list)
+    trust_codes: list[str] = field(default_factory=list)
+    unknown_codes: list[str] = field(default_factory=list)
+    library_state: str | None = None  # c2pa-rs's own validation_state, for review
     reason: str | None = None
     manifest_id: str | None = None
     digital_source_type: str | None = None
@@ -104,6 +128,7 @@ class ProvenanceReport:
             "ingredients": len(self.ingredients),
             "own_output": self.own_output,
             "manifest_id": self.manifest_id,
+            "untrusted": list(self.untrusted),
         }
         details: dict[str, Any] = {
             "reason": self.reason,
@@ -111,6 +136,10 @@ class ProvenanceReport:
             "informational": list(self.informational),
             "trust_anchors_configured": self.trust_anchors_configured,
             "ingredients": self.ingredients,
+            "integrity_codes": list(self.integrity_codes),
+            "trust_codes": list(self.trust_codes),
+            "unknown_codes": list(self.unknown_codes),
+            "library_state": self.library_state,
         }
         if self.remote_url:
             details["remote_url"] = self.remote_url
@@ -318,7 +347,7 @@ def _verify(
                 remote_url = None if reader.is_embedded() else reader.get_remote_url()
         except c2pa.C2paError as exc:
             return _from_error(exc, mime, anchors)
-        report = _from_store(store, mime, anchors)
+        report = report_from_store(store, mime, anchors)
         return replace(report, remote_url=remote_url) if remote_url else report
     finally:
         stream.close()
@@ -430,7 +459,55 @@ def _ingredients(
     return result
 
 
-def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceReport:
+@dataclass(frozen=True)
+class _Finding:
+    """One status entry the library reported, with what it means for the verdict."""
+
+    code: str
+    bucket: str  # success | informational | failure, as the library filed it
+    kind: str  # provenance_codes.INTEGRITY | TRUST | INFORMATIONAL | SUCCESS
+    part: str
+    scope: str  # "active" (the active manifest) or "ingredient" (an ingredient delta)
+    known: bool
+
+    @property
+    def label(self) -> str:
+        return self.part if self.scope == "active" else f"ingredient_{self.part}"
+
+
+def _findings(results: dict[str, Any], scope: str) -> list[_Finding]:
+    found = []
+    for bucket in pc.BUCKETS:
+        for entry in results.get(bucket) or []:
+            if not isinstance(entry, dict) or not entry.get("code"):
+                continue
+            code = str(entry["code"])
+            url = entry.get("url")
+            cls, known = pc.classify_reported(code, bucket, url if isinstance(url, str) else None)
+            found.append(_Finding(code, bucket, cls.kind, cls.part, scope, known))
+    return found
+
+
+def _all_findings(store: dict[str, Any]) -> tuple[list[_Finding], bool]:
+    """Every status entry of the active manifest and the ingredient deltas.
+
+    The second value says whether the library gave structured results; without
+    them (an older library) the flat ``validation_status`` list is read as
+    failures of the active manifest.
+    """
+    vr = store.get("validation_results") or {}
+    active = vr.get("activeManifest")
+    if not isinstance(active, dict):
+        flat = {"failure": store.get("validation_status") or []}
+        return _findings(flat, "active"), False
+    found = _findings(active, "active")
+    for delta in vr.get("ingredientDeltas") or []:
+        if isinstance(delta, dict) and isinstance(delta.get("validationDeltas"), dict):
+            found.extend(_findings(delta["validationDeltas"], "ingredient"))
+    return found, True
+
+
+def report_from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceReport:
     manifests = store.get("manifests") or {}
     label = store.get("active_manifest")
     manifest = manifests.get(label) if isinstance(label, str) else None
@@ -445,25 +522,58 @@ def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceRe
     results = (store.get("validation_results") or {}).get("activeManifest") or {}
     failures = _codes(results.get("failure"))
     informational = _codes(results.get("informational"))
-    # validation_status also carries ingredient failures; keep both, once.
-    codes = list(dict.fromkeys(failures + _codes(store.get("validation_status"))))
     state_raw = str(store.get("validation_state") or "")
+    findings, structured = _all_findings(store)
+    counted = [f for f in findings if f.kind in (pc.INTEGRITY, pc.TRUST)]
+    # validation_status also carries ingredient failures; informational codes
+    # that count (an untrusted time stamp) are listed too. Each code once.
+    codes = list(
+        dict.fromkeys(
+            failures
+            + _codes(store.get("validation_status"))
+            + [f.code for f in counted if f.bucket != "failure"]
+        )
+    )
 
-    content_failures = [c for c in codes if not c.startswith(_CREDENTIAL_PREFIX)]
-    credential_failures = [c for c in failures if c.startswith(_CREDENTIAL_PREFIX)]
-    integrity = "invalid" if state_raw == "Invalid" or content_failures else "valid"
-    if state_raw == "Trusted":
-        trust = "trusted"
-    elif any(c != _UNTRUSTED for c in credential_failures):
+    integrity_codes = list(dict.fromkeys(f.code for f in counted if f.kind == pc.INTEGRITY))
+    trust_findings = [f for f in counted if f.kind == pc.TRUST]
+    untrusted = list(dict.fromkeys(f.label for f in trust_findings))
+    trust_codes = list(dict.fromkeys(f.code for f in trust_findings))
+    unknown_codes = list(dict.fromkeys(f.code for f in findings if not f.known))
+    active_success = {f.code for f in findings if f.scope == "active" and f.bucket == "success"}
+
+    # Integrity is decided by the codes, not by the library's summary: c2pa-rs
+    # calls a manifest "Invalid" for failures that are only about trust (an
+    # identity credential's issuer it cannot resolve, say). Its "Invalid" is
+    # overruled only when it also saw the claim signature validate; otherwise
+    # it stands, with that as the reason.
+    unexplained_invalid = False
+    if state_raw == "Invalid" and not integrity_codes:
+        unexplained_invalid = not (structured and _CLAIM_SIGNATURE_OK.issubset(active_success))
+    integrity = "invalid" if integrity_codes or unexplained_invalid else "valid"
+
+    signer_trusted = (
+        any(
+            f.code == "signingCredential.trusted" and f.part == pc.SIGNER and f.scope == "active"
+            for f in findings
+        )
+        if structured
+        else state_raw == "Trusted"
+    )
+    if any(f.kind == pc.INTEGRITY and f.part == pc.SIGNER and f.scope == "active" for f in counted):
         trust = "credential_invalid"  # expired, revoked, malformed certificate
-    elif _UNTRUSTED in codes:
+    elif untrusted:
         trust = "untrusted"
-    else:
+    elif signer_trusted:
         trust = "trusted"
+    else:
+        # No code said the signer is trusted: it is not.
+        trust = "untrusted"
+        untrusted = [pc.SIGNER]
 
-    if integrity == "invalid" or state_raw == "Invalid":
+    if integrity == "invalid":
         state = "invalid"
-    elif state_raw == "Trusted":
+    elif trust == "trusted":
         state = "trusted"
     else:
         state = "valid_untrusted"
@@ -474,16 +584,7 @@ def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceRe
     for assertion in manifest.get("assertions") or []:
         if assertion.get("label") == "com.greenroom.generation":
             generation = assertion.get("data")
-    reason = {
-        "trusted": "credential intact and signed by a configured trust anchor",
-        "valid_untrusted": (
-            "credential intact; signer not chained to a configured trust anchor"
-            if anchors
-            else "credential intact; no trust anchors configured"
-        ),
-        "invalid": "credential failed validation: "
-        + ", ".join(content_failures or codes or [state_raw]),
-    }[state]
+    reason = _reason(state, untrusted, trust_findings, integrity_codes, state_raw, anchors)
     return ProvenanceReport(
         state=state,
         integrity=integrity,
@@ -493,6 +594,11 @@ def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceRe
         claim_generator=_claim_generator(manifest),
         signer=sig.get("issuer") or sig.get("common_name"),
         ingredients=_ingredients(manifest, manifests),
+        untrusted=untrusted,
+        integrity_codes=integrity_codes,
+        trust_codes=trust_codes,
+        unknown_codes=unknown_codes,
+        library_state=state_raw or None,
         reason=reason,
         manifest_id=label,
         digital_source_type=dst,
@@ -504,3 +610,34 @@ def _from_store(store: dict[str, Any], mime: str, anchors: bool) -> ProvenanceRe
         generation=generation if isinstance(generation, dict) else None,
         trust_anchors_configured=anchors,
     )
+
+
+def _reason(
+    state: str,
+    untrusted: list[str],
+    trust_findings: list[_Finding],
+    integrity_codes: list[str],
+    state_raw: str,
+    anchors: bool,
+) -> str:
+    if state == "trusted":
+        return "credential intact and signed by a configured trust anchor"
+    if state == "invalid":
+        if integrity_codes:
+            return "credential failed validation: " + ", ".join(integrity_codes)
+        return (
+            f"credential failed validation: the C2PA library reported {state_raw or 'no state'}"
+            " without a validated claim signature"
+        )
+    if untrusted == [pc.SIGNER]:
+        return (
+            "credential intact; signer not chained to a configured trust anchor"
+            if anchors
+            else "credential intact; no trust anchors configured"
+        )
+    parts = []
+    for label in untrusted:
+        why = list(dict.fromkeys(f.code for f in trust_findings if f.label == label))
+        parts.append(f"{label} ({', '.join(why)})" if why else label)
+    tail = "" if anchors else "; no trust anchors configured"
+    return "credential intact; not trusted: " + "; ".join(parts) + tail
