@@ -21,11 +21,13 @@ from greenroom.settings import Settings
 from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
+from pipeline.decide import DecisionPath
 from pipeline.feed import FeedService
 from pipeline.gate import SCAN_JOB, Gate
 from pipeline.generate import GENERATE_JOB, GenerationService
 from pipeline.intake import MediaIntake
-from pipeline.likeness import TAKEDOWN_JOB, LikenessService
+from pipeline.likeness import LikenessService
+from pipeline.lineage import LineageSource
 from pipeline.media import limits_from
 from pipeline.models import Models
 from pipeline.policy_store import PolicyService
@@ -34,6 +36,7 @@ from pipeline.review import ReviewService
 from pipeline.safety import SafetySource
 from pipeline.services import JobHandler, PipelineServices
 from pipeline.sources import SignalSource
+from pipeline.takedown import TAKEDOWN_JOB, TakedownService
 from pipeline.teens import TeenService
 from store.blobs import BlobStore
 from store.db import Store
@@ -75,7 +78,12 @@ def server_config(settings: Settings) -> ServerConfig:
 
 
 def users_for(store: Store, settings: Settings) -> Users:
-    return Users(store, pepper=settings.token_pepper.get_secret_value())
+    return Users(
+        store,
+        pepper=settings.token_pepper.get_secret_value(),
+        token_ttl_hours=settings.token_ttl_hours,
+        session_ttl_hours=settings.session_ttl_hours,
+    )
 
 
 def build_pipeline(
@@ -97,16 +105,19 @@ def build_pipeline(
     banks = BankService(store, blobs, config.media)
     characters = CharacterService(store, blobs, config)
     safety = SafetySource(models)
-    likeness = LikenessService(store, users, models, intake, blobs, policies, teens, config)
-    # The gate's signal sources, in the order their findings are listed.
-    sources: tuple[SignalSource, ...] = (provenance, likeness, characters, safety, banks)
-    gate = Gate(store, users, intake, policies, (*sources, *extra_sources), config)
+    likeness = LikenessService(store, users, models, intake, blobs, teens, config)
+    # The decision path's signal sources, in the order their findings are listed.
+    lineage = LineageSource(store, characters, likeness)
+    sources: tuple[SignalSource, ...] = (provenance, likeness, characters, safety, banks, lineage)
+    path = DecisionPath(store, policies, (*sources, *extra_sources))
+    gate = Gate(store, users, intake, path, config)
+    takedown = TakedownService(store, users, path, likeness)
     generation = GenerationService(store, users, blobs, gate, provenance, config)
-    review = ReviewService(store, generation, provenance, banks)
-    feed = FeedService(store, gate, policies, teens, threads=config.threads)
+    review = ReviewService(store, users, path, generation, provenance, banks)
+    feed = FeedService(store, users, gate, path, teens, threads=config.threads)
     job_handlers: Mapping[str, JobHandler] = {
         SCAN_JOB: gate.run_job,
-        TAKEDOWN_JOB: likeness.run_takedown,
+        TAKEDOWN_JOB: takedown.run_takedown,
         GENERATE_JOB: generation.run_job,
     }
     return PipelineServices(
@@ -123,6 +134,8 @@ def build_pipeline(
         characters=characters,
         safety=safety,
         likeness=likeness,
+        takedown=takedown,
+        path=path,
         gate=gate,
         generation=generation,
         review=review,

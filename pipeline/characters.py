@@ -46,8 +46,9 @@ from store.characters import (
     clean_aliases,
     clean_text,
 )
-from store.db import NotFound, new_id, now
-from store.events import CharacterDisputed, QueueItemChanged
+from store.db import NotFound, now
+from store.events import CharacterDisputed
+from store.queue import QueueRequest, open_or_escalate
 from store.users import User
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 MEDIA_STAGES = ("output", "upload", "remix", "report")
 DISPUTE_QUEUE = "rights_disputes"
-DISPUTE_PRIORITY = 40  # due within 24 hours (pipeline.gate.due_in)
+DISPUTE_PRIORITY = 40  # due within 24 hours (store.queue.due_in)
 MAX_DISPUTE_CHARS = 2000
 STAFF_ROLES = ("admin", "moderator")
 MANAGER_ROLES = ("admin", "rights_holder")
@@ -461,7 +462,7 @@ class CharacterService:
         says whether the character was among the decision's signals (a
         dispute may also be about a miss).
         """
-        from pipeline.gate import due_in
+        from store.queue import due_in
 
         rec = self.visible(character_id, user, manage=True)
         text = clean_text(message, "message", MAX_DISPUTE_CHARS, required=True)
@@ -499,35 +500,21 @@ class CharacterService:
             )
         )
         at = now()
-        item_id = new_id("qi")
         reason = f"character dispute: {rec.name} ({'matched' if matched else 'not matched'})"
         with self.store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
-                "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                [
-                    item_id,
-                    clip_id,
-                    decision_id,
+            actor_id = user.id if user else None
+            item_id = open_or_escalate(
+                tx,
+                clip_id,
+                decision_id,
+                QueueRequest(
                     DISPUTE_QUEUE,
                     DISPUTE_PRIORITY,
                     reason,
-                    at + due_in(DISPUTE_PRIORITY),
-                    at,
-                ],
-            )
-            actor_id = user.id if user else None
-            tx.audit(
-                QueueItemChanged(
-                    actor_id,
-                    item_id=item_id,
-                    queue=DISPUTE_QUEUE,
-                    transition="opened",
-                    clip_id=clip_id,
-                    decision_id=decision_id,
-                    detail=reason,
-                )
-            )
+                    one_per_clip=False,
+                ),
+                actor_id,
+            ).item_id
             dispute_id = self.repo.insert_dispute(
                 tx,
                 character_id=rec.id,

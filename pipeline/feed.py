@@ -29,20 +29,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from store.db import Conflict, NotFound, new_id, now
-from store.events import (
-    ClipReported,
-    ClipStatusChanged,
-    DecisionAppealed,
-    QueueItemChanged,
-    ScanRecorded,
-)
-from store.users import User
+from pipeline.answers import answer
+from pipeline.decide import Decided, DecisionRequest
+from pipeline.lineage import can_see, require_remixable
+from pipeline.sources import ScanInput
+from store.clips import Clips
+from store.db import Conflict, NotFound, now
+from store.decisions import Decisions, RecordedDecision
+from store.queue import QueueRequest, open_or_escalate
+from store.reports import audit_report, insert_appeal, insert_report, open_reports
+from store.users import User, Users
 
 if TYPE_CHECKING:
     from detectors.characters.semantic import TextEmbedder
+    from pipeline.decide import DecisionPath
     from pipeline.gate import Gate
-    from pipeline.policy_store import PolicyService
     from pipeline.teens import TeenService
     from store.db import Store
 
@@ -71,6 +72,9 @@ MAX_PRIORITY = 100
 # feed until a human decides (lower ones stay live: reports alone must not let
 # a brigade take a clip down).
 HOLD_PRIORITY = 90
+# Hiding a live clip before review needs this much corroboration: distinct reporters,
+# each counting 1.0 (accounts 30+ days old), 0.5 (7+ days) or 0.25 (newer). Staff count at once.
+CORROBORATION_WEIGHT = 2.0
 APPEAL_PRIORITY = 50
 APPEAL_DEADLINE = timedelta(hours=24)
 APPEALABLE = frozenset({"block", "takedown", "age_restrict", "label"})
@@ -160,17 +164,21 @@ class FeedService:
     def __init__(
         self,
         store: Store,
+        users: Users,
         gate: Gate,
-        policies: PolicyService,
+        path: DecisionPath,
         teens: TeenService,
         *,
         threads: int = 1,
         embedder: TextEmbedder | None = None,
     ) -> None:
         self.store = store
+        self.users = users
         self.gate = gate
-        self.policies = policies
+        self.path = path
         self.teens = teens
+        self.clips = Clips(store)
+        self.records = Decisions(store)
         self.threads = threads
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
@@ -192,45 +200,14 @@ class FeedService:
     # -- posting -------------------------------------------------------------------------
 
     def _clip(self, clip_id: str) -> dict[str, Any]:
-        rows = self.store.query_dicts(
-            "SELECT id, creator_id, prompt, origin, parent_clip_id, status, audience, "
-            "media_sha256, created_at FROM clips WHERE id = ?",
-            [str(clip_id)[:64]],
-        )
-        if not rows:
-            raise NotFound(f"no clip {str(clip_id)[:64]}")
-        return rows[0]
+        return self.clips.get(clip_id)
 
     def _visible(self, clip: dict[str, Any], viewer: User) -> bool:
-        """Creator and staff see everything; others only live clips for their audience."""
-        if clip["creator_id"] == viewer.id or viewer.role in STAFF_ROLES:
-            return True
-        return clip["status"] == "published" and not (
-            clip["audience"] == "adults" and viewer.is_teen
-        )
+        return can_see(clip, viewer)
 
-    def _posted(self, result: Any) -> dict[str, Any]:
-        """A gate result as its creator sees it: no shadow policy, no other person's data."""
-        decision = result.decision
-        rules = [
-            {"id": r.get("id"), "outcome": r.get("outcome"), "reason": r.get("reason")}
-            for r in decision.get("rules", [])
-            if isinstance(r, dict)
-        ]
-        return {
-            "clip_id": result.clip_id,
-            "status": result.status,
-            "audience": result.audience,
-            "decision_id": result.decision_id,
-            "decision": {
-                "outcome": decision.get("outcome"),
-                "reasons": decision.get("reasons", []),
-                "rules": rules,
-                "version": decision.get("version"),
-                "queue": decision.get("queue"),
-            },
-            "queue_item_id": result.queue_item_id,
-        }
+    def _posted(self, result: Decided, viewer: User) -> dict[str, Any]:
+        """A decision path result as the poster sees it (:func:`pipeline.answers.answer`)."""
+        return answer(result.to_dict(), viewer)
 
     def upload(
         self,
@@ -249,7 +226,7 @@ class FeedService:
             origin="upload",
             declared_name=declared_name,
         )
-        return self._posted(result)
+        return self._posted(result, creator)
 
     def remix(
         self,
@@ -261,14 +238,8 @@ class FeedService:
         declared_name: str | None = None,
     ) -> dict[str, Any]:
         """Post a remix: the parent must be live and visible; the gate (stage ``remix``) checks consents."""
-        parent = self._clip(parent_clip_id)
-        if not self._visible(parent, creator):
-            raise NotFound(f"no clip {parent['id']}")
-        if parent["status"] != "published":
-            # The creator and staff can see their blocked clip, but not give it a second life.
-            raise Conflict(
-                f"clip {parent['id']} is {parent['status']}; only published clips can be remixed"
-            )
+        # The creator and staff can see their blocked clip, but not give it a second life.
+        parent = require_remixable(self.clips, parent_clip_id, creator)
         result = self.gate.scan(
             media,
             creator,
@@ -287,7 +258,7 @@ class FeedService:
                 if isinstance(ing, dict):
                     keys = ("title", "relationship", "format", "manifest_id", "clip_id")
                     ingredients.append({k: ing.get(k) for k in keys})
-        doc = self._posted(result)
+        doc = self._posted(result, creator)
         doc["lineage"] = {
             "parent_clip_id": parent["id"],
             "c2pa_ingredients": ingredients,
@@ -428,7 +399,14 @@ class FeedService:
     def report(
         self, user: User, clip_id: str, reason: str, details: str | None = None
     ) -> dict[str, Any]:
-        """Report a clip: one ``reports`` item per clip (escalated by repeats) + a report-stage decision."""
+        """Report a clip: the report door of the decision path, re-deciding its last scan.
+
+        One ``reports`` queue item per clip (escalated by repeats). A live clip
+        is held out of the feed before review only when the report is
+        corroborated (see :func:`corroborated`) or the re-decision itself
+        blocks it from a detector's finding; a re-decision naming its own queue
+        (``child_safety`` at 90+) also opens or escalates an item there.
+        """
         reason = (reason or "").strip().lower()
         if reason not in REPORT_REASONS:
             raise ValueError(f"reason must be one of: {', '.join(REPORT_REASONS)}")
@@ -436,263 +414,134 @@ class FeedService:
         if details is not None and len(details) > MAX_DETAILS_CHARS:
             raise ValueError(f"details are longer than {MAX_DETAILS_CHARS} characters")
         clip = self._clip(clip_id)
-        if not self._visible(clip, user):
+        if not can_see(clip, user):
             raise NotFound(f"no clip {clip['id']}")
         if clip["creator_id"] == user.id:
             raise ValueError("you cannot report your own clip")
         at = now()
-        report_id = new_id("rep")
-        policies = self.policies
-        active = policies.active()
-        with self.store.transaction() as tx:
-            if tx.execute(
-                "SELECT 1 FROM reports WHERE clip_id = ? AND reporter_id = ? AND status = 'open'",
-                [clip["id"], user.id],
-            ).fetchone():
-                raise Conflict("you have already reported this clip; it is waiting for review")
-            tx.execute(
-                "INSERT INTO reports (id, clip_id, reporter_id, reason, details, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
-                [report_id, clip["id"], user.id, reason, details, at],
-            )
-            open_reports = tx.execute(
-                "SELECT reason FROM reports WHERE clip_id = ? AND status = 'open'", [clip["id"]]
-            ).fetchall()
-            count = len(open_reports)
-            reasons = sorted({r[0] for r in open_reports})
-            decision_doc, decision_id, scan_id = self._report_decision(
-                tx, active, clip, reason, count, reasons, user, at
-            )
-            base = max(REPORT_REASONS[r][0] for r in reasons)
-            policy_priority = int(decision_doc.get("priority") or 0)
-            priority = min(MAX_PRIORITY, max(base, policy_priority) + ESCALATION_STEP * (count - 1))
-            due = at + min(REPORT_REASONS[r][1] for r in reasons)
-            if policy_priority >= HOLD_PRIORITY:
-                due = min(due, at + timedelta(hours=1))
-            item_reason = f"reports: {count} ({', '.join(reasons)})"
-            if decision_doc.get("queue"):
-                item_reason += f"; policy routes to {decision_doc['queue']}"
-            item_id, transition, priority, due = self._upsert_item(
-                tx, clip["id"], REPORTS_QUEUE, priority, due, item_reason, decision_id, user, at
-            )
-            # A re-decision that names its own queue (child_safety at 90+) also lands
-            # there, so the specialists see it; one open item per clip and queue.
-            specialist = decision_doc.get("queue")
-            specialist_item = None
+        others = [r for r in open_reports(self.store.conn, clip["id"]) if r[0] != user.id]
+        reporters = [*{r[0] for r in others}, user.id]
+        reasons = sorted({r[1] for r in others} | {reason})
+        count = len(others) + 1
+        base = max(REPORT_REASONS[r][0] for r in reasons)
+        due = at + min(REPORT_REASONS[r][1] for r in reasons)
+        view, scan_id = self.records.latest_view(clip["id"])
+        creator = self.users.get(clip["creator_id"]) if clip["creator_id"] else None
+        weight = self.reporter_weight(reporters)
+        staff = user.role in STAFF_ROLES
+        corroboration = {"reporters": len(reporters), "weight": round(weight, 2), "staff": staff}
+        item_reason = f"reports: {count} ({', '.join(reasons)})"
+
+        def status_rule(doc: dict[str, Any]) -> str | None:
+            if clip["status"] != "published":
+                return None
+            if doc["outcome"] in ("block", "takedown"):
+                return "taken_down"
+            held = int(doc.get("priority") or 0) >= HOLD_PRIORITY
+            if doc["outcome"] == "review" and held and (staff or weight >= CORROBORATION_WEIGHT):
+                return "queued"
+            return None
+
+        report_id: list[str] = []
+
+        def before(tx: Any) -> None:
+            report_id.append(insert_report(tx, clip["id"], user.id, reason, details))
+
+        def also(tx: Any, recorded: RecordedDecision) -> dict[str, Any]:
+            doc = result_doc[0] if result_doc else {}
+            specialist = doc.get("queue")
+            item = None
             if specialist and specialist != REPORTS_QUEUE:
-                specialist_item, _, _, _ = self._upsert_item(
-                    tx, clip["id"], str(specialist), priority, due, item_reason, decision_id,
-                    user, at,
-                )  # fmt: skip
-            status = self._apply_report_outcome(tx, clip, decision_doc, decision_id, at, user)
-            tx.audit(
-                ClipReported(
+                item = open_or_escalate(
+                    tx,
+                    clip["id"],
+                    recorded.decision_id,
+                    QueueRequest(str(specialist), recorded.queue_priority or base,
+                                 item_reason, recorded.queue_due_at),
                     user.id,
-                    report_id=report_id,
-                    clip_id=clip["id"],
-                    reason=reason,
-                    count=count,
-                    queue_item_id=item_id,
-                    decision_id=decision_id,
-                )
-            )
-        return {
-            "report_id": report_id,
-            "clip_id": clip["id"],
-            "queue_item_id": item_id,
-            "queue": REPORTS_QUEUE,
-            "priority": priority,
-            "due_at": due.isoformat(),
-            "reports": count,
-            "transition": transition,
-            "decision": {
-                "id": decision_id,
-                "scan_id": scan_id,
-                "outcome": decision_doc["outcome"],
-                "rules": [r["id"] for r in decision_doc["rules"]],
-                "version": decision_doc["version"],
-            },
-            "clip_status": status,
-            "specialist_queue": specialist_item and specialist,
-            "specialist_item_id": specialist_item,
-        }
+                )  # fmt: skip
+            audit_report(
+                tx, user.id, report_id[0], clip["id"], reason, count,
+                recorded.queue_item_id or "", recorded.decision_id,
+            )  # fmt: skip
+            return {"specialist": item}
 
-    def _upsert_item(
-        self,
-        tx: Any,
-        clip_id: str,
-        queue: str,
-        priority: int,
-        due: datetime,
-        reason: str,
-        decision_id: str,
-        actor: User,
-        at: datetime,
-    ) -> tuple[str, str, int, datetime]:
-        """Open the clip's item in ``queue`` or escalate the open one (never two open).
+        result_doc: list[dict[str, Any]] = []
+        decided_queue: list[QueueRequest] = []
 
-        Returns the item id, ``"opened"`` or ``"escalated"``, and the item's
-        resulting priority and deadline.
-        """
-        row = tx.execute(
-            "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
-            "AND status IN ('open', 'claimed')",
-            [clip_id, queue],
-        ).fetchone()
-        if row is None:
-            item_id = new_id("qi")
-            tx.execute(
-                "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
-                "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                [item_id, clip_id, decision_id, queue, priority, reason, due, at],
-            )
-            transition = "opened"
-        else:
-            item_id = str(row[0])
-            priority = max(priority, int(row[1]))
-            if row[2] is not None:
-                due = min(due, _aware(row[2], at))
-            tx.execute(
-                "UPDATE queue_items SET priority = ?, due_at = ?, reason = ?, decision_id = ? "
-                "WHERE id = ?",
-                [priority, due, reason, decision_id, item_id],
-            )
-            transition = "escalated"
-        tx.audit(
-            QueueItemChanged(
-                actor.id,
-                item_id=item_id,
-                queue=queue,
-                transition=transition,
-                clip_id=clip_id,
-                decision_id=decision_id,
-                detail=f"priority {priority}",
-            )
+        def queue_for(doc: dict[str, Any]) -> QueueRequest:
+            # The policy's priority can raise the reports item and shorten its deadline.
+            result_doc.append(doc)
+            policy_priority = int(doc.get("priority") or 0)
+            p = min(MAX_PRIORITY, max(base, policy_priority) + ESCALATION_STEP * (count - 1))
+            d = min(due, at + timedelta(hours=1)) if policy_priority >= HOLD_PRIORITY else due
+            why = item_reason + (f"; policy routes to {doc['queue']}" if doc.get("queue") else "")
+            decided_queue.append(QueueRequest(REPORTS_QUEUE, p, why, d))
+            return decided_queue[0]
+
+        scan = ScanInput(
+            stage="report",
+            creator=creator,
+            audience="teen" if creator is not None and creator.is_teen else "adult",
+            prompt=clip["prompt"],
+            clip_id=clip["id"],
         )
-        return item_id, transition, priority, due
-
-    def _report_decision(
-        self,
-        tx: Any,
-        active: Any,
-        clip: dict[str, Any],
-        reason: str,
-        count: int,
-        reasons: list[str],
-        reporter: User,
-        at: datetime,
-    ) -> tuple[dict[str, Any], str, str]:
-        """Re-decide the clip with its last scan's signals and a ``report`` context; recorded like a scan."""
-        started = time.perf_counter()
-        row = tx.execute(
-            "SELECT view FROM scans WHERE clip_id = ? AND view IS NOT NULL AND stage <> 'report' "
-            "ORDER BY created_at DESC, id DESC LIMIT 1",
-            [clip["id"]],
-        ).fetchone()
-        stored = (_loads(row[0]) or {}) if row else {}
-        context = dict(stored.pop("context", None) or {})
-        context.update(
-            {
-                "stage": "report",
-                "published": clip["status"] == "published",
+        req = DecisionRequest(
+            door="report",
+            scan=scan,
+            actor=user,
+            clip=clip,
+            replay_view=view,
+            replay_scan_id=scan_id,
+            context={
                 "report": {"reason": reason, "count": count, "reasons": reasons},
-            }
-        )
-        decision = active.evaluate(stored, context)
-        doc = decision.to_dict()
-        scan_id = new_id("scan")
-        decision_id = new_id("dec")
-        tx.execute(
-            "INSERT INTO scans (id, clip_id, stage, context, created_at, duration_ms, view) "
-            "VALUES (?, ?, 'report', ?, ?, ?, ?)",
-            [
-                scan_id,
-                clip["id"],
-                _json({**context, "reporter_id": reporter.id, "signals_from_last_scan": bool(row)}),
-                at,
-                (time.perf_counter() - started) * 1000.0,
-                _json({**stored, "context": context}),
-            ],
-        )
-        details = {
-            "reasons": doc.get("reasons", []),
-            "errors": doc.get("errors", []),
-            "explanation": {
-                "stage": "report",
-                "report": context["report"],
-                "signals_from_last_scan": bool(row),
+                "corroboration": corroboration,
             },
+            status_rule=status_rule,
+            queue=queue_for,
+            before=before,
+            also=also,
+        )
+        decided = self.path.decide(req)
+        probe = result_doc[0]
+        queued = decided_queue[0]
+        specialist_item = (decided.extra or {}).get("specialist")
+        return {
+            "report_id": report_id[0],
+            "clip_id": clip["id"],
+            "queue_item_id": decided.queue_item_id,
+            "queue": REPORTS_QUEUE,
+            "priority": decided.queue_priority or queued.priority,
+            "due_at": (decided.queue_due_at or queued.due_at or due).isoformat(),
+            "reports": count,
+            "transition": decided.queue_transition,
+            "decision": {
+                "id": decided.decision_id,
+                "scan_id": decided.scan_id,
+                "outcome": decided.decision["outcome"],
+                "rules": [r["id"] for r in decided.decision["rules"]],
+                "version": decided.decision["version"],
+            },
+            "clip_status": decided.status,
+            "held": decided.status == "queued" and clip["status"] == "published",
+            "specialist_queue": specialist_item and probe.get("queue"),
+            "specialist_item_id": specialist_item.item_id if specialist_item else None,
         }
-        tx.execute(
-            "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, policy_version, "
-            "queue, priority, decided_by, reason, created_at, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-            [
-                decision_id,
-                scan_id,
-                clip["id"],
-                doc["outcome"],
-                _json(doc["rules"]),
-                _json({"rules": doc.get("shadow", []), "outcome": doc.get("shadow_outcome")}),
-                doc["version"],
-                doc.get("queue"),
-                doc.get("priority"),
-                ", ".join(doc.get("reasons", [])) or None,
-                at,
-                _json(details),
-            ],
-        )
-        tx.audit(
-            ScanRecorded(
-                reporter.id,
-                scan_id=scan_id,
-                clip_id=clip["id"],
-                stage="report",
-                decision_id=decision_id,
-                outcome=doc["outcome"],
-                policy_version=doc["version"],
-                signals=0,
-            )
-        )
-        return doc, decision_id, scan_id
 
-    def _apply_report_outcome(
-        self,
-        tx: Any,
-        clip: dict[str, Any],
-        doc: dict[str, Any],
-        decision_id: str,
-        at: datetime,
-        reporter: User,
-    ) -> str:
-        """Move a live clip when the report-stage decision says so; returns its status."""
-        status = clip["status"]
-        if status != "published":
-            return str(status)
-        outcome = doc["outcome"]
-        new_status = status
-        if outcome in ("block", "takedown"):
-            new_status = "taken_down"
-        elif outcome == "review" and int(doc.get("priority") or 0) >= HOLD_PRIORITY:
-            new_status = "queued"
-        if new_status != status:
-            tx.execute(
-                "UPDATE clips SET status = ?, updated_at = ? WHERE id = ?",
-                [new_status, at, clip["id"]],
-            )
-            tx.audit(
-                ClipStatusChanged(
-                    reporter.id,
-                    clip_id=clip["id"],
-                    previous=status,
-                    status=new_status,
-                    audience=clip["audience"],
-                    decision_id=decision_id,
-                )
-            )
-        return str(new_status)
-
-    # -- appeals ---------------------------------------------------------------------------
+    def reporter_weight(self, reporter_ids: list[str]) -> float:
+        """How much a set of distinct reporters counts: new accounts count less."""
+        if not reporter_ids:
+            return 0.0
+        marks = ", ".join("?" for _ in reporter_ids)
+        rows = self.store.query(
+            f"SELECT id, created_at FROM users WHERE id IN ({marks})", list(reporter_ids)
+        )
+        at = now()
+        total = 0.0
+        for _, created in rows:
+            age_days = (at - _aware(created, at)).total_seconds() / 86400.0
+            total += 1.0 if age_days >= 30 else 0.5 if age_days >= 7 else 0.25
+        return total
 
     def appeal(self, user: User, decision_id: str, message: str) -> dict[str, Any]:
         """The clip's creator appeals the latest decision on it: an ``appeals`` item with a deadline."""
@@ -723,52 +572,24 @@ class FeedService:
                 f"appealable: {', '.join(sorted(APPEALABLE))}"
             )
         at = now()
-        appeal_id = new_id("apl")
-        item_id = new_id("qi")
         due = at + APPEAL_DEADLINE
         with self.store.transaction() as tx:
-            if tx.execute(
-                "SELECT 1 FROM appeals WHERE decision_id = ? AND status = 'open'", [decision_id]
-            ).fetchone():
-                raise Conflict("this decision already has an open appeal")
-            tx.execute(
-                "INSERT INTO appeals (id, decision_id, clip_id, appellant_id, message, status, "
-                "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
-                [appeal_id, decision_id, decision["clip_id"], user.id, message, at],
-            )
-            tx.execute(
-                "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
-                "status, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                [
-                    item_id,
-                    decision["clip_id"],
-                    decision_id,
+            item = open_or_escalate(
+                tx,
+                decision["clip_id"],
+                decision_id,
+                QueueRequest(
                     APPEALS_QUEUE,
                     APPEAL_PRIORITY,
                     f"appeal of {decision['outcome']}: {message[:200]}",
                     due,
-                    at,
-                ],
+                ),
+                user.id,
             )
-            tx.audit(
-                QueueItemChanged(
-                    user.id,
-                    item_id=item_id,
-                    queue=APPEALS_QUEUE,
-                    transition="opened",
-                    clip_id=decision["clip_id"],
-                    decision_id=decision_id,
-                )
+            appeal_id = insert_appeal(
+                tx, decision_id, decision["clip_id"], user.id, message, item.item_id
             )
-            tx.audit(
-                DecisionAppealed(
-                    user.id,
-                    appeal_id=appeal_id,
-                    decision_id=decision_id,
-                    clip_id=decision["clip_id"],
-                    queue_item_id=item_id,
-                )
-            )
+        item_id = item.item_id
         return {
             "appeal_id": appeal_id,
             "decision_id": decision_id,

@@ -34,9 +34,10 @@ from generator.certs import create_dev_certs
 from generator.signing import GenerationInfo, Parent, SigningError, SigningIdentity, sign_file
 from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
 from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
+from store import clips as clip_rows
 from store import jobs
-from store.db import NotFound, now
-from store.events import ClipSigned, ClipStatusChanged
+from store.db import NotFound
+from store.events import ClipSigned
 from store.users import User, Users
 
 if TYPE_CHECKING:
@@ -359,10 +360,7 @@ class GenerationService:
                 # Only what the gate cleared ("pending": allowed, waiting for
                 # signing) goes live; queued clips wait for a moderator.
                 status = "published" if previous == "pending" else previous
-                tx.execute(
-                    "UPDATE clips SET media_sha256 = ?, status = ?, updated_at = ? WHERE id = ?",
-                    [ref.sha256, status, now(), clip_id],
-                )
+                clip_rows.set_media(tx, clip_id, ref.sha256)
                 tx.audit(
                     ClipSigned(
                         creator.id,
@@ -377,15 +375,8 @@ class GenerationService:
                     )
                 )
                 if status != previous:
-                    tx.audit(
-                        ClipStatusChanged(
-                            creator.id,
-                            clip_id=clip_id,
-                            previous=previous,
-                            status=status,
-                            audience=audience,
-                            decision_id=decision_id,
-                        )
+                    clip_rows.set_status(
+                        tx, clip_id, status, creator.id, audience=audience, decision_id=decision_id
                     )
                 provenance.record_fingerprint(
                     tx, clip_id, keyframes, signed_path, actor_id=creator.id
@@ -462,10 +453,7 @@ class GenerationService:
         in-memory own-output index may hold the removed fingerprint).
         """
         ref = self.blobs.put_file(tx, pending.path, "video/mp4")
-        tx.execute(
-            "UPDATE clips SET media_sha256 = ?, updated_at = ? WHERE id = ?",
-            [ref.sha256, now(), pending.clip_id],
-        )
+        clip_rows.set_media(tx, pending.clip_id, ref.sha256)
         tx.audit(
             ClipSigned(
                 actor_id,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,17 +34,17 @@ from pipeline.intake import MediaIntake, keyframes
 from pipeline.liveness import SAMPLE_EVERY_S, LivenessReport, check_recording
 from pipeline.media import Frame, iter_frames, load_image
 from pipeline.sources import ScanInput
+from store import clips as clip_rows
 from store import jobs
 from store.cameos import Cameo, Cameos, Challenge, ProtectedLikeness, random_challenge
-from store.db import Conflict, NotFound, new_id, now
-from store.events import CameoTakedownApplied, ClipStatusChanged, QueueItemChanged
+from store.db import Conflict, NotFound
+from store.queue import QueueRequest, open_or_escalate
 from store.users import User, Users
 from store.vectors import BruteForceIndex, VectorCatalog, add_likeness_vectors
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from pipeline.models import Models
-    from pipeline.policy_store import PolicyService
     from pipeline.teens import TeenService
     from store.blobs import BlobStore
     from store.db import Store
@@ -164,7 +164,6 @@ class LikenessService:
         models: Models,
         intake: MediaIntake,
         blobs: BlobStore,
-        policies: PolicyService,
         teens: TeenService,
         config: PipelineConfig,
     ) -> None:
@@ -173,7 +172,6 @@ class LikenessService:
         self.models = models
         self.intake = intake
         self.blobs = blobs
-        self.policies = policies
         self.teens = teens
         self.config = config
         self.cameos = Cameos(store)
@@ -432,7 +430,7 @@ class LikenessService:
 
     # -- revocation -----------------------------------------------------------------------
 
-    def _matched_clips(self, cameo_id: str) -> list[dict[str, Any]]:
+    def matched_clips(self, cameo_id: str) -> list[dict[str, Any]]:
         return self.store.query_dicts(
             "SELECT s.id AS signal_id, sc.id AS scan_id, sc.stage, sc.created_at, sc.clip_id, "
             "c.status, c.creator_id, u.handle AS creator, s.data "
@@ -450,11 +448,10 @@ class LikenessService:
         live = sorted(
             {
                 str(r["clip_id"])
-                for r in self._matched_clips(cameo.id)
+                for r in self.matched_clips(cameo.id)
                 if r["clip_id"] and r["status"] in LIVE_STATUSES
             }
         )
-        at = now()
         items: list[str] = []
         with self.store.transaction() as tx:
             job_id = jobs.enqueue(
@@ -465,39 +462,18 @@ class LikenessService:
                 actor_id=owner.id,
             )
             for clip_id in live:
-                row = tx.execute(
-                    "SELECT id FROM queue_items WHERE clip_id = ? AND queue = ? "
-                    "AND status IN ('open', 'claimed')",
-                    [clip_id, TAKEDOWN_QUEUE],
-                ).fetchone()
-                if row is not None:
-                    items.append(str(row[0]))
-                    continue
-                item_id = new_id("qi")
-                tx.execute(
-                    "INSERT INTO queue_items (id, clip_id, decision_id, queue, priority, reason, "
-                    "status, due_at, created_at) VALUES (?, ?, NULL, ?, ?, ?, 'open', ?, ?)",
-                    [
-                        item_id,
-                        clip_id,
-                        TAKEDOWN_QUEUE,
-                        TAKEDOWN_PRIORITY,
-                        "cameo_revoked",
-                        at + _due(TAKEDOWN_PRIORITY),
-                        at,
-                    ],
+                # Out of every feed now, in this transaction; the job decides the rest.
+                current = tx.execute("SELECT status FROM clips WHERE id = ?", [clip_id]).fetchone()
+                if current is not None and current[0] == "published":
+                    clip_rows.set_status(tx, clip_id, "queued", owner.id)
+                opened = open_or_escalate(
+                    tx,
+                    clip_id,
+                    None,
+                    QueueRequest(TAKEDOWN_QUEUE, TAKEDOWN_PRIORITY, "cameo_revoked"),
+                    owner.id,
                 )
-                tx.audit(
-                    QueueItemChanged(
-                        owner.id,
-                        item_id=item_id,
-                        queue=TAKEDOWN_QUEUE,
-                        transition="opened",
-                        clip_id=clip_id,
-                        detail=f"cameo {cameo.id} revoked",
-                    )
-                )
-                items.append(item_id)
+                items.append(opened.item_id)
             self.cameos.revoke(
                 tx, cameo, actor_id=owner.id, takedown_job_id=job_id, live_clips=len(live)
             )
@@ -508,109 +484,6 @@ class LikenessService:
             "live_clips": live,
             "queue_items": items,
         }
-
-    def run_takedown(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``takedown`` job: re-decide each live clip with the cameo's consent revoked.
-
-        Safe to run more than once: a clip already taken down is skipped. Clips
-        that matched after the revocation are picked up too.
-        """
-        cameo_id = str(payload.get("cameo_id") or "")
-        cameo = self.cameos.get(cameo_id)
-        clip_ids = {str(c) for c in payload.get("clip_ids") or []}
-        clip_ids |= {
-            str(r["clip_id"])
-            for r in self._matched_clips(cameo.id)
-            if r["clip_id"] and r["status"] in LIVE_STATUSES
-        }
-        done: list[dict[str, Any]] = []
-        for clip_id in sorted(clip_ids):
-            outcome = self._takedown_clip(clip_id, cameo)
-            if outcome is not None:
-                done.append({"clip_id": clip_id, **outcome})
-        return {"cameo_id": cameo.id, "clips": done}
-
-    def _takedown_clip(self, clip_id: str, cameo: Cameo) -> dict[str, Any] | None:
-        rows = self.store.query(
-            "SELECT c.status, c.audience, s.id, s.view FROM clips c LEFT JOIN scans s "
-            "ON s.clip_id = c.id AND s.view IS NOT NULL WHERE c.id = ? "
-            "ORDER BY s.created_at DESC LIMIT 1",
-            [clip_id],
-        )
-        if not rows or rows[0][0] not in LIVE_STATUSES:
-            return None
-        status, audience, scan_id, raw_view = rows[0]
-        view = dict(_loads(raw_view) or {})
-        context = dict(view.pop("context", {}) or {})
-        for match in view.get("likeness", []) or []:
-            if match.get("cameo_id") == cameo.id:
-                match["consent"] = "revoked"
-        consent = dict(context.get("consent") or {})
-        consent["revoked"] = sorted({*(consent.get("revoked") or []), cameo.id})
-        context["consent"] = consent
-        context["published"] = True  # live: harms now call for a takedown
-        decision = self.policies.active().evaluate(view, context)
-        doc = decision.to_dict()
-        new_status = "taken_down" if decision.outcome in ("takedown", "block") else status
-        decision_id = new_id("dec")
-        at = now()
-        details = {
-            "reasons": doc["reasons"],
-            "explanation": {
-                "trigger": "cameo revoked by its owner",
-                "cameo_id": cameo.id,
-                "rescored_scan": scan_id,
-                "previous_status": status,
-            },
-        }
-        with self.store.transaction() as tx:
-            current = tx.execute("SELECT status FROM clips WHERE id = ?", [clip_id]).fetchone()
-            if current is None or current[0] not in LIVE_STATUSES:
-                return None  # decided meanwhile (a moderator, or an earlier run)
-            tx.execute(
-                "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, "
-                "policy_version, queue, priority, decided_by, reason, created_at, details) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-                [
-                    decision_id,
-                    scan_id,
-                    clip_id,
-                    decision.outcome,
-                    json.dumps(doc["rules"]),
-                    json.dumps({"rules": doc["shadow"], "outcome": doc["shadow_outcome"]}),
-                    decision.version,
-                    decision.queue,
-                    decision.priority,
-                    ", ".join(decision.reasons) or "cameo_revoked",
-                    at,
-                    json.dumps(details),
-                ],
-            )
-            if new_status != status:
-                tx.execute(
-                    "UPDATE clips SET status = ?, updated_at = ? WHERE id = ?",
-                    [new_status, at, clip_id],
-                )
-                tx.audit(
-                    ClipStatusChanged(
-                        None,
-                        clip_id=clip_id,
-                        previous=status,
-                        status=new_status,
-                        audience=str(audience),
-                        decision_id=decision_id,
-                    )
-                )
-            tx.audit(
-                CameoTakedownApplied(
-                    None,
-                    clip_id=clip_id,
-                    cameo_id=cameo.id,
-                    outcome=decision.outcome,
-                    decision_id=decision_id,
-                )
-            )
-        return {"outcome": decision.outcome, "status": new_status, "decision_id": decision_id}
 
     def delete_likeness_data(self, owner: User) -> dict[str, Any]:
         """Remove the owner's face vectors, enrolment frames and recordings (a separate, explicit act).
@@ -642,7 +515,7 @@ class LikenessService:
         for cameo in self.cameos.history(owner.id):
             if cameo.status == "refused":
                 continue
-            for row in self._matched_clips(cameo.id):
+            for row in self.matched_clips(cameo.id):
                 data = _loads(row["data"]) or {}
                 decision = self.store.query(
                     "SELECT outcome FROM decisions WHERE scan_id = ? ORDER BY created_at DESC "
@@ -952,9 +825,3 @@ class LikenessService:
                 }
             },
         }
-
-
-def _due(priority: int) -> Any:
-    from pipeline.gate import due_in
-
-    return due_in(priority)

@@ -17,20 +17,19 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from store.db import Conflict, NotFound, new_id, now
-from store.events import (
-    AppealDecided,
-    ClipStatusChanged,
-    DisputeDecided,
-    HumanDecisionRecorded,
-    QueueItemChanged,
-    ReportsResolved,
-    StrikeAdded,
-)
-from store.users import User
+from pipeline.decide import DecisionRequest, Override
+from pipeline.sources import ScanInput
+from store import queue as queue_rows
+from store.clips import Clips
+from store.db import Conflict, NotFound, now
+from store.decisions import Decisions, RecordedDecision
+from store.queue import QueueItems
+from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports
+from store.users import User, Users
 
 if TYPE_CHECKING:
     from pipeline.banks import BankService
+    from pipeline.decide import DecisionPath
     from pipeline.generate import GenerationService
     from pipeline.provenance import ProvenanceService
     from store.db import Store
@@ -64,14 +63,21 @@ class ReviewService:
     def __init__(
         self,
         store: Store,
+        users: Users,
+        path: DecisionPath,
         generation: GenerationService,
         provenance: ProvenanceService,
         banks: BankService,
     ) -> None:
         self.store = store
+        self.users = users
+        self.path = path
         self.generation = generation
         self.provenance = provenance
         self.banks = banks
+        self.clips = Clips(store)
+        self.records = Decisions(store)
+        self.queue = QueueItems(store)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -150,37 +156,27 @@ class ReviewService:
     # -- changing -----------------------------------------------------------------------------
 
     def claim(self, item_id: str, moderator: User) -> dict[str, Any]:
-        """Take an open item; claiming your own claim again is a no-op."""
+        """Take an open item (or one whose claim lease ran out); claiming again renews the lease."""
+        self._not_own(self.queue.get(item_id), moderator)
         with self.store.transaction() as tx:
-            row = tx.execute(
-                "SELECT status, claimed_by, queue, clip_id, decision_id FROM queue_items "
-                "WHERE id = ?",
-                [str(item_id)[:64]],
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no queue item {str(item_id)[:64]}")
-            status, claimed_by, queue, clip_id, decision_id = row
-            if status == "resolved":
-                raise Conflict("this item is already resolved")
-            if status == "claimed" and claimed_by != moderator.id:
-                raise Conflict("another moderator has claimed this item")
-            if status == "open":
-                tx.execute(
-                    "UPDATE queue_items SET status = 'claimed', claimed_by = ?, claimed_at = ? "
-                    "WHERE id = ?",
-                    [moderator.id, now(), item_id],
-                )
-                tx.audit(
-                    QueueItemChanged(
-                        moderator.id,
-                        item_id=item_id,
-                        queue=queue,
-                        transition="claimed",
-                        clip_id=clip_id,
-                        decision_id=decision_id,
-                    )
-                )
+            queue_rows.claim(tx, str(item_id)[:64], moderator.id)
         return self.item(item_id, evidence=False)
+
+    def release(self, item_id: str, moderator: User) -> dict[str, Any]:
+        """Give a claimed item back to its queue (the holder, or an admin for anyone's)."""
+        with self.store.transaction() as tx:
+            queue_rows.release(tx, str(item_id)[:64], moderator.id, lead=moderator.role == "admin")
+        return self.item(item_id, evidence=False)
+
+    def _not_own(self, item: dict[str, Any], moderator: User) -> None:
+        """Nobody decides about their own clip or their own appeal."""
+        if item["clip_id"] is not None and self._creator_of(item["clip_id"]) == moderator.id:
+            raise Conflict("this item is about your own clip; another moderator must decide it")
+        if item["decision_id"] and self.store.query(
+            "SELECT 1 FROM appeals WHERE decision_id = ? AND appellant_id = ? AND status = 'open'",
+            [item["decision_id"], moderator.id],
+        ):
+            raise Conflict("this item is your own appeal; another moderator must decide it")
 
     def decide(
         self,
@@ -266,7 +262,12 @@ class ReviewService:
         if item["status"] == "resolved":
             raise Conflict("this item is already resolved")
         if item["status"] == "claimed" and item["claimed_by"] != moderator.id:
-            raise Conflict("another moderator has claimed this item")
+            claimed = self.store.query(
+                "SELECT claimed_at FROM queue_items WHERE id = ?", [item["id"]]
+            )
+            if not (claimed and queue_rows.lease_expired(claimed[0][0])):
+                raise Conflict("another moderator has claimed this item")
+        self._not_own(item, moderator)
         return item
 
     def _origin(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -361,89 +362,45 @@ class ReviewService:
         creator_id: str | None,
         pending: Any,
     ) -> dict[str, Any]:
-        item_id, queue, clip_id = item["id"], item["queue"], item["clip_id"]
-        at = now()
-        decision_id = new_id("dec")
-        scan_id = reviewed["scan_id"] if reviewed else None
-        version = reviewed["policy_version"] if reviewed else "human"
+        """The moderator's decision through the decision path (door: moderator or a verdict)."""
+        item_id, clip_id = item["id"], item["clip_id"]
         closed: dict[str, Any] = {"origin": origin["kind"]}
-        with self.store.transaction() as tx:
+        door = {"appeal": "appeal_verdict", "dispute": "dispute_verdict"}.get(
+            origin["kind"], "moderator"
+        )
+        scan_id = reviewed["scan_id"] if reviewed else None
+        view, stage = self.records.view_of_scan(scan_id) if scan_id else ({}, None)
+        creator = self.users.get(creator_id) if creator_id else None
+        clip = self.clips.find(clip_id) if clip_id else None
+        details = {
+            "action": action,
+            "item_id": item_id,
+            "queue": item["queue"],
+            "reviewed_decision": item["decision_id"],
+            "reviewed_outcome": reviewed["outcome"] if reviewed else None,
+            "origin": origin["kind"],
+            "add_to_bank": add_to_bank,
+            "strike": strike,
+            "signed_on_publish": pending is not None,
+        }
+
+        def before(tx: Any) -> None:
             # Re-check inside the transaction: another moderator may have won the race.
-            row = tx.execute(
-                "SELECT status, claimed_by FROM queue_items WHERE id = ?", [item_id]
-            ).fetchone()
-            if row is None or row[0] == "resolved":
-                raise Conflict("this item is already resolved")
-            if row[0] == "claimed" and row[1] != moderator.id:
-                raise Conflict("another moderator has claimed this item")
-            details = {
-                "action": action,
-                "item_id": item_id,
-                "queue": queue,
-                "reviewed_decision": item["decision_id"],
-                "reviewed_outcome": reviewed["outcome"] if reviewed else None,
-                "origin": origin["kind"],
-                "add_to_bank": add_to_bank,
-                "strike": strike,
-                "signed_on_publish": pending is not None,
-            }
-            tx.execute(
-                "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, "
-                "policy_version, queue, priority, decided_by, reason, created_at, details) "
-                "VALUES (?, ?, ?, ?, '[]', '{}', ?, NULL, NULL, ?, ?, ?, ?)",
-                [
-                    decision_id,
-                    scan_id,
-                    clip_id,
-                    outcome,
-                    version,
-                    moderator.id,
-                    reason,
-                    at,
-                    json.dumps(details),
-                ],
-            )
-            tx.audit(
-                HumanDecisionRecorded(
-                    moderator.id,
-                    decision_id=decision_id,
-                    clip_id=clip_id,
-                    outcome=action,
-                    reason=reason[:500],
-                    item_id=item_id,
-                )
-            )
+            queue_rows.check_decidable(tx, item_id, moderator.id)
+
+        def also(tx: Any, recorded: RecordedDecision) -> dict[str, Any]:
+            decision_id = recorded.decision_id
             if pending is not None:
                 self.generation.record_signature(tx, pending, moderator.id)
                 closed["signed"] = True
-            if clip_id is not None and clip_status is not None:
-                clip = tx.execute(
-                    "SELECT status, audience FROM clips WHERE id = ?", [clip_id]
-                ).fetchone()
-                if clip is not None:
-                    new_audience = audience or clip[1]
-                    tx.execute(
-                        "UPDATE clips SET status = ?, audience = ?, updated_at = ? WHERE id = ?",
-                        [clip_status, new_audience, at, clip_id],
-                    )
-                    tx.audit(
-                        ClipStatusChanged(
-                            moderator.id,
-                            clip_id=clip_id,
-                            previous=clip[0],
-                            status=clip_status,
-                            audience=new_audience,
-                            decision_id=decision_id,
-                        )
-                    )
             if add_to_bank is not None:
                 self._add_to_bank(tx, clip_id, add_to_bank, reason, moderator)
             if strike and creator_id is not None:
-                closed["strike"] = self._strike(
-                    tx, creator_id, decision_id, clip_id, reason, moderator
+                closed["strike"] = add_strike(
+                    tx, creator_id, decision_id, clip_id, reason, moderator.id
                 )
             closed.update(
-                self._close_origin(tx, item, origin, decision_id, action, outcome, reason, moderator, at)
+                self._close_origin(tx, item, origin, decision_id, action, outcome, reason, moderator)
             )  # fmt: skip
             resolution = {
                 "action": action,
@@ -453,9 +410,37 @@ class ReviewService:
                 "decision_id": decision_id,
                 "closed": closed,
             }
-            self._resolve_item(tx, item_id, queue, clip_id, decision_id, action, resolution, moderator, at)  # fmt: skip
+            queue_rows.resolve(tx, item_id, moderator.id, decision_id, resolution, action)
+            return closed
+
+        decided = self.path.decide(
+            DecisionRequest(
+                door=door,
+                scan=ScanInput(
+                    stage=stage or ("prompt" if clip_id is None else "upload"),  # type: ignore[arg-type]
+                    creator=creator,
+                    audience="teen" if creator is not None and creator.is_teen else "adult",
+                    prompt=clip["prompt"] if clip else None,
+                    clip_id=clip_id,
+                ),
+                actor=moderator,
+                clip=clip,
+                replay_view=view,
+                replay_scan_id=scan_id,
+                override=Override(
+                    outcome=outcome,
+                    reason=reason,
+                    decided_by=moderator.id,
+                    status=clip_status,
+                    audience=audience,
+                    details=details,
+                ),
+                before=before,
+                also=also,
+            )
+        )
         return {
-            "decision_id": decision_id,
+            "decision_id": decided.decision_id,
             "outcome": outcome,
             "item": self.item(item_id, evidence=False),
             "clip_status": self._clip_status(clip_id),
@@ -468,35 +453,6 @@ class ReviewService:
         rows = self.store.query("SELECT status FROM clips WHERE id = ?", [clip_id])
         return str(rows[0][0]) if rows else None
 
-    def _resolve_item(
-        self,
-        tx: Any,
-        item_id: str,
-        queue: str,
-        clip_id: str | None,
-        decision_id: str,
-        detail: str,
-        resolution: dict[str, Any],
-        moderator: User,
-        at: Any,
-    ) -> None:
-        tx.execute(
-            "UPDATE queue_items SET status = 'resolved', claimed_by = coalesce(claimed_by, ?), "
-            "claimed_at = coalesce(claimed_at, ?), resolved_at = ?, resolution = ? WHERE id = ?",
-            [moderator.id, at, at, json.dumps(resolution), item_id],
-        )
-        tx.audit(
-            QueueItemChanged(
-                moderator.id,
-                item_id=item_id,
-                queue=queue,
-                transition="resolved",
-                clip_id=clip_id,
-                decision_id=decision_id,
-                detail=detail,
-            )
-        )
-
     def _close_origin(
         self,
         tx: Any,
@@ -507,7 +463,6 @@ class ReviewService:
         outcome: str,
         reason: str,
         moderator: User,
-        at: Any,
     ) -> dict[str, Any]:
         """Close what opened the item: reports, the appeal, the dispute (same transaction)."""
         clip_id = item["clip_id"]
@@ -517,71 +472,35 @@ class ReviewService:
             status = (
                 "upheld" if action == "uphold" or outcome == self._contested(item) else "overturned"
             )
-            tx.execute(
-                "UPDATE appeals SET status = ?, decided_by = ?, decided_at = ?, "
-                "decision_reason = ?, resolution_decision_id = ? WHERE id = ?",
-                [status, moderator.id, at, reason, decision_id, origin["id"]],
-            )
-            tx.audit(
-                AppealDecided(
-                    moderator.id,
-                    appeal_id=origin["id"],
-                    appealed_decision_id=origin["decision_id"],
-                    decision_id=decision_id,
-                    clip_id=clip_id,
-                    status=status,
-                )
-            )
+            decide_appeal(
+                tx, origin["id"], origin["decision_id"], status, moderator.id, reason,
+                decision_id, clip_id,
+            )  # fmt: skip
             closed["appeal"] = {"id": origin["id"], "status": status}
         elif origin["kind"] == "dispute":
             verdict = action if action in VERDICTS else (
                 "uphold" if outcome == self._contested(item) else "overturn"
             )  # fmt: skip
-            tx.execute(
-                "UPDATE character_disputes SET status = 'resolved', resolved_at = ?, outcome = ?, "
-                "decided_by = ?, decision_reason = ?, resolution_decision_id = ? WHERE id = ?",
-                [at, verdict, moderator.id, reason, decision_id, origin["id"]],
-            )
-            tx.audit(
-                DisputeDecided(
-                    moderator.id,
-                    dispute_id=origin["id"],
-                    character_id=origin["character_id"],
-                    disputed_decision_id=origin["decision_id"],
-                    decision_id=decision_id,
-                    clip_id=clip_id,
-                    outcome=verdict,
-                )
-            )
+            decide_dispute(
+                tx, origin["id"], origin["character_id"], origin["decision_id"], verdict,
+                moderator.id, reason, decision_id, clip_id,
+            )  # fmt: skip
             closed["dispute"] = {"id": origin["id"], "status": "resolved", "outcome": verdict}
         if clip_id is not None and origin["kind"] == "reports":
-            n = tx.execute(
-                "SELECT count(*) FROM reports WHERE clip_id = ? AND status = 'open'", [clip_id]
-            ).fetchone()[0]
-            if n:
-                tx.execute(
-                    "UPDATE reports SET status = 'resolved' WHERE clip_id = ? AND status = 'open'",
-                    [clip_id],
-                )
-                tx.audit(
-                    ReportsResolved(
-                        moderator.id, clip_id=clip_id, decision_id=decision_id, reports=int(n)
-                    )
-                )
-            closed["reports"] = int(n)
+            closed["reports"] = resolve_reports(tx, clip_id, decision_id, moderator.id)
             # The same reports may have opened a specialists' item too (and vice versa):
             # one decision answers them all, so those items resolve with it.
             others = tx.execute(
-                "SELECT q.id, q.queue FROM queue_items q LEFT JOIN decisions d ON d.id = q.decision_id "
+                "SELECT q.id FROM queue_items q LEFT JOIN decisions d ON d.id = q.decision_id "
                 "LEFT JOIN scans s ON s.id = d.scan_id WHERE q.clip_id = ? AND q.id <> ? "
                 "AND q.status IN ('open', 'claimed') AND (q.queue = ? OR s.stage = 'report')",
                 [clip_id, item["id"], REPORTS_QUEUE],
             ).fetchall()
-            for other_id, other_queue in others:
-                self._resolve_item(
-                    tx, other_id, other_queue, clip_id, decision_id, "superseded",
+            for (other_id,) in others:
+                queue_rows.resolve(
+                    tx, other_id, moderator.id, decision_id,
                     {"superseded_by": item["id"], "decision_id": decision_id, "action": action},
-                    moderator, at,
+                    "superseded",
                 )  # fmt: skip
             closed["superseded_items"] = [str(o[0]) for o in others]
         return closed
@@ -589,37 +508,6 @@ class ReviewService:
     def _contested(self, item: dict[str, Any]) -> str | None:
         rows = self.store.query("SELECT outcome FROM decisions WHERE id = ?", [item["decision_id"]])
         return str(rows[0][0]) if rows else None
-
-    def _strike(
-        self,
-        tx: Any,
-        user_id: str,
-        decision_id: str,
-        clip_id: str | None,
-        reason: str,
-        moderator: User,
-    ) -> dict[str, Any]:
-        strike_id = new_id("strk")
-        tx.execute(
-            "INSERT INTO strikes (id, user_id, decision_id, clip_id, reason, created_by, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [strike_id, user_id, decision_id, clip_id, reason, moderator.id, now()],
-        )
-        count = int(
-            tx.execute("SELECT count(*) FROM strikes WHERE user_id = ?", [user_id]).fetchone()[0]
-        )
-        tx.audit(
-            StrikeAdded(
-                moderator.id,
-                user_id=user_id,
-                strike_id=strike_id,
-                decision_id=decision_id,
-                clip_id=clip_id,
-                reason=reason[:500],
-                strikes=count,
-            )
-        )
-        return {"id": strike_id, "user_id": user_id, "strikes": count}
 
     def strikes(self, user_id: str) -> list[dict[str, Any]]:
         """A user's strikes, newest first (staff view)."""

@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
+from pipeline.decide import DecisionPath
 from pipeline.feed import FeedService
 from pipeline.gate import Gate
 from pipeline.generate import GenerationService
@@ -26,6 +27,7 @@ from pipeline.policy_store import PolicyService
 from pipeline.provenance import ProvenanceService
 from pipeline.review import ReviewService
 from pipeline.safety import SafetySource
+from pipeline.takedown import TakedownService
 from pipeline.teens import TeenService
 from store import jobs
 from store.blobs import BlobStore
@@ -52,6 +54,8 @@ class PipelineServices:
     characters: CharacterService
     safety: SafetySource
     likeness: LikenessService
+    takedown: TakedownService
+    path: DecisionPath
     gate: Gate
     generation: GenerationService
     review: ReviewService

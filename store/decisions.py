@@ -296,6 +296,13 @@ class Decisions:
             return {}, None
         return dict(loads(row[0][0]) or {}), str(row[0][1])
 
+    def view_of_scan(self, scan_id: str) -> tuple[dict[str, Any], str | None]:
+        """A recorded scan's merged signal view and its stage."""
+        row = self.store.query("SELECT view, stage FROM scans WHERE id = ?", [scan_id])
+        if not row:
+            return {}, None
+        return dict(loads(row[0][0]) or {}), str(row[0][1])
+
     def signals_of(self, scan_id: str) -> list[dict[str, Any]]:
         rows = self.store.query("SELECT data FROM signals WHERE scan_id = ? ORDER BY id", [scan_id])
         return [loads(r[0]) for r in rows]

@@ -48,6 +48,8 @@ class QueueRequest:
     reason: str
     due_at: datetime | None = None
     dedupe_key: str | None = None
+    # False: always a new item (each rights dispute is its own case, even on one clip).
+    one_per_clip: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def open_or_escalate(
     priority = max(0, min(MAX_PRIORITY, int(request.priority)))
     due = request.due_at or at + due_in(priority)
     row = None
-    if clip_id is not None:
+    if clip_id is not None and request.one_per_clip:
         row = tx.execute(
             "SELECT id, priority, due_at FROM queue_items WHERE clip_id = ? AND queue = ? "
             "AND status IN ('open', 'claimed')",

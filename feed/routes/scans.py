@@ -17,6 +17,7 @@ from feed.access import SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
 from feed.uploads import read_upload
+from pipeline.answers import answer
 from store.users import User
 
 router = SecureRouter()
@@ -29,13 +30,8 @@ def _is_staff(user: User) -> bool:
 
 
 def _for_viewer(result: dict[str, Any], user: User) -> dict[str, Any]:
-    """Shadow results are internal policy work: only staff see them."""
-    if _is_staff(user):
-        return result
-    decision = {
-        k: v for k, v in result["decision"].items() if k not in ("shadow", "shadow_outcome")
-    }
-    return {**result, "decision": decision}
+    """Staff see all the evidence; anyone else the outcome, plain reasons and next steps."""
+    return answer(result, user)
 
 
 @router.post("/scan", access=SIGNED_IN, tags=["gate"])
@@ -65,6 +61,7 @@ def scan(
         parent_clip_id=parent_clip_id,
         origin="remix" if parent_clip_id else "upload",
         declared_name=file.filename,
+        door="scan",
     )
     return _for_viewer(result.to_dict(), user)
 
@@ -80,7 +77,9 @@ def prompt_check(
     body: PromptCheck, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """The prompt gate alone: would this prompt (with these cameos) be allowed for you?"""
-    result = svc.pipeline.gate.check_prompt(user, body.prompt, body.cameos, body.parent_clip_id)
+    result = svc.pipeline.gate.check_prompt(
+        user, body.prompt, body.cameos, body.parent_clip_id, door="prompt"
+    )
     return _for_viewer(result.to_dict(), user)
 
 
@@ -131,6 +130,14 @@ def queue_items(
 @router.get("/queue-items/{item_id}", access=STAFF, tags=["review"])
 def queue_item(item_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
     return svc.pipeline.review.item(item_id)
+
+
+@router.post("/queue-items/{item_id}/release", access=STAFF, tags=["review"])
+def release_item(
+    item_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Give a claimed item back to its queue (its holder; an admin may release anyone's)."""
+    return svc.pipeline.review.release(item_id, user)
 
 
 @router.post("/queue-items/{item_id}/claim", access=STAFF, tags=["review"])

@@ -1,0 +1,539 @@
+"""The one decision path: door → signal sources → merge → policy → record → actions → result.
+
+Every door (upload, scan, prompt check, generate at the prompt and output
+stage, remix, report, appeal and dispute verdicts, takedown after a
+revocation, a moderator's decision) hands a :class:`DecisionRequest` to
+:meth:`DecisionPath.decide`:
+
+1. **Signals.** Live sources (the registry the composition root assembled)
+   run on the request's :class:`~pipeline.sources.ScanInput`, or a stored
+   signal view is replayed (a report, a takedown, a verdict re-decide what
+   the clip's last scan found). A source that fails is recorded, never
+   fatal -- except a bad upload (:class:`MediaError`), which the door refuses.
+2. **Merge** the sources' view parts and the decision context (who, which
+   audience, which stage, remix lineage, whether the clip is live).
+3. **Policy** (:func:`judge`): the active version decides; the shadow
+   version is evaluated and compared, never enforced; an adult's clip is
+   checked again for a teen audience; a failed source forces at least
+   ``review``. Backtests replay stored views through the same function.
+4. **Override.** A moderator's decision, or a door's forced outcome (a
+   takedown after a revocation), replaces the outcome -- the policy's view
+   stays in the record beside it.
+5. **Record** the scan, signals, decision, clip move, queue item and audit
+   events in one transaction (:mod:`store.decisions`), with the door's own
+   rows (a report, an appeal verdict) in the same transaction.
+6. **Actions** follow from the outcome: publish, hold (queue), block, take
+   down, and the queue item a human needs.
+
+The result is a :class:`Decided`; :mod:`pipeline.answers` shapes it for the
+person who asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from detectors.base import MediaError, Signal
+from pipeline.sources import ScanInput, SignalSource
+from policies.engine import PolicySet
+from policies.schema import OUTCOME_RANK, SIGNAL_ROOTS
+from policies.shadow import compare
+from store.clips import NewClip
+from store.db import Store, Tx
+from store.decisions import (
+    ClipChange,
+    DecisionRecord,
+    Decisions,
+    RecordedDecision,
+    ScanRecord,
+    SignalRecord,
+)
+from store.queue import QueueRequest
+from store.users import User
+
+if TYPE_CHECKING:
+    from pipeline.intake import MediaItem
+    from pipeline.policy_store import PolicyService
+
+log = logging.getLogger("greenroom.decide")
+
+SOURCE_ERROR_QUEUE = "scan_errors"
+SOURCE_ERROR_PRIORITY = 50
+# Context keys the path owns: a source cannot change who is judged or where.
+OWNED_CONTEXT = ("creator", "audience", "stage", "published", "is_remix", "parent_id")
+
+
+def clip_status_for(outcome: str, stage: str) -> str:
+    """The clip status a decision leads to (output clips wait for signing before they go live)."""
+    if outcome in ("allow", "label", "age_restrict"):
+        return "pending" if stage == "output" else "published"
+    return {"review": "queued", "block": "blocked", "takedown": "taken_down"}[outcome]
+
+
+def merge_part(
+    view: dict[str, Any], context: dict[str, Any], part: Mapping[str, Any], who: str
+) -> None:
+    """Fold one source's view part into the merged view (lists extend, objects merge)."""
+    for key, value in part.items():
+        if key == "context":
+            if isinstance(value, Mapping):
+                for ckey, cvalue in value.items():
+                    if isinstance(cvalue, Mapping) and isinstance(context.get(ckey), dict):
+                        _fold(context[ckey], cvalue)
+                    else:
+                        context[ckey] = dict(cvalue) if isinstance(cvalue, Mapping) else cvalue
+            continue
+        if key not in SIGNAL_ROOTS:
+            log.warning("source %s returned unknown view key %r (ignored)", who, key)
+            continue
+        if isinstance(value, list):
+            view.setdefault(key, [])
+            if isinstance(view[key], list):
+                view[key].extend(value)
+        elif isinstance(value, Mapping) and isinstance(view.get(key), dict):
+            view[key].update(value)
+        else:
+            view[key] = value
+
+
+def _fold(into: dict[str, Any], part: Mapping[str, Any]) -> None:
+    """Two sources' parts of one context object: lists extend, counts add, the rest is replaced."""
+    for key, value in part.items():
+        have: Any = into.get(key)
+        if isinstance(have, list) and isinstance(value, list):
+            into[key] = [*have, *value]
+        elif isinstance(have, int | float) and isinstance(value, int | float):
+            into[key] = have + value
+        else:
+            into[key] = value
+
+
+@dataclass
+class Judgement:
+    """The policy's answer for one merged view: the decision document plus the clip audience."""
+
+    decision: dict[str, Any]
+    audience: str  # the clip's audience: everyone or adults
+    teen_check: dict[str, Any] | None
+
+
+def judge(
+    active: PolicySet,
+    shadow_set: PolicySet | None,
+    view: Mapping[str, Any],
+    context: Mapping[str, Any],
+    *,
+    source_errors: Sequence[Mapping[str, str]] = (),
+    stage: str,
+) -> Judgement:
+    """Active version, shadow comparison, forced review on a failed source, the teen-audience check.
+
+    Pure: the same view and context give the same judgement, which is what
+    lets a backtest replay stored decisions through it.
+    """
+    decision = active.evaluate(view, context)
+    doc = decision.to_dict()
+    shadow_doc: dict[str, Any] = {
+        "rules": doc["shadow"],
+        "outcome": doc["shadow_outcome"],
+        "version": None,
+        "comparison": None,
+    }
+    if shadow_set is not None and shadow_set.version != active.version:
+        other = shadow_set.evaluate(view, context)
+        shadow_doc["version"] = shadow_set.version
+        shadow_doc["comparison"] = compare(decision.outcome, decision.rule_ids, other).to_dict()
+        shadow_doc["version_rules"] = [r.to_dict() for r in other.rules]
+    doc["shadow"] = shadow_doc
+    doc["forced_review"] = False
+    if source_errors and OUTCOME_RANK[doc["outcome"]] < OUTCOME_RANK["review"]:
+        doc["outcome"] = "review"
+        doc["queue"], doc["priority"] = SOURCE_ERROR_QUEUE, SOURCE_ERROR_PRIORITY
+        doc["forced_review"] = True
+    elif source_errors and doc["queue"] is None:
+        doc["queue"], doc["priority"] = SOURCE_ERROR_QUEUE, SOURCE_ERROR_PRIORITY
+        doc["forced_review"] = True
+    audience = "everyone"
+    teen_check: dict[str, Any] | None = None
+    if stage != "prompt" and context.get("audience") == "adult":
+        teen = active.evaluate(view, {**context, "audience": "teen"})
+        teen_check = {"outcome": teen.outcome, "rules": teen.rule_ids}
+        if OUTCOME_RANK[teen.outcome] > OUTCOME_RANK["label"]:
+            audience = "adults"
+    elif stage != "prompt":
+        teen_check = {"outcome": doc["outcome"], "rules": [r["id"] for r in doc["rules"]]}
+    if doc["outcome"] == "age_restrict":
+        audience = "adults"
+    return Judgement(doc, audience, teen_check)
+
+
+@dataclass(frozen=True)
+class Override:
+    """An outcome that replaces the policy's: a moderator's decision or a door's forced one."""
+
+    outcome: str
+    reason: str
+    decided_by: str | None = None  # the moderator; None for a door's forced outcome
+    status: str | None = None  # the clip status it leads to (None: leave the clip as it is)
+    audience: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DecisionRequest:
+    """Everything one door hands the path."""
+
+    door: str
+    scan: ScanInput
+    actor: User | None = None  # who caused it (default: the creator)
+    clip: dict[str, Any] | None = None  # the clip decided about, when it exists
+    origin: str = "upload"  # for a clip the decision creates
+    media: MediaItem | None = None
+    # Re-decide a stored signal view instead of running the live sources.
+    replay_view: dict[str, Any] | None = None
+    replay_scan_id: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    override: Override | None = None
+    # A door's own queue (reports), fixed or computed from the policy's decision document.
+    queue: QueueRequest | Callable[[dict[str, Any]], QueueRequest] | None = None
+    # Clip status the door decides itself (a report moves only a live clip); None: from the outcome.
+    status_rule: Callable[[dict[str, Any]], str | None] | None = None
+    job_id: str | None = None
+    before: Callable[[Tx], Any] | None = None
+    also: Callable[[Tx, RecordedDecision], Any] | None = None
+
+
+@dataclass
+class Decided:
+    """What one pass through the path decided, recorded and did."""
+
+    door: str
+    clip_id: str | None
+    scan_id: str | None
+    decision_id: str
+    decision: dict[str, Any]
+    signals: list[dict[str, Any]]
+    sources_run: list[str]
+    duration_ms: float
+    stage: str = "upload"
+    status: str | None = None
+    previous_status: str | None = None
+    audience: str = "everyone"
+    queue_item_id: str | None = None
+    queue_transition: str | None = None
+    queue_priority: int | None = None
+    queue_due_at: Any = None
+    source_errors: list[dict[str, str]] = field(default_factory=list)
+    media: dict[str, Any] | None = None
+    extra: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "door": self.door,
+            "clip_id": self.clip_id,
+            "scan_id": self.scan_id,
+            "decision_id": self.decision_id,
+            "stage": self.stage,
+            "status": self.status,
+            "audience": self.audience,
+            "queue_item_id": self.queue_item_id,
+            "decision": self.decision,
+            "signals": self.signals,
+            "sources_run": self.sources_run,
+            "source_errors": self.source_errors,
+            "duration_ms": self.duration_ms,
+            "media": self.media,
+        }
+
+
+class DecisionPath:
+    """Runs every door's request through sources, policy, record and actions."""
+
+    def __init__(
+        self, store: Store, policies: PolicyService, sources: Sequence[SignalSource]
+    ) -> None:
+        self.store = store
+        self.policies = policies
+        self.sources = tuple(sources)
+        self.decisions = Decisions(store)
+
+    # -- signals ------------------------------------------------------------------------
+
+    def run_sources(
+        self, scan: ScanInput, sources: Sequence[SignalSource] | None = None
+    ) -> tuple[list[tuple[str, Signal]], dict[str, Any], dict[str, Any], list[str], list[dict[str, str]]]:  # fmt: skip
+        """(signals, view, context parts, sources run, source errors) for one scan."""
+        signals: list[tuple[str, Signal]] = []
+        view: dict[str, Any] = {}
+        context: dict[str, Any] = {}
+        ran: list[str] = []
+        errors: list[dict[str, str]] = []
+        for source in self.sources if sources is None else sources:
+            name = source.name
+            try:
+                found = list(source.signals(scan))
+                part = source.view(scan, found)
+            except MediaError:
+                raise  # the upload itself is bad: the door refuses it
+            except Exception as exc:  # one source's failure must not decide the clip
+                log.exception("source %s failed", name)
+                # The class name only: exception text can carry input values.
+                errors.append({"source": name, "error": type(exc).__name__})
+                continue
+            ran.append(name)
+            signals += [(name, s) for s in found]
+            if isinstance(part, Mapping):
+                merge_part(view, context, part, name)
+        return signals, view, context, ran, errors
+
+    # -- context ------------------------------------------------------------------------
+
+    def _strikes(self, creator: User | None) -> int:
+        if creator is None:
+            return 0
+        # Strikes are counted by moderators (pipeline.review), not inferred from
+        # clip status: a takedown for a revoked cameo is not the creator's fault.
+        row = self.store.query("SELECT count(*) FROM strikes WHERE user_id = ?", [creator.id])
+        return int(row[0][0]) if row else 0
+
+    def context_for(
+        self, req: DecisionRequest, extra: Mapping[str, Any], base: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        creator = req.scan.creator
+        clip = req.clip
+        context: dict[str, Any] = dict(base or {})
+        context.update(
+            {
+                "creator": {
+                    "id": creator.id if creator else "",
+                    "role": creator.role if creator else "user",
+                    "is_teen": bool(creator and creator.is_teen),
+                    "verified": False,
+                    "strikes": self._strikes(creator),
+                },
+                # A teen's clip is judged by the teen thresholds; an adult's clip is
+                # judged as adult content and separately checked for teen viewers.
+                "audience": "teen" if creator is not None and creator.is_teen else "adult",
+                "stage": req.scan.stage,
+                "published": bool(clip and clip["status"] == "published"),
+                "is_remix": req.scan.parent_clip_id is not None
+                or req.origin == "remix"
+                or req.scan.stage == "remix",
+                "parent_id": req.scan.parent_clip_id or "",
+            }
+        )
+        for key, value in {**extra, **req.context}.items():
+            if key in OWNED_CONTEXT:
+                continue
+            context[key] = value
+        return context
+
+    # -- the path -----------------------------------------------------------------------
+
+    def decide(self, req: DecisionRequest) -> Decided:
+        started = time.perf_counter()
+        scan = req.scan
+        if req.replay_view is not None:
+            stored = dict(req.replay_view)
+            base = dict(stored.pop("context", None) or {})
+            signals: list[tuple[str, Signal]] = []
+            extra: dict[str, Any] = {}
+            errors: list[dict[str, str]] = []
+            view, ran = stored, ["replay"]
+        else:
+            signals, view, extra, ran, errors = self.run_sources(scan)
+            base = {}
+        context = self.context_for(req, extra, base)
+        active = self.policies.active()
+        judgement = judge(
+            active,
+            self.policies.shadow(),
+            view,
+            context,
+            source_errors=errors,
+            stage=scan.stage,
+        )
+        doc = judgement.decision
+        audience = judgement.audience
+        policy_outcome = doc["outcome"]
+        override = req.override
+        if override is not None:
+            doc["policy_outcome"] = policy_outcome
+            doc["outcome"] = override.outcome
+            doc["override"] = {
+                "outcome": override.outcome,
+                "by": "moderator" if override.decided_by else req.door,
+                "reason": override.reason,
+                **dict(override.details),
+            }
+            if override.audience is not None:
+                audience = override.audience
+        doc["explanation"] = {
+            "door": req.door,
+            "sources_run": ran,
+            "source_errors": errors,
+            "stage": scan.stage,
+            "audience": context["audience"],
+            "clip_audience": audience,
+            "teen_audience_check": judgement.teen_check,
+            "forced_review": doc.get("forced_review", False),
+            "signal_models": sorted({s.model_id for _, s in signals}),
+            "replayed_scan": req.replay_scan_id,
+        }
+        signal_docs = [{**s.to_dict(), "source": name} for name, s in signals]
+        clip_change = self._clip_change(req, doc, audience, override)
+        queue = self._queue_request(req, doc, override)
+        actor = req.actor or scan.creator
+        details = {
+            k: doc.get(k)
+            for k in (
+                "reasons",
+                "preserve_evidence",
+                "overridden",
+                "errors",
+                "shadow_outcome",
+                "explanation",
+                "forced_review",
+                "policy_outcome",
+                "override",
+            )
+        }
+        if override is not None:
+            details.update(dict(override.details))
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        record = DecisionRecord(
+            door=req.door,
+            actor_id=actor.id if actor else None,
+            outcome=doc["outcome"],
+            policy_version=doc["version"],
+            rules=doc["rules"],
+            shadow=doc["shadow"],
+            details=details,
+            queue=queue.queue if queue else None,
+            priority=queue.priority if queue else None,
+            reason=(override.reason if override else ", ".join(doc["reasons"])) or None,
+            decided_by=override.decided_by if override else None,
+            scan=ScanRecord(
+                stage=scan.stage,
+                context={
+                    **context,
+                    "door": req.door,
+                    "sources_run": ran,
+                    "source_errors": errors,
+                    "requested_cameos": scan.requested_cameos,
+                    "media": req.media.to_dict() if req.media else None,
+                },
+                view={**view, "context": context},
+                duration_ms=duration_ms,
+                job_id=req.job_id,
+            )
+            if override is None or override.decided_by is None
+            else None,
+            scan_id=req.replay_scan_id if override is not None and override.decided_by else None,
+            signals=[
+                SignalRecord(s.kind, s.model_id, d)
+                for (_, s), d in zip(signals, signal_docs, strict=True)
+            ],
+            clip=clip_change,
+            clip_id=req.clip["id"] if req.clip else None,
+            queue_request=queue,
+        )
+        recorded, extra_result = self.decisions.record(record, before=req.before, also=req.also)
+        return Decided(
+            door=req.door,
+            clip_id=recorded.clip_id,
+            scan_id=recorded.scan_id,
+            decision_id=recorded.decision_id,
+            decision=doc,
+            signals=signal_docs,
+            sources_run=ran,
+            duration_ms=round(duration_ms, 1),
+            stage=scan.stage,
+            status=recorded.status or (req.clip["status"] if req.clip else None),
+            previous_status=recorded.previous_status,
+            audience=audience,
+            queue_item_id=recorded.queue_item_id,
+            queue_transition=recorded.queue_transition,
+            queue_priority=recorded.queue_priority,
+            queue_due_at=recorded.queue_due_at,
+            source_errors=errors,
+            media=req.media.to_dict() if req.media else None,
+            extra=extra_result,
+        )
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _clip_change(
+        self,
+        req: DecisionRequest,
+        doc: dict[str, Any],
+        audience: str,
+        override: Override | None,
+    ) -> ClipChange | None:
+        if req.scan.stage == "prompt" and req.clip is None:
+            return None  # a prompt makes no clip until it is generated
+        if override is not None:
+            if override.status is None or req.clip is None:
+                return None
+            return ClipChange(
+                clip_id=req.clip["id"], status=override.status, audience=override.audience
+            )
+        if req.status_rule is not None:
+            if req.clip is None:
+                return None
+            status = req.status_rule(doc)
+            if status is None or status == req.clip["status"]:
+                return None
+            return ClipChange(clip_id=req.clip["id"], status=status)
+        status = clip_status_for(doc["outcome"], req.scan.stage)
+        sha = req.media.sha256 if req.media else None
+        if req.clip is None:
+            creator = req.scan.creator
+            return ClipChange(
+                new=NewClip(
+                    creator_id=creator.id if creator else None,
+                    prompt=req.scan.prompt,
+                    origin=req.origin,
+                    status=status,
+                    parent_clip_id=req.scan.parent_clip_id,
+                    media_sha256=sha,
+                    audience=audience,
+                )
+            )
+        return ClipChange(
+            clip_id=req.clip["id"], status=status, audience=audience, media_sha256=sha
+        )
+
+    def _queue_request(
+        self, req: DecisionRequest, doc: dict[str, Any], override: Override | None
+    ) -> QueueRequest | None:
+        if override is not None and override.decided_by is not None:
+            return None  # a human decided: nothing more to queue
+        if req.queue is not None:
+            return req.queue(doc) if callable(req.queue) else req.queue
+        if not doc.get("queue"):
+            return None
+        reason = ", ".join(doc.get("reasons") or []) or "; ".join(
+            e.get("message", "") for e in doc.get("errors") or []
+        )
+        dedupe = None
+        if req.clip is None and req.scan.stage == "prompt":
+            creator = req.scan.creator
+            # One item per creator and prompt: repeating a flagged prompt does not flood the queue.
+            dedupe = f"prompt:{creator.id if creator else ''}:{_digest(req.scan.prompt or '')}"
+        return QueueRequest(
+            queue=str(doc["queue"]),
+            priority=int(doc.get("priority") or 0),
+            reason=reason or doc["outcome"],
+            dedupe_key=dedupe,
+        )
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()[:32]
