@@ -34,6 +34,7 @@ from generator.certs import create_dev_certs
 from generator.signing import GenerationInfo, Parent, SigningError, SigningIdentity, sign_file
 from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
 from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
+from pipeline.answers import user_decision
 from store import clips as clip_rows
 from store import jobs
 from store.db import NotFound
@@ -54,9 +55,6 @@ DEV_CERTS_DIR = Path("certs") / "dev"
 BLOCKING = frozenset({"block", "takedown"})
 MAX_SECONDS = 10.0
 STAFF_ROLES = frozenset({"admin", "moderator"})
-# Decision keys a creator sees: the rules with their values and the reasons,
-# not the shadow policy under evaluation.
-_CREATOR_KEYS = ("outcome", "rules", "version", "queue", "priority", "reasons", "errors")
 
 
 class GenerationError(ValueError):
@@ -108,9 +106,8 @@ class PendingSignature:
 
 
 def creator_view(decision: dict[str, Any], decision_id: str | None, stage: str) -> dict[str, Any]:
-    """A decision as its requester sees it: outcome, rules with values, reasons; no shadow policy."""
-    doc = {k: decision.get(k) for k in _CREATOR_KEYS}
-    doc["id"] = decision_id
+    """A decision as its requester sees it (:func:`pipeline.answers.user_decision`): no values."""
+    doc = user_decision(decision, decision_id)
     doc["stage"] = stage
     explanation = decision.get("explanation") or {}
     doc["sources_run"] = explanation.get("sources_run", [])
@@ -212,7 +209,9 @@ class GenerationService:
             parent_path = self._parent(creator, parent_clip_id)
 
         gate = self.gate
-        checked = gate.check_prompt(creator, prompt, cameos or [], parent_clip_id=parent_clip_id)
+        checked = gate.check_prompt(
+            creator, prompt, cameos or [], parent_clip_id=parent_clip_id, door="generate_prompt"
+        )
         timings["prompt_gate"] = _ms(started)
         prompt_doc = creator_view(checked.decision, checked.decision_id, "prompt")
         base = {
