@@ -116,7 +116,7 @@ def bait_console(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
 def test_no_image_is_fetched_from_a_description(bait_console: tuple[LiveServer, str]) -> None:
     from playwright.sync_api import expect
 
-    _, url = bait_console
+    live, url = bait_console
     with browser_page() as page:
         fetched: list[str] = []
         page.on("request", lambda request: fetched.append(request.url))
@@ -129,7 +129,14 @@ def test_no_image_is_fetched_from_a_description(bait_console: tuple[LiveServer, 
         images = page.evaluate("() => Array.from(document.images).map(i => i.src)")
         assert not [src for src in images if "127.0.0.1:9" in src], images
         assert page.locator("strong", has_text="bold").count() == 0
+        # Signing out in the browser revokes the session token on the server.
+        page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert not [u for u in fetched if "127.0.0.1:9" in u], fetched
+    with live.client("admin") as admin:
+        audit = admin.get("/audit", params={"limit": 200}).json()["events"]
+    signed_out = [e for e in audit if e["event"] == "auth.logged_out"]
+    assert [e["actor_id"] for e in signed_out] == [live.users["moderator"].id]
 
 
 def test_a_teen_confirms_a_guardian_and_an_admin_suspends_in_the_console(
