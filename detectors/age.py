@@ -28,6 +28,7 @@ from detectors.base import (
     ModelUnavailable,
     Signal,
 )
+from detectors.concurrency import InstancePool, ort_session_options
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
@@ -240,13 +241,13 @@ def _box_of(face: Any, width: int, height: int) -> Box:
     return (x1, y1, x2, y2)
 
 
-def _ort_session(path: Path, threads: int):  # type: ignore[no-untyped-def]
+def _ort_session(path: Path) -> Any:
+    """A session shared by every thread: ``run`` is thread-safe, one intra-op thread per run."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(path), ort_session_options(), providers=["CPUExecutionProvider"]
+    )
 
 
 class DlibAgeEstimator(AgeEstimator):
@@ -278,13 +279,21 @@ class DlibAgeEstimator(AgeEstimator):
             self._input_name = str(spec["input"]["name"])
             onnx_path = model_dir / spec["artifact"]["filename"]
             sp_path = model_dir / manifest["shape_predictor"]["artifact"]["filename"]
-            self._session = _ort_session(onnx_path, threads)
-            self._predictor = dlib.shape_predictor(str(sp_path))
+            self._session = _ort_session(onnx_path)
+            first = dlib.shape_predictor(str(sp_path))
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             raise ModelUnavailable(
                 f"cannot load the dlib age model from {model_dir}: {exc}"
             ) from None
         self._dlib = dlib
+        # The shape predictor is pooled: dlib promises no thread safety for its
+        # objects (the HOG detector beside it corrupted the heap, issue 11), so
+        # each concurrent caller gets its own (9 MB, loads in ~30 ms), at most
+        # ``threads``. get_face_chip_details / extract_image_chip are free
+        # functions of their arguments. The ONNX session is shared (thread-safe).
+        self._predictors: InstancePool[Any] = InstancePool(
+            lambda: dlib.shape_predictor(str(sp_path)), threads, first=first
+        )
         self.info = ModelInfo(
             model_id="dlib-age-v1",
             task="age_estimation",
@@ -295,10 +304,13 @@ class DlibAgeEstimator(AgeEstimator):
 
     def _estimate_boxes(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[tuple[float, float]]:
         dlib = self._dlib
+        with self._predictors.use() as predictor:
+            shapes = [
+                predictor(rgb, dlib.rectangle(round(x1), round(y1), round(x2), round(y2)))
+                for x1, y1, x2, y2 in boxes
+            ]
         chips = []
-        for x1, y1, x2, y2 in boxes:
-            rect = dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
-            shape = self._predictor(rgb, rect)
+        for shape in shapes:
             details = dlib.get_face_chip_details(shape, self._chip, self._padding)
             chips.append(np.asarray(dlib.extract_image_chip(rgb, details), dtype=np.uint8))
         batch = np.stack(chips).astype(np.float32)
@@ -338,7 +350,8 @@ class InsightFaceAgeEstimator(AgeEstimator):
                     "InsightFace model pack (buffalo_l/buffalo_s) - non-commercial research only"
                 )
             path = found[0]
-        self._session = _ort_session(path, threads)
+        # Shared, no lock: a thread-safe InferenceSession and a stateless crop.
+        self._session = _ort_session(path)
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name
         self.info = ModelInfo(

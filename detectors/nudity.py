@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import Explanation, MediaError, ModelInfo, ModelUnavailable, Signal
+from detectors.concurrency import ort_session_options
 
 # Classes whose exposure is sexual content for policy purposes.
 EXPOSED_SEXUAL = frozenset(
@@ -184,7 +185,11 @@ class NudityDetector(ABC):
 
 
 class NudeNetDetector(NudityDetector):
-    """NudeNet 3.4.2 ``320n.onnx`` from the installed wheel."""
+    """NudeNet 3.4.2 ``320n.onnx`` from the installed wheel.
+
+    ``threads`` is the process's core budget; each run uses one intra-op
+    thread, and concurrent calls run in parallel on the one shared session.
+    """
 
     def __init__(
         self, threshold: float = DEFAULT_THRESHOLD, threads: int = 1, model_path: Path | None = None
@@ -203,15 +208,16 @@ class NudeNetDetector(NudityDetector):
         )
         if not path.is_file():
             raise ModelUnavailable(f"NudeNet model not found at {path}; reinstall nudenet==3.4.2")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
         # NudeDetector's constructor opens its own session with default
         # threads; we bypass it and give the instance our session instead so
         # its pre/post-processing stays the upstream code.
+        # Shared, no lock: NudeDetector.detect only reads the instance (input
+        # name and size) and calls the session's thread-safe run; the reading
+        # and post-processing are functions of their arguments. One intra-op
+        # thread per run (detectors.concurrency.ort_session_options says why).
         detector = NudeDetector.__new__(NudeDetector)
         detector.onnx_session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
+            str(path), ort_session_options(), providers=["CPUExecutionProvider"]
         )
         detector.input_width = detector.input_height = 320
         detector.input_name = detector.onnx_session.get_inputs()[0].name

@@ -78,7 +78,11 @@ def _quantize_int8(module: Any) -> None:
 
 
 class SentenceEmbedder:
-    """A loaded sentence-transformers model with a token-id keyed embedding cache (thread-safe)."""
+    """A loaded sentence-transformers model with a token-id keyed embedding cache (thread-safe).
+
+    ``threads`` sets torch's intra-op threads, a process-wide setting (the last
+    model loaded sets it for all); forward passes run one at a time on them.
+    """
 
     def __init__(
         self,
@@ -115,7 +119,17 @@ class SentenceEmbedder:
         self.model_path = Path(model_path)
         self._cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._cache_entries = cache_entries
+        # Guards the cache and the counters.
         self._lock = threading.Lock()
+        # Concurrency (issue 11): the forward pass is thread-safe (an eval-mode
+        # module under inference_mode keeps no state) but fans out over torch's
+        # process-wide intra-op pool of ``threads``: two at once would run twice
+        # as many threads as cores, so one forward at a time uses every core.
+        self._forward_lock = threading.Lock()
+        # A Hugging Face fast tokenizer is one Rust object whose truncation and
+        # padding settings each call may rewrite; two threads in it at once fail
+        # with "Already borrowed". Tokenising is quick, so it is serialised.
+        self._tokenizer_lock = threading.Lock()
         self.encoded = 0  # texts actually run through the model (for benchmarks)
         self.cache_hits = 0
 
@@ -139,7 +153,9 @@ class SentenceEmbedder:
         return int(self.model.max_seq_length)
 
     def _keys(self, texts: list[str]) -> list[tuple[int, ...]]:
-        ids = self.model.tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
+        with self._tokenizer_lock:
+            encoded = self.model.tokenizer(texts, truncation=True, max_length=self.max_tokens)
+        ids = encoded["input_ids"]
         return [tuple(i) for i in ids]
 
     def _forward(self, ids: list[tuple[int, ...]]) -> np.ndarray:
@@ -175,16 +191,20 @@ class SentenceEmbedder:
             # batch (padding included), so a text batched with others would get a
             # slightly different vector than alone; one text per forward keeps the
             # vector a function of its token ids, which the cache relies on.
-            return np.concatenate(
-                [self._forward(ids[i : i + step]) for i in range(0, len(ids), step)]
+            with self._forward_lock:
+                return np.concatenate(
+                    [self._forward(ids[i : i + step]) for i in range(0, len(ids), step)]
+                )
+        # encode() tokenises inside (with its own padding settings): both locks,
+        # always in this order (``_keys`` takes only the tokenizer's).
+        with self._forward_lock, self._tokenizer_lock:
+            vecs = self.model.encode(
+                texts,
+                batch_size=step,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
-        vecs = self.model.encode(
-            texts,
-            batch_size=step,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
         return np.asarray(vecs, dtype=np.float32)
 
     def embed(self, texts: list[str]) -> np.ndarray:

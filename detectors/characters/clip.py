@@ -24,6 +24,7 @@ and its matches say so in their evidence. Random weights find nothing real.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,7 @@ class OpenClipMatcher(ImageCharacterMatcher):
             raise ModelUnavailable(
                 f"no open_clip model at {folder} (need {CONFIG_NAME} and weights)"
             )
+        # Process-wide: sets torch's intra-op threads for every torch model here.
         torch.set_num_threads(max(1, threads))
         config = json.loads((folder / CONFIG_NAME).read_text())
         cfg = config.get("model_cfg", config)
@@ -222,6 +224,13 @@ class OpenClipMatcher(ImageCharacterMatcher):
         self._texts = _Vectors(dim, brute_force)
         self._names: dict[str, str] = {}
         self._descs: dict[str, str] = {}
+        # Concurrency (issue 11). The forward pass is thread-safe (eval mode,
+        # no_grad, no state kept) but fans out over torch's process-wide pool of
+        # ``threads``; one at a time uses every core without oversubscribing.
+        # The faiss indexes and the dicts beside them change on add/remove and
+        # are read by check, so those go under a second lock.
+        self._forward_lock = threading.Lock()
+        self._index_lock = threading.RLock()
 
     def embed_images(self, images: list[np.ndarray]) -> np.ndarray:
         from PIL import Image
@@ -229,35 +238,43 @@ class OpenClipMatcher(ImageCharacterMatcher):
         batch = self._torch.stack(
             [self._preprocess(Image.fromarray(check_rgb(im, "image"))) for im in images]
         )
-        with self._torch.no_grad():
+        with self._forward_lock, self._torch.no_grad():
             feats = self._model.encode_image(batch, normalize=True)
         return feats.numpy().astype(np.float32)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        with self._torch.no_grad():
+        with self._forward_lock, self._torch.no_grad():
             feats = self._model.encode_text(self._tokenizer(texts), normalize=True)
         return feats.numpy().astype(np.float32)
 
     def add(self, ref: CharacterRef) -> None:
-        self._names[ref.character_id] = ref.name
-        if ref.reference_images:
-            self._images.add(ref.character_id, self.embed_images(list(ref.reference_images)))
-        else:
-            self._images.remove(ref.character_id)
+        # Embed outside the index lock: checks go on while a character is added.
+        images = self.embed_images(list(ref.reference_images)) if ref.reference_images else None
         text = f"{ref.name}: {ref.description}" if ref.description else ref.name
-        self._descs[ref.character_id] = text
-        self._texts.add(ref.character_id, self.embed_texts([text]))
+        text_vec = self.embed_texts([text])
+        with self._index_lock:
+            self._names[ref.character_id] = ref.name
+            if images is not None:
+                self._images.add(ref.character_id, images)
+            else:
+                self._images.remove(ref.character_id)
+            self._descs[ref.character_id] = text
+            self._texts.add(ref.character_id, text_vec)
 
     def remove(self, character_id: str) -> None:
-        self._names.pop(character_id, None)
-        self._descs.pop(character_id, None)
-        self._images.remove(character_id)
-        self._texts.remove(character_id)
+        with self._index_lock:
+            self._names.pop(character_id, None)
+            self._descs.pop(character_id, None)
+            self._images.remove(character_id)
+            self._texts.remove(character_id)
 
     def check(self, rgb: np.ndarray, t: float | None = None) -> list[CharacterMatch]:
         q = self.embed_images([check_rgb(rgb, "image")])[0]
-        by_img = self._images.best_per_character(q, self.image_threshold)
-        by_txt = self._texts.best_per_character(q, self.text_threshold)
+        with self._index_lock:
+            by_img = self._images.best_per_character(q, self.image_threshold)
+            by_txt = self._texts.best_per_character(q, self.text_threshold)
+            names = {cid: self._names.get(cid, cid) for cid in set(by_img) | set(by_txt)}
+            descs = {cid: self._descs.get(cid, "") for cid in by_txt}
         out: list[CharacterMatch] = []
         for cid in sorted(set(by_img) | set(by_txt)):
             if cid in by_img:
@@ -282,16 +299,12 @@ class OpenClipMatcher(ImageCharacterMatcher):
                 evidence = {
                     "source": "image",
                     "method": "clip_text",
-                    "text": self._descs.get(cid, ""),
+                    "text": descs[cid],
                 }
             evidence.update({"t": t, "random_weights": self.info.random_weights})
             expl = Explanation(
                 self.info.model_id, f"open_clip {method}", round(sim, 4), thr, evidence
             )
-            out.append(
-                CharacterMatch(
-                    cid, self._names.get(cid, cid), round(sim, 4), thr, backend, evidence, expl
-                )
-            )
+            out.append(CharacterMatch(cid, names[cid], round(sim, 4), thr, backend, evidence, expl))
         out.sort(key=lambda m: (-m.score, m.character_id))
         return out

@@ -116,7 +116,12 @@ class CopyDetector(ImageCharacterMatcher):
         self.min_inliers, self.ratio = min_inliers, ratio
         self.min_inlier_ratio = min_inlier_ratio
         self.scales, self.max_side = scales, max_side
-        self._orb = cv2.ORB_create(nfeatures=orb_features)  # type: ignore[attr-defined]  # missing from OpenCV 5 stubs
+        # Concurrency (issue 11): an ORB object is not documented reentrant, and
+        # making one costs microseconds, so every call makes its own. The
+        # matcher is shared: knnMatch(query, train) is const (it matches on a
+        # clone). Checks read a snapshot of ``_refs``; add/remove replace one
+        # entry at a time, so a check sees each character before or after.
+        self.orb_features = orb_features
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
         self._refs: dict[str, list[_RefFeatures]] = {}
         self.info = ModelInfo(
@@ -159,7 +164,8 @@ class CopyDetector(ImageCharacterMatcher):
         return np.array(ph, dtype=np.uint64), np.array(dh, dtype=np.uint64), wins
 
     def _orb_features(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        kps, desc = self._orb.detectAndCompute(gray, None)
+        orb = cv2.ORB_create(nfeatures=self.orb_features)  # type: ignore[attr-defined]  # missing from OpenCV 5 stubs
+        kps, desc = orb.detectAndCompute(gray, None)
         pts = np.array([k.pt for k in kps], dtype=np.float32).reshape(-1, 2)
         return pts, desc
 
@@ -225,7 +231,7 @@ class CopyDetector(ImageCharacterMatcher):
         q_ph, q_dh, q_wins = self._hashes(small)
         q_pts, q_desc = self._orb_features(small)
         out: list[CharacterMatch] = []
-        for feats in self._refs.values():
+        for feats in list(self._refs.values()):
             best: tuple[tuple[float, float], CharacterMatch] | None = None
             for ref in feats:
                 m = self._match_hash(ref, q_ph, q_dh, q_wins, t)

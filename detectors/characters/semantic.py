@@ -15,6 +15,7 @@ so it works offline from pip alone.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -109,39 +110,46 @@ class DescriptionIndex:
 
         self._s = _Store(dim)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # faiss searches may run together, but not beside an add or remove (and
+        # the id maps change with them): one lock around each, all microseconds.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._s.ids)
 
     def add(self, character_id: str, vector: np.ndarray) -> None:
-        self.remove(character_id)
-        rid = self._s.assign(character_id)
-        self._index.add_with_ids(
-            vector.reshape(1, -1).astype(np.float32), np.array([rid], dtype=np.int64)
-        )
+        with self._lock:
+            self.remove(character_id)
+            rid = self._s.assign(character_id)
+            self._index.add_with_ids(
+                vector.reshape(1, -1).astype(np.float32), np.array([rid], dtype=np.int64)
+            )
 
     def add_many(self, character_ids: list[str], vectors: np.ndarray) -> None:
-        for cid in character_ids:
-            self.remove(cid)
-        rids = np.array([self._s.assign(c) for c in character_ids], dtype=np.int64)
-        if len(rids):
-            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), rids)
+        with self._lock:
+            for cid in character_ids:
+                self.remove(cid)
+            rids = np.array([self._s.assign(c) for c in character_ids], dtype=np.int64)
+            if len(rids):
+                self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), rids)
 
     def remove(self, character_id: str) -> None:
-        rid = self._s.ids.pop(character_id, None)
-        if rid is not None:
-            self._s.rev.pop(rid)
-            self._index.remove_ids(np.array([rid], dtype=np.int64))  # type: ignore[arg-type]  # faiss accepts id arrays; stubs list only IDSelector
+        with self._lock:
+            rid = self._s.ids.pop(character_id, None)
+            if rid is not None:
+                self._s.rev.pop(rid)
+                self._index.remove_ids(np.array([rid], dtype=np.int64))  # type: ignore[arg-type]  # faiss accepts id arrays; stubs list only IDSelector
 
     def search(
         self, queries: np.ndarray, threshold: float, k: int = 10
     ) -> dict[str, tuple[float, int]]:
         """character id → (best cosine, index of the query piece that gave it), for cosines >= threshold."""
-        if not len(self._s.ids):
-            return {}
-        k = min(k, len(self._s.ids))
-        sims, rids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return _collect(sims, rids, self._s.rev, threshold)
+        with self._lock:
+            if not len(self._s.ids):
+                return {}
+            k = min(k, len(self._s.ids))
+            sims, rids = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+            return _collect(sims, rids, self._s.rev, threshold)
 
 
 class BruteForceDescriptionIndex:

@@ -76,6 +76,10 @@ def build_detector(
     shrunk before detection and boxes mapped back). ``for_video`` picks the
     cheaper settings for sampled video frames: :data:`VIDEO_MAX_SIDE` and no
     HOG upsampling.
+
+    Every backend is safe to call from many threads at once (see each one's
+    comments and :mod:`detectors.concurrency`); ``threads`` is the process's
+    core budget: at most that many calls run in parallel in a pooled backend.
     """
     if for_video and max_side is None:
         max_side = VIDEO_MAX_SIDE
@@ -85,6 +89,7 @@ def build_detector(
         return DlibHogDetector(
             max_side=max_side if max_side is not None else 1024,
             upsample=0 if for_video else None,
+            threads=threads,
         )
     if name == "scrfd":
         from detectors.faces.onnx_backends import ScrfdDetector

@@ -14,6 +14,7 @@ face in the template); they are data, recorded below with their source.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import ModelInfo, ModelUnavailable
+from detectors.concurrency import InstancePool
 from detectors.faces.pose import pose_from_dlib5
 from detectors.faces.types import (
     ARCFACE_TEMPLATE_112,
@@ -99,11 +101,22 @@ class DlibHogDetector(FaceDetector):
         upsample: int | None = None,
         upsample_below: int = 640,
         min_score: float = 0.0,
+        threads: int = 1,
     ) -> None:
         dlib = _dlib()
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(_model_file("shape_predictor_5_face_landmarks.dat"))
-        self._rectangle = dlib.rectangle
+        predictor_path = _model_file("shape_predictor_5_face_landmarks.dat")
+
+        def load() -> tuple[Any, Any]:
+            return dlib.get_frontal_face_detector(), dlib.shape_predictor(predictor_path)
+
+        # Pooled, not shared: dlib's object_detector loads each image into its
+        # scanner's feature pyramid (state on the object; dlib documents it as
+        # unsafe for concurrent use) and the binding releases the GIL while it
+        # runs (measured), so two threads in one detector corrupt the heap
+        # (issue 11). The shape predictor travels with it (dlib promises
+        # nothing for it either). A pair is ~10 MB and loads in ~50 ms; up to
+        # ``threads`` pairs run in parallel.
+        self._pool: InstancePool[tuple[Any, Any]] = InstancePool(load, threads, first=load())
         self.max_side = max_side
         self.upsample = upsample
         self.upsample_below = upsample_below
@@ -125,11 +138,12 @@ class DlibHogDetector(FaceDetector):
         upsample = self.upsample
         if upsample is None:
             upsample = 1 if max(small.shape[:2]) <= self.upsample_below else 0
-        rects, scores, _ = self._detector.run(small, upsample, self.min_score)
+        with self._pool.use() as (detector, predictor):
+            rects, scores, _ = detector.run(small, upsample, self.min_score)
+            shapes = [predictor(small, rect) for rect in rects]
         faces: list[DetectedFace] = []
         h, w = small.shape[:2]
-        for rect, score in zip(rects, scores, strict=True):
-            shape = self._predictor(small, rect)
+        for rect, score, shape in zip(rects, scores, shapes, strict=True):
             raw = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float32)
             box = clip_box((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), w, h)
             if box[2] - box[0] < 2 or box[3] - box[1] < 2:
@@ -157,9 +171,16 @@ class DlibResnetEmbedder(FaceEmbedder):
 
     def __init__(self, num_jitters: int = 0) -> None:
         dlib = _dlib()
-        self._net = dlib.face_recognition_model_v1(
-            _model_file("dlib_face_recognition_resnet_model_v1.dat")
-        )
+        path = _model_file("dlib_face_recognition_resnet_model_v1.dat")
+
+        # Locked, not shared bare: a dlib network keeps each layer's output
+        # tensors on the object, so a forward pass writes to the net and two at
+        # once corrupt each other. dlib-bin's binding holds the GIL through
+        # compute_face_descriptor (measured: other Python threads stall), so
+        # more instances would not run in parallel, only cost ~25 MB each; the
+        # lock keeps it safe should a build release the GIL.
+        self._net = dlib.face_recognition_model_v1(path)
+        self._net_lock = threading.Lock()
         self.num_jitters = num_jitters
         self.info = ModelInfo(
             model_id="dlib-resnet-v1",
@@ -181,7 +202,8 @@ class DlibResnetEmbedder(FaceEmbedder):
         if not faces:
             return np.zeros((0, 128), np.float32)
         chips = self.chips(rgb, faces)
-        vectors = self._net.compute_face_descriptor(chips, self.num_jitters)
+        with self._net_lock:
+            vectors = self._net.compute_face_descriptor(chips, self.num_jitters)
         out = np.array([np.asarray(v, dtype=np.float32) for v in vectors], dtype=np.float32)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)

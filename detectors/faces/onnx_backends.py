@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import DetectorError, ModelInfo, ModelUnavailable
+from detectors.concurrency import InstancePool, ort_session_options
 from detectors.faces.types import (
     DetectedFace,
     FaceDetector,
@@ -127,20 +128,12 @@ def find_model(models_dir: Path | None, candidates: Sequence[str], what: str) ->
     )
 
 
-def session_options(threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # One op at a time on a small shared machine; parallelism inside each op.
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return options
-
-
 class ScrfdDetector(FaceDetector):
-    """InsightFace SCRFD (``det_500m.onnx``) through ``insightface.model_zoo``."""
+    """InsightFace SCRFD (``det_500m.onnx``) through ``insightface.model_zoo``.
+
+    ``threads`` is the process's core budget; each run uses one intra-op
+    thread (:func:`detectors.concurrency.ort_session_options`).
+    """
 
     def __init__(
         self,
@@ -158,13 +151,18 @@ class ScrfdDetector(FaceDetector):
             model = get_model(
                 str(path),
                 providers=["CPUExecutionProvider"],
-                sess_options=session_options(threads),
+                sess_options=ort_session_options(),
             )
             model.prepare(ctx_id=-1, input_size=(det_size, det_size), det_thresh=det_thresh)
         except Exception as exc:
             raise ModelUnavailable(f"cannot load SCRFD from {path.name}: {exc}") from exc
         if getattr(model, "taskname", None) != "detection":
             raise ModelUnavailable(f"{path.name} is not a face detection model")
+        # Shared, no lock: insightface's SCRFD.detect keeps its settings
+        # read-only after prepare(), memoises anchor centres per shape (the same
+        # values whoever writes them; a dict store is atomic under the GIL),
+        # guards its per-resolution session map with its own lock, and runs a
+        # thread-safe InferenceSession (one intra-op thread per run).
         self._model = model
         self.info = ModelInfo(
             model_id=f"insightface-scrfd-{path.stem}",
@@ -208,13 +206,24 @@ class YunetDetector(FaceDetector):
         path = path or find_model(models_dir, YUNET_PATHS, "YuNet face detector")
         verified = verify_model_file(path)
         # OpenCV's thread pool is process-wide; YuNet has no per-model setting.
+        # A parallel region started while another runs elsewhere in the process
+        # runs serially in its caller, so concurrent detects do not oversubscribe.
         cv2.setNumThreads(max(1, threads))
         # The DNN module warns on every load about targets it ignores on CPU.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+        def load() -> Any:
+            return cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3)
+
         try:
-            self._model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3)
+            first = load()
         except cv2.error as exc:
             raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
+        # Pooled, not shared: detection is setInputSize then detect on the same
+        # object (a race gives one frame the other's input size), and a cv2.dnn
+        # Net's forward writes its layer blobs, so it is not reentrant. A YuNet
+        # is 230 KB and loads in milliseconds; up to ``threads`` run in parallel.
+        self._pool: InstancePool[Any] = InstancePool(load, threads, first=first)
         self.max_side = max_side
         self.info = ModelInfo(
             model_id=f"yunet-{path.stem.removeprefix('face_detection_yunet_')}",
@@ -229,8 +238,9 @@ class YunetDetector(FaceDetector):
         small, scale = downscale(rgb, self.max_side)
         bgr = np.ascontiguousarray(small[:, :, ::-1])
         h, w = bgr.shape[:2]
-        self._model.setInputSize((w, h))
-        _, rows = self._model.detect(bgr)
+        with self._pool.use() as model:
+            model.setInputSize((w, h))
+            _, rows = model.detect(bgr)
         faces: list[DetectedFace] = []
         if rows is None:
             return faces
@@ -251,7 +261,11 @@ class YunetDetector(FaceDetector):
 
 
 class ArcFaceEmbedder(FaceEmbedder):
-    """InsightFace ArcFace recognition ONNX (``w600k_mbf`` / ``w600k_r50``), 112-pixel chips."""
+    """InsightFace ArcFace recognition ONNX (``w600k_mbf`` / ``w600k_r50``), 112-pixel chips.
+
+    ``threads`` is the process's core budget; each run uses one intra-op
+    thread (:func:`detectors.concurrency.ort_session_options`).
+    """
 
     def __init__(self, models_dir: Path | None, threads: int = 2, path: Path | None = None) -> None:
         path = path or find_model(models_dir, ARCFACE_PATHS, "ArcFace face embedder")
@@ -259,8 +273,10 @@ class ArcFaceEmbedder(FaceEmbedder):
         try:
             import onnxruntime as ort
 
+            # Shared, no lock: InferenceSession.run is thread-safe and the
+            # embedder keeps no per-call state (one intra-op thread per run).
             self._session = ort.InferenceSession(
-                str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+                str(path), sess_options=ort_session_options(), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise ModelUnavailable(f"cannot load ArcFace from {path.name}: {exc}") from exc
