@@ -52,6 +52,7 @@ from store.decisions import (
     ScanRecord,
     SignalRecord,
 )
+from store.jsondoc import dumps
 from store.queue import QueueRequest
 from store.users import User
 
@@ -110,6 +111,20 @@ def _fold(into: dict[str, Any], part: Mapping[str, Any]) -> None:
             into[key] = have + value
         else:
             into[key] = value
+
+
+def _dedupe_lists(view: dict[str, Any]) -> None:
+    """A replayed view and a fresh run can list the same finding twice; keep it once."""
+    for key, value in view.items():
+        if isinstance(value, list):
+            seen: set[str] = set()
+            kept = []
+            for item in value:
+                mark = dumps(item)
+                if mark not in seen:
+                    seen.add(mark)
+                    kept.append(item)
+            view[key] = kept
 
 
 @dataclass
@@ -326,10 +341,16 @@ class DecisionPath:
                 "parent_id": req.scan.parent_clip_id or "",
             }
         )
-        for key, value in {**extra, **req.context}.items():
+        for key, value in [*extra.items(), *req.context.items()]:
             if key in OWNED_CONTEXT:
                 continue
-            context[key] = value
+            have = context.get(key)
+            if isinstance(have, Mapping) and isinstance(value, Mapping):
+                folded = dict(have)
+                _fold(folded, value)
+                context[key] = folded
+            else:
+                context[key] = value
         return context
 
     # -- the path -----------------------------------------------------------------------
@@ -337,16 +358,18 @@ class DecisionPath:
     def decide(self, req: DecisionRequest) -> Decided:
         started = time.perf_counter()
         scan = req.scan
+        # Live sources always run. A replaying door (report, takedown, a verdict)
+        # hands them no media, so only the text side re-runs -- today's character
+        # registry, today's consents for the lineage -- on top of the stored view.
+        signals, view, extra, ran, errors = self.run_sources(scan)
+        base: dict[str, Any] = {}
         if req.replay_view is not None:
             stored = dict(req.replay_view)
             base = dict(stored.pop("context", None) or {})
-            signals: list[tuple[str, Signal]] = []
-            extra: dict[str, Any] = {}
-            errors: list[dict[str, str]] = []
-            view, ran = stored, ["replay"]
-        else:
-            signals, view, extra, ran, errors = self.run_sources(scan)
-            base = {}
+            fresh, view = view, stored
+            merge_part(view, {}, fresh, "replay")
+            _dedupe_lists(view)
+            ran = ["replay", *ran]
         context = self.context_for(req, extra, base)
         active = self.policies.active()
         judgement = judge(
