@@ -119,7 +119,8 @@ class LineageSource:
             out.append(
                 Signal(
                     kind="likeness.match",
-                    model_id=LINEAGE_MODEL,
+                    # The parent's model: the policy's per-model threshold still applies.
+                    model_id=str(data.get("model") or LINEAGE_MODEL),
                     data={
                         "match_kind": "cameo",
                         "cameo_id": cameo_id,
