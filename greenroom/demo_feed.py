@@ -39,7 +39,7 @@ def seed_feed(store: Store, settings: Settings, users: dict[str, User]) -> dict[
         if not path.is_file():
             posted.append({"file": rel, "skipped": "fixture not found"})
             continue
-        doc = ctx.feed.upload(users[handle], path, prompt)
+        doc = ctx.posting.upload(users[handle], path, prompt)
         posted.append(
             {"file": rel, "by": handle, "clip_id": doc["clip_id"], "status": doc["status"]}
         )
@@ -49,7 +49,7 @@ def seed_feed(store: Store, settings: Settings, users: dict[str, User]) -> dict[
         if not path.is_file() or parent_doc.get("status") != "published":
             posted.append({"file": rel, "skipped": "fixture or live parent missing"})
             continue
-        doc = ctx.feed.remix(users[handle], parent_doc["clip_id"], path, prompt)
+        doc = ctx.posting.remix(users[handle], parent_doc["clip_id"], path, prompt)
         posted.append(
             {
                 "file": rel,

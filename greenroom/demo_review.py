@@ -31,7 +31,7 @@ def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dic
     # 1. A clip of a character with policy "review": the rights queue, with match evidence.
     image = Path(settings.fixtures_dir) / REVIEW_CHARACTER_IMAGE
     if image.is_file():
-        doc = ctx.feed.upload(users["alice"], image, REVIEW_CHARACTER_PROMPT)
+        doc = ctx.posting.upload(users["alice"], image, REVIEW_CHARACTER_PROMPT)
         out["review_character_clip"] = {
             "clip_id": doc["clip_id"],
             "status": doc["status"],
@@ -47,8 +47,10 @@ def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dic
     )
     if target:
         clip_id = str(target[0][0])
-        first = ctx.feed.report(users["alice"], clip_id, "harassment", "mocks a classmate by name")
-        second = ctx.feed.report(users["gina"], clip_id, "spam", "posted again and again")
+        first = ctx.reports.report(
+            users["alice"], clip_id, "harassment", "mocks a classmate by name"
+        )
+        second = ctx.reports.report(users["gina"], clip_id, "spam", "posted again and again")
         out["reported_clip"] = {
             "clip_id": clip_id,
             "queue_item_id": second["queue_item_id"],
@@ -66,7 +68,7 @@ def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dic
     )
     by_id = {u.id: u for u in users.values()}
     if blocked and str(blocked[0][1]) in by_id:
-        appeal = ctx.feed.appeal(
+        appeal = ctx.reports.appeal(
             by_id[str(blocked[0][1])],
             str(blocked[0][2]),
             "This is my own animation of the rabbit, made for a school project.",

@@ -31,7 +31,9 @@ from pipeline.lineage import LineageSource
 from pipeline.media import limits_from
 from pipeline.models import Models
 from pipeline.policy_store import PolicyService
+from pipeline.posting import PostingService
 from pipeline.provenance import ProvenanceService
+from pipeline.reports import ReportService
 from pipeline.review import ReviewService
 from pipeline.safety import SafetySource
 from pipeline.services import JobHandler, PipelineServices
@@ -114,7 +116,9 @@ def build_pipeline(
     takedown = TakedownService(store, users, path, likeness)
     generation = GenerationService(store, users, blobs, gate, provenance, config)
     review = ReviewService(store, users, path, generation, provenance, banks)
-    feed = FeedService(store, users, gate, path, teens, threads=config.threads)
+    feed = FeedService(store, teens, threads=config.threads)
+    posting = PostingService(store, gate)
+    reports = ReportService(store, users, path)
     job_handlers: Mapping[str, JobHandler] = {
         SCAN_JOB: gate.run_job,
         TAKEDOWN_JOB: takedown.run_takedown,
@@ -140,6 +144,8 @@ def build_pipeline(
         generation=generation,
         review=review,
         feed=feed,
+        posting=posting,
+        reports=reports,
         job_handlers=job_handlers,
     )
 

@@ -24,7 +24,9 @@ from pipeline.intake import MediaIntake
 from pipeline.likeness import LikenessService
 from pipeline.models import Models
 from pipeline.policy_store import PolicyService
+from pipeline.posting import PostingService
 from pipeline.provenance import ProvenanceService
+from pipeline.reports import ReportService
 from pipeline.review import ReviewService
 from pipeline.safety import SafetySource
 from pipeline.takedown import TakedownService
@@ -60,6 +62,8 @@ class PipelineServices:
     generation: GenerationService
     review: ReviewService
     feed: FeedService
+    posting: PostingService
+    reports: ReportService
     # Job kind -> handler, for the durable job worker.
     job_handlers: Mapping[str, JobHandler] = field(default_factory=dict)
 

@@ -58,6 +58,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_aware(value: Any, reference: datetime) -> datetime:
+    """DuckDB may hand back naive timestamps; read them in the reference's zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=reference.tzinfo)
+    return value  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int

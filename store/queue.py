@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from store.db import Conflict, NotFound, Store, Tx, new_id, now
+from store.db import Conflict, NotFound, Store, Tx, as_aware, new_id, now
 from store.events import QueueItemChanged
 
 CLAIM_LEASE = timedelta(minutes=30)
@@ -60,13 +60,6 @@ class OpenedItem:
     due_at: datetime
 
 
-def _aware(value: Any, reference: datetime) -> datetime:
-    """DuckDB may hand back naive timestamps; read them in the reference's zone."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=reference.tzinfo)
-    return value  # type: ignore[no-any-return]
-
-
 def open_or_escalate(
     tx: Tx,
     clip_id: str | None,
@@ -105,7 +98,7 @@ def open_or_escalate(
         item_id = str(row[0])
         priority = max(priority, int(row[1]))
         if row[2] is not None:
-            due = min(due, _aware(row[2], at))
+            due = min(due, as_aware(row[2], at))
         tx.execute(
             "UPDATE queue_items SET priority = ?, due_at = ?, reason = ?, "
             "decision_id = coalesce(?, decision_id) WHERE id = ?",
@@ -139,7 +132,7 @@ def _state(tx: Tx, item_id: str) -> tuple[str, str | None, str, str | None, str 
 
 def lease_expired(claimed_at: Any, at: datetime | None = None) -> bool:
     at = at or now()
-    return claimed_at is None or _aware(claimed_at, at) + CLAIM_LEASE <= at
+    return claimed_at is None or as_aware(claimed_at, at) + CLAIM_LEASE <= at
 
 
 def claim(tx: Tx, item_id: str, moderator_id: str) -> bool:

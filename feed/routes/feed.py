@@ -30,7 +30,7 @@ def post_clip(
 ) -> dict[str, Any]:
     """Post a clip: the gate scans it and it is published, queued for review, or blocked."""
     data = read_upload(file, svc.config.max_upload_bytes)
-    return svc.pipeline.feed.upload(user, data, prompt, declared_name=file.filename)
+    return svc.pipeline.posting.upload(user, data, prompt, declared_name=file.filename)
 
 
 @router.post("/clips/{clip_id}/remix", access=SIGNED_IN, tags=["feed"])
@@ -43,7 +43,7 @@ def remix_clip(
 ) -> dict[str, Any]:
     """Remix a published clip: lineage (parent id, C2PA ingredients) kept; same consents as a new clip."""
     data = read_upload(file, svc.config.max_upload_bytes)
-    return svc.pipeline.feed.remix(user, clip_id[:64], data, prompt, declared_name=file.filename)
+    return svc.pipeline.posting.remix(user, clip_id[:64], data, prompt, declared_name=file.filename)
 
 
 @router.get("/feed", access=SIGNED_IN, tags=["feed"])
@@ -70,7 +70,7 @@ def report_clip(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Report a clip you can see: one review item per clip, escalated by further reports."""
-    return svc.pipeline.feed.report(user, clip_id[:64], body.reason, body.details)
+    return svc.pipeline.reports.report(user, clip_id[:64], body.reason, body.details)
 
 
 class AppealBody(BaseModel):
@@ -85,7 +85,7 @@ def appeal_decision(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Appeal the latest decision on your own clip: an item in the appeals queue with a deadline."""
-    return svc.pipeline.feed.appeal(user, decision_id[:64], body.message)
+    return svc.pipeline.reports.appeal(user, decision_id[:64], body.message)
 
 
 @router.get("/me/clips", access=SIGNED_IN, tags=["feed"])
@@ -95,4 +95,4 @@ def my_clips(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Your clips, newest first, with each one's status and latest decision."""
-    return {"clips": svc.pipeline.feed.my_clips(user, limit)}
+    return {"clips": svc.pipeline.posting.my_clips(user, limit)}

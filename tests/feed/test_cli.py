@@ -25,7 +25,7 @@ def test_feed_command_json_contract(settings: Settings, fixtures_dir: Path) -> N
         with store.transaction() as tx:
             poster = svc.users.create(tx, "poster", "user", birth_year=1990)
             svc.users.create(tx, "reader", "user", birth_year=1992)
-        posted = svc.pipeline.feed.upload(
+        posted = svc.pipeline.posting.upload(
             poster, fixtures_dir / "c2pa" / "assets" / "earth_apollo17.jpg", "earth from space"
         )
     assert posted["status"] == "published"

@@ -107,16 +107,16 @@ def world(
     w.by_door["moderator"] = published["decision_id"]
 
     # Remix of the published clip; a report on it.
-    remix = ctx.feed.remix(bea, str(up.clip_id), face, prompt="a remix")
+    remix = ctx.posting.remix(bea, str(up.clip_id), face, prompt="a remix")
     w.by_door["remix"] = remix["decision_id"]
-    report = ctx.feed.report(bea, str(up.clip_id), "spam")
+    report = ctx.reports.report(bea, str(up.clip_id), "spam")
     w.by_door["report"] = report["decision"]["id"]
 
     # A block, its appeal, and the verdict.
     second = ctx.gate.scan(face, ada, stage="upload")
     assert second.queue_item_id is not None
     blocked = ctx.review.decide(second.queue_item_id, mo, "block", "not allowed")
-    appeal = ctx.feed.appeal(ada, blocked["decision_id"], "please look again")
+    appeal = ctx.reports.appeal(ada, blocked["decision_id"], "please look again")
     verdict = ctx.review.decide(appeal["queue_item_id"], mo, "uphold", "stands")
     w.by_door["appeal_verdict"] = verdict["decision_id"]
 

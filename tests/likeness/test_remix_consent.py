@@ -45,14 +45,14 @@ def parent(svc: Services, clips: dict[str, Path]) -> dict[str, Any]:
     enrolled = likeness.enroll(alice, clips["recording"], D3_CHALLENGE)
     assert enrolled.status == "active", enrolled.reason
     likeness.set_permission(alice, "everyone")
-    posted = svc.pipeline.feed.upload(bob, clips["rest_a"], "alice says hi")
+    posted = svc.pipeline.posting.upload(bob, clips["rest_a"], "alice says hi")
     assert posted["status"] == "published", posted
     return {"clip_id": posted["clip_id"], "cameo_id": enrolled.id}
 
 
 def _remix(svc: Services, parent_id: str, media: Path) -> dict[str, Any]:
     carol = svc.users.by_handle("carol")
-    return svc.pipeline.feed.remix(carol, parent_id, media, "a remix with a new soundtrack")
+    return svc.pipeline.posting.remix(carol, parent_id, media, "a remix with a new soundtrack")
 
 
 def test_remix_rechecks_the_parents_cameo_consent(
