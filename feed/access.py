@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
 
 from feed.auth import optional_user
+from feed.ratelimit import limiter_of
 from store.users import ROLES, User
 
 ACCESS_KEY = "x-greenroom-access"
@@ -77,8 +78,21 @@ class SecureRouter(APIRouter):
     """An APIRouter whose route decorators require an Access rule."""
 
     def _secured(self, method: str, path: str, access: Access, **kwargs: Any) -> Callable[..., Any]:
+        rate: str | None = kwargs.pop("rate", None)
+
         def decorator(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-            dependencies = [*kwargs.pop("dependencies", []), Depends(access.dependency())]
+            check = access.dependency()
+            gate: Callable[..., Any] = check
+            if rate is not None:
+
+                def limited(request: Request, user: User | None = Depends(check)) -> None:
+                    # After authentication: the account is the key when there is one.
+                    host = request.client.host if request.client else "unknown"
+                    key = f"user:{user.id}" if user is not None else f"addr:{host}"
+                    limiter_of(request).check(rate, key)
+
+                gate = limited
+            dependencies = [*kwargs.pop("dependencies", []), Depends(gate)]
             extra = {**kwargs.pop("openapi_extra", {}), ACCESS_KEY: access.describe()}
             self.add_api_route(
                 path,

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from feed.access import assert_all_routes_secured
 from feed.config import ServerConfig
 from feed.errors import BodyLimitMiddleware, install_error_handlers
+from feed.ratelimit import RateLimiter
 from feed.routes import banks, cameos, characters, feed, generate, policies, scans, system, teens
 from feed.services import Services
 
@@ -56,6 +57,7 @@ def create_app(
     )
     if services is not None:
         app.state.services = services
+    app.state.limiter = RateLimiter(config.rate_limits)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from feed.ratelimit import DEFAULT_RATES, Rate
 
 
 @dataclass(frozen=True)
@@ -13,3 +15,4 @@ class ServerConfig:
     workers: int = 1
     max_json_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
+    rate_limits: dict[str, Rate] = field(default_factory=lambda: dict(DEFAULT_RATES))

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     limits: Limits = Field(default_factory=Limits)
+    # Per-minute request rates per caller, by class (scan, upload, generate, report,
+    # prompt_check, login_address, login_account); 0 turns a class off. Unset: defaults.
+    rate_limits: dict[str, float] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

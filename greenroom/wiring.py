@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from feed.app import create_app
 from feed.config import ServerConfig
+from feed.ratelimit import rates_from
 from feed.services import Services
 from greenroom import __version__
 from greenroom.settings import Settings
@@ -76,6 +77,7 @@ def server_config(settings: Settings) -> ServerConfig:
         workers=settings.workers,
         max_json_body_bytes=settings.limits.max_json_body_bytes,
         max_upload_bytes=settings.limits.max_upload_bytes,
+        rate_limits=rates_from(settings.rate_limits),
     )
 
 

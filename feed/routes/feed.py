@@ -21,7 +21,7 @@ from store.users import User
 router = SecureRouter()
 
 
-@router.post("/clips", access=SIGNED_IN, tags=["feed"])
+@router.post("/clips", access=SIGNED_IN, rate="upload", tags=["feed"])
 def post_clip(
     file: UploadFile = File(..., description="an image or video"),
     prompt: str | None = Form(default=None, max_length=20_000),
@@ -33,7 +33,7 @@ def post_clip(
     return svc.pipeline.posting.upload(user, data, prompt, declared_name=file.filename)
 
 
-@router.post("/clips/{clip_id}/remix", access=SIGNED_IN, tags=["feed"])
+@router.post("/clips/{clip_id}/remix", access=SIGNED_IN, rate="upload", tags=["feed"])
 def remix_clip(
     clip_id: str,
     file: UploadFile = File(..., description="the remixed image or video"),
@@ -62,7 +62,7 @@ class ReportBody(BaseModel):
     details: str | None = Field(default=None, max_length=2000)
 
 
-@router.post("/clips/{clip_id}/report", access=SIGNED_IN, tags=["feed"])
+@router.post("/clips/{clip_id}/report", access=SIGNED_IN, rate="report", tags=["feed"])
 def report_clip(
     clip_id: str,
     body: ReportBody,

@@ -32,7 +32,7 @@ class GenerateRequest(BaseModel):
     seconds: float = Field(default=2.0, gt=0, le=10)
 
 
-@router.post("/generate", access=SIGNED_IN, tags=["generate"])
+@router.post("/generate", access=SIGNED_IN, rate="generate", tags=["generate"])
 def generate(
     body: GenerateRequest,
     wait: bool = Query(default=True, description="false: queue a generate job (202)"),

@@ -34,7 +34,7 @@ def _for_viewer(result: dict[str, Any], user: User) -> dict[str, Any]:
     return answer(result, user)
 
 
-@router.post("/scan", access=SIGNED_IN, tags=["gate"])
+@router.post("/scan", access=SIGNED_IN, rate="scan", tags=["gate"])
 def scan(
     file: UploadFile = File(..., description="an image or video"),
     prompt: str | None = Form(default=None, max_length=20_000),
@@ -72,7 +72,7 @@ class PromptCheck(BaseModel):
     parent_clip_id: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/prompt-check", access=SIGNED_IN, tags=["gate"])
+@router.post("/prompt-check", access=SIGNED_IN, rate="prompt_check", tags=["gate"])
 def prompt_check(
     body: PromptCheck, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:

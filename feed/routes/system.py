@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from fastapi import Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from feed.access import ADMIN, PUBLIC, SIGNED_IN, SecureRouter, roles
 from feed.auth import current_token_id, current_user
+from feed.ratelimit import limiter_of
 from feed.services import Services, services
 from store import audit
 from store.db import NotFound
@@ -99,9 +100,17 @@ def readyz(svc: Services = Depends(services)) -> dict[str, Any]:
     return {"status": "ready", "schema_version": version}
 
 
-@router.post("/auth/login", access=PUBLIC, tags=["auth"], response_model=LoginResponse)
-def login(body: LoginRequest, svc: Services = Depends(services)) -> LoginResponse:
+@router.post(
+    "/auth/login",
+    access=PUBLIC,
+    rate="login_address",
+    tags=["auth"],
+    response_model=LoginResponse,
+)
+def login(body: LoginRequest, request: Request, svc: Services = Depends(services)) -> LoginResponse:
     """Exchange a handle and password for a console session token (``session_ttl_hours``)."""
+    # Per account as well as per address: guessing one account from many addresses is slow too.
+    limiter_of(request).check("login_account", body.handle.strip().lower()[:64])
     user = svc.users.check_password(body.handle, body.password)
     with svc.store.transaction() as tx:
         issued = svc.users.issue(tx, user.id, label="console session", session=True)
