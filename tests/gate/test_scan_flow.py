@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,36 @@ def test_scan_image_records_scan_signals_decision_together(
     active = live.services.pipeline.policies.state()["active"]
     assert decision["version"] == active
     assert decision["outcome"] in ("allow", "label", "age_restrict", "review", "block")
-    assert set(decision["explanation"]["sources_run"]) == set(result["sources_run"])
-    # Non-staff never see shadow evaluation.
-    assert "shadow" not in decision
+    # The uploader's answer is shaped for them: outcome, plain reasons, next steps -- no
+    # evidence (signals, sources, explanation, rule values) and never the shadow evaluation.
+    assert "signals" not in result and "sources_run" not in result and "scan_id" not in result
+    assert "explanation" not in decision and "shadow" not in decision
+    assert decision["id"] == result["decision_id"]
+    assert decision["summary"] and all(isinstance(r, str) for r in decision["reasons"])
+    assert all(set(r) == {"id", "outcome", "reason"} for r in decision["rules"])
+    assert "appeal" in decision["next"]
+    assert "sha256" not in result["media"] and result["media"]["kind"] == "image"
+
+    # Staff see the recorded evidence: the decision, its explanation and the scan's signals.
+    with live.client("moderator") as mod:
+        staff_view = mod.get(f"/clips/{clip_id}/decisions").json()["decisions"]
+    assert [d["id"] for d in staff_view] == [result["decision_id"]]
+    recorded = staff_view[0]
+    assert recorded["outcome"] == decision["outcome"] and recorded["policy_version"] == active
+    scan_row = store.query_dicts("SELECT * FROM scans WHERE clip_id = ?", [clip_id])[0]
+    assert recorded["scan_id"] == scan_row["id"]
+    scan_context = json.loads(scan_row["context"])
+    explanation = recorded["details"]["explanation"]
+    assert explanation["sources_run"] and explanation["door"] == "scan"
+    assert set(explanation["sources_run"]) == set(scan_context["sources_run"])
 
     after = counts(store)
     assert after["clips"] == before["clips"] + 1
     assert after["scans"] == before["scans"] + 1
     assert after["decisions"] == before["decisions"] + 1
-    assert after["signals"] - before["signals"] == len(result["signals"])
-    assert after["queue_items"] - before["queue_items"] == (1 if decision["queue"] else 0)
-    scan_row = store.query_dicts("SELECT * FROM scans WHERE clip_id = ?", [clip_id])[0]
+    assert after["signals"] - before["signals"] == len(recorded["signals"])
+    assert (recorded["queue"] is not None) == result["queued"]
+    assert after["queue_items"] - before["queue_items"] == (1 if result["queued"] else 0)
     view = json.loads(scan_row["view"])
     assert view["context"]["creator"]["id"] == live.users["adult"].id
     assert view["context"]["audience"] == "adult" and view["context"]["stage"] == "upload"
@@ -59,7 +79,8 @@ def test_scan_image_records_scan_signals_decision_together(
         assert doc["explanation"]["model_id"]  # every stored signal explains itself
     clip = store.query_dicts("SELECT * FROM clips WHERE id = ?", [clip_id])[0]
     assert clip["creator_id"] == live.users["adult"].id
-    assert clip["media_sha256"] == result["media"]["sha256"]
+    assert clip["media_sha256"] == scan_context["media"]["sha256"]
+    assert clip["media_sha256"] == hashlib.sha256(face_image.read_bytes()).hexdigest()
     assert clip["prompt"] == "a portrait in soft light"
     events = _audit_events(live, clip_id)
     assert "clip.status_changed" in events and "scan.recorded" in events
@@ -88,9 +109,15 @@ def test_video_review_queue_claim_decide_and_privacy(
     result = response.json()
     decision = result["decision"]
     assert decision["outcome"] == "review" and result["status"] == "queued"
-    assert decision["version"] == version and decision["queue"] == "uploads"
-    fired = {r["id"]: r for r in decision["rules"]}
-    assert fired["uploads_reviewed"]["values"] == {"context.stage": "upload"}
+    assert decision["version"] == version and result["queued"] is True
+    # The uploader sees which rule sent it to review, never the values that made it true.
+    assert decision["rules"] == [
+        {"id": "uploads_reviewed", "outcome": "review", "reason": "upload_review"}
+    ]
+    assert decision["reasons"] and all(isinstance(r, str) for r in decision["reasons"])
+    assert "upload_review" not in decision["reasons"]
+    assert decision["next"]["appeal"]["allowed"] is False
+    assert "signals" not in result and "explanation" not in decision and "queue" not in decision
     assert result["media"]["kind"] == "video" and result["media"]["duration_s"] > 5
     item_id = result["queue_item_id"]
     item = store.query_dicts("SELECT * FROM queue_items WHERE id = ?", [item_id])[0]
@@ -135,7 +162,9 @@ def test_video_review_queue_claim_decide_and_privacy(
     assert human["decided_by"] == live.users["moderator"].id
     assert human["reason"] == "open movie footage, nothing harmful"
     assert staff_view[1]["rules"][0]["values"] == {"context.stage": "upload"}
+    assert staff_view[1]["queue"] == "uploads"
     assert "signals" in staff_view[1]
+    assert staff_view[1]["details"]["explanation"]["sources_run"]
     item = store.query_dicts("SELECT * FROM queue_items WHERE id = ?", [item_id])[0]
     assert item["status"] == "resolved" and json.loads(item["resolution"])["action"] == "publish"
 
@@ -145,10 +174,17 @@ def test_video_review_queue_claim_decide_and_privacy(
         assert clip["status"] == "published"
         mine = creator.get(f"/clips/{clip_id}/decisions").json()["decisions"]
     assert [d["by"] for d in mine] == ["moderator", "policy"]
-    assert mine[1]["outcome"] == "review" and mine[1]["reasons"] == ["upload_review"]
+    assert mine[1]["outcome"] == "review"
+    # Plain sentences for the creator; the policy's own names stay in the rules.
+    assert mine[1]["reasons"] and all(" " in r for r in mine[1]["reasons"])
+    assert "upload_review" not in mine[1]["reasons"]
+    assert [(r["id"], r["reason"]) for r in mine[1]["rules"]] == [
+        ("uploads_reviewed", "upload_review")
+    ]
     assert mine[0]["moderator_reason"] == "open movie footage, nothing harmful"
     assert all("values" not in r for d in mine for r in d["rules"])
     assert all("signals" not in d and "shadow" not in d for d in mine)
+    assert all("explanation" not in d and "details" not in d for d in mine)
     for other in ("teen", "rights_holder", "guardian"):
         with live.client(other) as client:
             assert client.get(f"/clips/{clip_id}").status_code == 404
@@ -168,12 +204,14 @@ def test_prompt_check_records_a_scan_without_a_clip(live_server: LiveServer) -> 
         assert empty.status_code == 422
     result = response.json()
     assert result["clip_id"] is None and result["stage"] == "prompt"
+    assert "signals" not in result and "scan_id" not in result
+    assert "explanation" not in result["decision"]
     after = counts(live.services.store)
     assert after["clips"] == before["clips"]
     assert after["scans"] == before["scans"] + 1 and after["decisions"] == before["decisions"] + 1
-    view = json.loads(
-        live.services.store.query("SELECT view FROM scans WHERE id = ?", [result["scan_id"]])[0][0]
-    )
+    store = live.services.store
+    scan_id = store.query("SELECT scan_id FROM decisions WHERE id = ?", [result["decision_id"]])
+    view = json.loads(store.query("SELECT view FROM scans WHERE id = ?", [scan_id[0][0]])[0][0])
     assert view["context"]["audience"] == "teen" and view["context"]["creator"]["is_teen"]
 
 
