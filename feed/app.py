@@ -14,13 +14,22 @@ from feed.errors import BodyLimitMiddleware, install_error_handlers
 from feed.ratelimit import RateLimiter
 from feed.routes import banks, cameos, characters, feed, generate, policies, scans, system, teens
 from feed.services import Services
+from store.jobs import default_worker_id
+
+# Takedowns have their own lane: a revoked cameo's clips never wait behind scans.
+PRIORITY_LANE = ("takedown",)
 
 
-def start_worker(svc: Services, workers: int) -> Any:
-    """The job worker thread (None when ``workers`` is 0)."""
+def start_worker(svc: Services, workers: int) -> list[Any]:
+    """The job worker threads: the takedown lane and the general one (none when ``workers`` is 0)."""
     if workers <= 0:
-        return None
-    return svc.pipeline.worker().start()
+        return []
+    return [
+        svc.pipeline.worker(
+            only=PRIORITY_LANE, worker_id=f"{default_worker_id()}-takedowns"
+        ).start(),
+        svc.pipeline.worker(exclude=PRIORITY_LANE).start(),
+    ]
 
 
 def create_app(
@@ -40,11 +49,11 @@ def create_app(
         # leftovers; clear the old ones at start.
         app.state.services.pipeline.blobs.cleanup_temp()
         # Durable jobs (scans, takedowns, generations) run in this process.
-        worker = start_worker(app.state.services, config.workers)
+        workers = start_worker(app.state.services, config.workers)
         try:
             yield
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.stop()
             if owned:
                 app.state.services.close()

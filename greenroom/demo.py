@@ -9,6 +9,7 @@ data directory so ``greenroom up`` can print them.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,7 +61,12 @@ def seed(store: Store, settings: Settings) -> dict[str, Any]:
     for seeder in SEEDERS:
         content.update(seeder(store, settings, created))
     result = {"data_dir": str(store.data_dir), "logins": logins, "content": content}
-    (store.data_dir / "demo-logins.json").write_text(json.dumps(result, indent=2))
+    # Passwords: readable by the owner only.
+    path = store.data_dir / "demo-logins.json"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(result, indent=2))
     return result
 
 

@@ -21,6 +21,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# The development pepper: refused when the server listens beyond loopback.
+DEFAULT_PEPPER = "greenroom-dev-pepper-change-me"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
 
 class Limits(BaseSettings):
     """Bounds on every input we accept, checked before any decoding."""
@@ -57,7 +61,7 @@ class Settings(BaseSettings):
     workers: int = 1
 
     # Secrets. The pepper is mixed into API-token hashes; set it in production.
-    token_pepper: SecretStr = SecretStr("greenroom-dev-pepper-change-me")
+    token_pepper: SecretStr = SecretStr(DEFAULT_PEPPER)
 
     # Every token expires. API tokens (``POST /me/tokens``, ``greenroom user add``,
     # a new account's first token) live at most this many hours; console

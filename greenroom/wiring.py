@@ -18,7 +18,7 @@ from feed.config import ServerConfig
 from feed.ratelimit import rates_from
 from feed.services import Services
 from greenroom import __version__
-from greenroom.settings import Settings
+from greenroom.settings import DEFAULT_PEPPER, LOOPBACK_HOSTS, Settings
 from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
@@ -168,6 +168,16 @@ def open_services(settings: Settings, *, owner: str = "server") -> Services:
     except BaseException:
         store.close()
         raise
+
+
+def check_serving(settings: Settings) -> None:
+    """Refuse to serve beyond loopback with the development pepper (tokens would be guessable offline)."""
+    public = settings.server_host not in LOOPBACK_HOSTS
+    if public and settings.token_pepper.get_secret_value() == DEFAULT_PEPPER:
+        raise ValueError(
+            f"refusing to serve on {settings.server_host} with the development token pepper: "
+            "set GREENROOM_TOKEN_PEPPER to a long random secret"
+        )
 
 
 def make_app(settings: Settings, services: Services | None = None) -> FastAPI:

@@ -488,7 +488,8 @@ class BankService:
                 e.label,
                 e.severity,
                 e.source_clip_id,
-                e.added_by or who,
+                # The importer is who added them here; a file's own claim is not trusted.
+                who or "",
                 e.quality if e.kind == "pdq" else None,
             )
             for e in parsed.entries

@@ -9,7 +9,7 @@ registries of objects assembled by the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,17 @@ class PipelineServices:
     def media_limits(self) -> Any:
         return self.config.media
 
-    def worker(self, **kwargs: Any) -> jobs.Worker:
-        """A (not yet started) worker over the store running every registered job kind."""
-        return jobs.Worker(self.store, dict(self.job_handlers), **kwargs)
+    def worker(
+        self,
+        *,
+        only: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+        **kwargs: Any,
+    ) -> jobs.Worker:
+        """A (not yet started) worker over the store for the registered job kinds (a lane)."""
+        handlers = {
+            kind: handler
+            for kind, handler in self.job_handlers.items()
+            if (only is None or kind in only) and kind not in exclude
+        }
+        return jobs.Worker(self.store, handlers, **kwargs)

@@ -16,7 +16,7 @@ import httpx
 import typer
 
 from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
-from greenroom.cli.output import BadInput, emit, log, run_command
+from greenroom.cli.output import BadInput, emit, fail, log, run_command
 from store.db import Store
 from store.users import ROLES, Users
 
@@ -229,7 +229,7 @@ def serve(
     """Run the API server (it owns the data directory while it runs)."""
     import uvicorn
 
-    from greenroom.wiring import make_app
+    from greenroom.wiring import check_serving, make_app
 
     updates: dict[str, Any] = {}
     if host:
@@ -237,6 +237,10 @@ def serve(
     if port:
         updates["server_port"] = port
     settings = settings_for(data_dir).model_copy(update=updates)
+    try:
+        check_serving(settings)
+    except ValueError as exc:
+        fail(BadInput(str(exc)), as_json=False)
     log(f"greenroom server on {settings.server_url} (data: {settings.data_dir})")
     uvicorn.run(
         make_app(settings),
