@@ -12,7 +12,6 @@ moderator holds.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from store import queue as queue_rows
 from store.clips import Clips
 from store.db import Conflict, NotFound, now
 from store.decisions import Decisions, RecordedDecision
+from store.jsondoc import loads
 from store.queue import QueueItems
 from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports
 from store.users import User, Users
@@ -52,9 +52,6 @@ _ITEM_COLS = (
     "due_at, created_at, resolved_at, resolution"
 )
 
-
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 class ReviewService:
@@ -99,7 +96,7 @@ class ReviewService:
         if not rows:
             raise NotFound(f"no queue item {str(item_id)[:64]}")
         row = rows[0]
-        row["resolution"] = _loads(row["resolution"])
+        row["resolution"] = loads(row["resolution"])
         if evidence:
             row["evidence"] = self._evidence(row)
         return row
@@ -116,7 +113,7 @@ class ReviewService:
             [queue, *statuses, max(1, min(int(limit), 500))],
         )
         for row in rows:
-            row["resolution"] = _loads(row["resolution"])
+            row["resolution"] = loads(row["resolution"])
             row["evidence"] = self._evidence(row)
         return rows
 
@@ -142,10 +139,10 @@ class ReviewService:
             if found:
                 decision = found[0]
                 for key in ("rules", "shadow", "details"):
-                    decision[key] = _loads(decision[key])
+                    decision[key] = loads(decision[key])
                 if decision["scan_id"]:
                     signals = [
-                        _loads(r[0])
+                        loads(r[0])
                         for r in self.store.query(
                             "SELECT data FROM signals WHERE scan_id = ? ORDER BY id",
                             [decision["scan_id"]],
