@@ -137,7 +137,9 @@ def prompt_quality(
     found_all = 0
     positives = [p for p in prompts if p["expect"]]
     innocent = [p for p in prompts if not p["expect"]]
-    fp_prompts, misses, by_kind = [], [], {}
+    fp_prompts: list[dict[str, Any]] = []
+    misses: list[str] = []
+    by_kind: dict[str, list[int]] = {}
     for p in prompts:
         got = {m.character_id for m in matcher.check(p["text"])}
         want = set(p["expect"])
@@ -174,7 +176,9 @@ def transforms(img: np.ndarray) -> dict[str, np.ndarray]:
     f = 0.5 if w > 300 else 2.0
     out["resize"] = cv2.resize(img, (max(8, int(w * f)), max(8, int(h * f))))
     _ok, enc = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 30])
-    out["jpeg_q30"] = cv2.imdecode(enc, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+    decoded = cv2.imdecode(enc, cv2.IMREAD_COLOR)
+    assert decoded is not None, "OpenCV could not decode its own JPEG"
+    out["jpeg_q30"] = decoded[:, :, ::-1].copy()
     o = img.copy()
     cv2.putText(
         o,

@@ -14,10 +14,20 @@ Two methods, combined per category:
 is matched by its own terms and *derived* whenever sexual cues (even weak
 ones such as "sexy") co-occur with a minors hit. Categories, terms and
 examples are data files in ``detectors/data/prompt_safety`` (see its README).
+
+Every check takes time linear in the prompt's length (issue 11: a leetspeak
+pattern that backtracked cubically let 4,000 digits hold a worker for four
+minutes): the text is normalised in single passes (:mod:`detectors.text_normalise`)
+and each lexicon pattern can only start where a word starts. Each call also
+has a work budget, counted in characters scanned; a prompt that runs it out
+(or normalises to more than ``max_normalised_chars``) is not passed silently:
+the result says ``budget_exhausted`` with the reason, for the caller to send
+to review.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -30,9 +40,25 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from detectors.base import DetectorError, Explanation, ModelInfo, Signal
+from detectors.text_normalise import (
+    BudgetedResult,
+    BudgetExhausted,
+    WorkBudget,
+    cap_combining_runs,
+    cut_at_space,
+    translate_lettered_tokens,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "prompt_safety"
 DEFAULT_MAX_CHARS = 4000
+# NFKC can lengthen text (one "ﷺ" becomes 18 characters); past this many
+# normalised characters per allowed prompt character only the start is read.
+NORMALISED_CHARS_PER_CHAR = 4
+# Characters scanned per call, summed over every lexicon pattern and text
+# variant. The shipped lexicon (~470 patterns) reads a 4,000-character prompt
+# in 2 to 6 million, and one at the normalised-length cap in under 30 million;
+# the ceiling is there for a grown lexicon or a raised prompt limit.
+DEFAULT_WORK_BUDGET = 60_000_000
 STRONG_SCORE = 0.9
 WEAK_SCORE = 0.45
 # A weak term flags its category when a prompt sentence is at least this close
@@ -142,12 +168,16 @@ class Normaliser:
         sep = "".join(re.escape(c) for c in spec.separators)
         unit = f"[a-z0-9{leet_chars}]"
         # Three or more single characters separated by separator runs: "s.e.x", "s e x".
+        # Linear: a failed start costs at most two separator+unit steps, and a
+        # match never gives back what it took (nothing follows the repeat).
         self._spaced = re.compile(rf"(?<![a-z0-9]){unit}(?:[{sep}]{{1,3}}{unit}(?![a-z0-9])){{2,}}")
         self._sep_chars = re.compile(f"[{sep}]")
-        self._leet_token = re.compile(rf"\S*[a-z]\S*|\S*[{leet_chars}]\S*[a-z]\S*")
 
     def base(self, text: str) -> str:
-        text = unicodedata.normalize("NFKC", text).translate(self._invisible)
+        # Marks past the 30th of a run are dropped before the Unicode
+        # normalisations, whose mark reordering is quadratic in a run's length.
+        text = unicodedata.normalize("NFKC", cap_combining_runs(text))
+        text = cap_combining_runs(text.translate(self._invisible))
         text = text.translate(self._homoglyphs).casefold()
         # Accents off ("séx" -> "sex"), then the look-alike map once more for
         # letters NFKD exposed.
@@ -158,14 +188,20 @@ class Normaliser:
         return re.sub(r"\s+", " ", text).strip()
 
     def leet(self, base: str) -> str:
-        # Only tokens holding a letter: "13 year old" keeps its number.
-        return self._leet_token.sub(lambda m: m.group(0).translate(self._leet), base)
+        # Only tokens holding a letter: "13 year old" keeps its number. A
+        # token-by-token pass, not a pattern: the pattern this replaced
+        # ("\S*[a-z]\S*|\S*[4...]\S*[a-z]\S*") retried every start inside a
+        # run of digits, cubic in the run's length (issue 11).
+        return translate_lettered_tokens(base, self._leet)
 
     def despaced(self, text: str) -> str:
         return self._spaced.sub(lambda m: self._sep_chars.sub("", m.group(0)), text)
 
     def variants(self, text: str) -> dict[str, str]:
-        base = self.base(text)
+        return self.variants_of_base(self.base(text))
+
+    def variants_of_base(self, base: str) -> dict[str, str]:
+        """The variants of text that :meth:`base` has already normalised."""
         leet = self.leet(base)
         out = {"normalised": base, "leetspeak": leet, "separators": self.despaced(base)}
         out["separators+leetspeak"] = self.leet(out["separators"])
@@ -182,12 +218,23 @@ class Normaliser:
 def _term_regex(term: str, normaliser: Normaliser) -> re.Pattern[str]:
     """Whole-word regex for a phrase; each letter run may repeat, a plural may follow."""
     words = normaliser.base(term).split()
+    if not words:
+        return re.compile(r"(?<![a-z0-9])(?:e?s)?(?![a-z0-9])")
     parts = []
     for w in words:
         runs = [m.group(0) for m in re.finditer(r"(.)\1*", w)]
         parts.append("".join(re.escape(r[0]) + ("+" if r[0].isalnum() else "") for r in runs))
     body = r"[\s\-_]*".join(parts)
-    return re.compile(rf"(?<![a-z0-9]){body}(?:e?s)?(?![a-z0-9])")
+    # The word-start test comes after the first character, not before it:
+    # "x(?<![a-z0-9]x)x*" matches what "(?<![a-z0-9])x+" matches, but a
+    # pattern that opens with a literal lets the regex engine jump from one
+    # "x" to the next instead of trying the lookbehind at every position
+    # (ten times faster; ~400 patterns read every prompt variant).
+    first = re.escape(words[0][0])
+    rest = body[len(first) :]
+    if rest.startswith("+"):
+        rest = f"{first}*{rest[1:]}"
+    return re.compile(rf"{first}(?<![a-z0-9]{first}){rest}(?:e?s)?(?![a-z0-9])")
 
 
 # ---------------------------------------------------------------- results
@@ -220,11 +267,36 @@ class CategoryFinding:
         )
 
 
+class PromptFindings(BudgetedResult[CategoryFinding]):
+    """The categories found (a list, most severe first) plus ``budget_exhausted`` and ``budget``."""
+
+
 @dataclass
 class _Hits:
     strong: list[dict[str, Any]] = field(default_factory=list)
     weak: list[dict[str, Any]] = field(default_factory=list)
     suppressed: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Spans:
+    """Sorted spans answering "does one of them contain (s, e)?" in log time.
+
+    The lexicon asks this for every term match; a scan of every innocent span
+    per match was quadratic in a prompt that repeats an innocent phrase.
+    """
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self._starts = [a for a, _ in spans]
+        self._reach: list[int] = []  # the furthest end among spans starting at or before
+        far = -1
+        for _, b in spans:
+            far = max(far, b)
+            self._reach.append(far)
+
+    def contains(self, s: int, e: int) -> bool:
+        i = bisect.bisect_right(self._starts, s) - 1
+        return i >= 0 and self._reach[i] >= e
 
 
 @dataclass(frozen=True)
@@ -246,8 +318,12 @@ class PromptSafetyClassifier:
         model_path: Path | None = None,
         threads: int = 1,
         max_chars: int = DEFAULT_MAX_CHARS,
+        max_normalised_chars: int | None = None,
+        work_budget: int = DEFAULT_WORK_BUDGET,
     ) -> None:
         self.max_chars = max_chars
+        self.max_normalised_chars = max_normalised_chars or NORMALISED_CHARS_PER_CHAR * max_chars
+        self.work_budget = work_budget
         data_dir = Path(data_dir)
         if not (data_dir / "categories").is_dir():
             raise DetectorError(f"prompt-safety data not found at {data_dir}")
@@ -318,20 +394,26 @@ class PromptSafetyClassifier:
 
     # ------------------------------------------------------------ matching
 
-    def _lexicon(self, name: str, variants: dict[str, str]) -> _Hits:
+    def _lexicon(
+        self, name: str, variants: dict[str, str], budget: WorkBudget, hits: _Hits
+    ) -> None:
+        """Fill ``hits`` for category ``name``; raises BudgetExhausted with what was found so far kept."""
         c = self._cats[name]
-        hits = _Hits()
         seen: set[tuple[str, str]] = set()
         terms: list[tuple[str, str, re.Pattern[str]]] = [("strong", t, r) for t, r in c.strong]
         terms += [("weak", t, r) for t, r in c.weak]
         if name == "real_person":
             terms += [("strong", f"{fig} ({alias})", r) for fig, alias, r in self._figure_terms]
         for variant, text in variants.items():
-            innocent_spans = [m.span() for p in c.innocent for m in p.finditer(text)]
+            # Every pattern reads the variant once (each is linear), so the
+            # work is the variant's length per pattern.
+            budget.spend(len(text) * len(c.innocent), f"{name}: innocent uses")
+            innocent = _Spans([m.span() for p in c.innocent for m in p.finditer(text)])
             for strength, term, rx in terms:
+                budget.spend(len(text), f"{name}: lexicon")
                 for m in rx.finditer(text):
                     s, e = m.span()
-                    if any(a <= s and e <= b for a, b in innocent_spans):
+                    if innocent.contains(s, e):
                         key = ("suppressed", term)
                         if key not in seen:
                             seen.add(key)
@@ -345,6 +427,7 @@ class PromptSafetyClassifier:
                     item = {"term": term, "match": m.group(0), "variant": variant}
                     (hits.strong if strength == "strong" else hits.weak).append(item)
             if c.spec.age_below is not None and variant == "normalised":
+                budget.spend(len(text) * len(c.patterns), f"{name}: age patterns")
                 for p in c.patterns:
                     for m in p.finditer(text):
                         raw = m.groupdict().get("age")
@@ -361,10 +444,12 @@ class PromptSafetyClassifier:
                                     "variant": variant,
                                 }
                             )
+
+    @staticmethod
+    def _drop_weak_also_strong(hits: _Hits) -> None:
         # A weak term also found strong (e.g. "shooting" in "mass shooting") adds nothing.
         strong_terms = {h.get("term") for h in hits.strong}
         hits.weak = [h for h in hits.weak if h["term"] not in strong_terms]
-        return hits
 
     def _semantic(self, sentences: list[str], sent_vecs: np.ndarray) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -389,16 +474,39 @@ class PromptSafetyClassifier:
             }
         return out
 
-    def check(self, text: str) -> list[CategoryFinding]:
-        """Categories found in ``text``, most severe first (``sexual_minors`` always first)."""
+    def check(self, text: str) -> PromptFindings:
+        """Categories found in ``text``, most severe first (``sexual_minors`` always first).
+
+        The result is a list; its ``budget_exhausted`` is True when the check
+        read only part of the prompt (see the module docstring), and then
+        ``budget["reason"]`` says why.
+        """
         if not isinstance(text, str):
             raise DetectorError("a prompt must be text")
         if len(text) > self.max_chars:
             raise DetectorError(f"prompt is {len(text)} characters; the limit is {self.max_chars}")
-        if not text.strip() or not self.normaliser.base(text):
+        budget = WorkBudget(self.work_budget)
+        base = self.normaliser.base(text) if text.strip() else ""
+        if not base:
             raise DetectorError("prompt is empty")
-        variants = self.normaliser.variants(text)
-        lex = {name: self._lexicon(name, variants) for name in self._cats}
+        if len(base) > self.max_normalised_chars:
+            budget.stop(
+                f"the prompt normalises to {len(base)} characters; "
+                f"only the first {self.max_normalised_chars} were examined"
+            )
+            base = cut_at_space(base, self.max_normalised_chars)
+        variants = self.normaliser.variants_of_base(base)
+        lex = {name: _Hits() for name in self._cats}
+        try:
+            # The normalisation passes: the prompt, then a few per variant.
+            budget.spend(len(text) + 8 * len(base), "normalising")
+            # Most severe first: if the budget runs out, what was left unread matters least.
+            for name in sorted(self._cats, key=lambda n: (-self._cats[n].spec.severity, n)):
+                self._lexicon(name, variants, budget, lex[name])
+        except BudgetExhausted:
+            pass  # the budget says so; what was found before stays found
+        for h in lex.values():
+            self._drop_weak_also_strong(h)
         sem: dict[str, dict[str, Any]] = {}
         if self._model is not None:
             best_variant = variants.get("separators+leetspeak") or variants["normalised"]
@@ -463,4 +571,4 @@ class PromptSafetyClassifier:
             for name, (score, ev) in scores.items()
         ]
         findings.sort(key=lambda f: (f.name != "sexual_minors", -f.severity, -f.score, f.name))
-        return findings
+        return PromptFindings(findings, budget)

@@ -24,11 +24,20 @@ Rules (identical in both):
   character's description or other names ("Tux, the Linux penguin"), so "a tux
   at the wedding" and "a ferris wheel" do not match. The caller may also
   corroborate it another way (the semantic score), see ``NameHit.needs_context``.
+
+Cost per prompt is linear in its length (issue 11): a prompt word longer than
+every registered form (plus one letter) is never looked up, so a 4,000-letter
+"word" costs one pass, not 4,000 deletions of 4,000 letters; at most
+``MAX_TOKENS`` words are read; and :meth:`NameIndex.find` takes a
+:class:`~detectors.text_normalise.WorkBudget` counted in index probes. A
+prompt that hits either limit gets a result marked ``budget_exhausted``: the
+names it did find, and the reason the rest was not read.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import product
@@ -36,6 +45,12 @@ from itertools import product
 from rapidfuzz.distance import OSA
 
 from detectors.characters.textnorm import canonical_tokens, leet_variants, normalize, tokenize
+from detectors.text_normalise import (
+    BudgetedResult,
+    BudgetExhausted,
+    WorkBudget,
+    cap_combining_runs,
+)
 
 MODEL_ID = "greenroom-name-rules-v1"
 
@@ -50,6 +65,17 @@ STOPWORDS = frozenset(
 
 MIN_CONTEXT_WORDS = 2
 _MAX_WINDOW = 6  # names longer than six words are matched on their first six
+# Words read per prompt: more than a 4,000-character prompt can hold unless
+# NFKC multiplies it ("ﷺ" is four words). Past it the rest is not read and the
+# result says so.
+MAX_TOKENS = 4000
+# Index probes per call (dict look-ups and one-edit checks). A 4,000-character
+# prompt of ordinary words takes well under 100,000; leetspeak in every word
+# (each has several readings, and their joins are looked up too) about a
+# million.
+DEFAULT_NAME_BUDGET = 3_000_000
+_MEMO_SIZE = 50_000  # look-ups remembered per call (bounds its memory)
+_NONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -86,12 +112,17 @@ class NameHit:
         return self.ambiguous and len(self.context_words) < MIN_CONTEXT_WORDS
 
 
+class NameHits(BudgetedResult[NameHit]):
+    """The hits (a list) plus ``budget_exhausted`` and ``budget``: whether the whole prompt was read."""
+
+
 @dataclass(frozen=True)
 class _PromptTokens:
     text: str
     spans: list[tuple[int, int]]
     variants: list[tuple[str, ...]]
     words: frozenset[str]
+    total_tokens: int  # before the MAX_TOKENS cut
 
 
 def _deletes(s: str) -> set[str]:
@@ -103,11 +134,22 @@ def _stem(word: str) -> str:
 
 
 def _prepare_prompt(prompt: str) -> _PromptTokens:
-    norm = normalize(prompt).text
+    # Long runs of combining marks are cut first: Unicode normalisation is
+    # quadratic in a run's length, and the marks are stripped anyway.
+    norm = normalize(cap_combining_runs(prompt)).text
     toks = tokenize(norm)
+    total = len(toks)
+    toks = toks[:MAX_TOKENS]
     variants = [leet_variants(t) for t, _, _ in toks]
     words = frozenset(_stem(v) for vs in variants for v in vs)
-    return _PromptTokens(norm, [(s, e) for _, s, e in toks], variants, words)
+    return _PromptTokens(norm, [(s, e) for _, s, e in toks], variants, words, total)
+
+
+def _start_budget(p: _PromptTokens, budget: WorkBudget | None) -> WorkBudget:
+    budget = budget or WorkBudget(DEFAULT_NAME_BUDGET)
+    if p.total_tokens > len(p.variants):
+        budget.stop(f"the prompt has {p.total_tokens} words; only the first {MAX_TOKENS} were read")
+    return budget
 
 
 class _Rules:
@@ -212,13 +254,20 @@ class _Rules:
         e = self.entries[entry_id]
         start, end = p.spans[i][0], p.spans[i + length - 1][1]
         matched = p.text[start:end]
-        own = {_stem(t) for t in e.tokens}
-        others = p.words - own - {_stem(v) for vs in p.variants[i : i + length] for v in vs}
-        ctx = (
-            tuple(sorted(others & self.context.get(e.character_id, frozenset())))
-            if e.ambiguous
-            else ()
-        )
+        ctx: tuple[str, ...] = ()
+        if e.ambiguous:
+            # Walk the character's few context words, not the prompt's words:
+            # a prompt repeating an ambiguous name would otherwise cost
+            # (hits x prompt words).
+            own = {_stem(t) for t in e.tokens}
+            here = {_stem(v) for vs in p.variants[i : i + length] for v in vs}
+            ctx = tuple(
+                sorted(
+                    w
+                    for w in self.context.get(e.character_id, frozenset())
+                    if w in p.words and w not in own and w not in here
+                )
+            )
         score = 1.0 - distance / max(len(e.joined), 1)
         return NameHit(e.character_id, e.form, e.kind, matched, start, end, distance, round(score, 4),
                        method, leet, e.ambiguous, ctx)  # fmt: skip
@@ -251,6 +300,10 @@ class NameIndex:
         self._first_exact: dict[str, set[int]] = {}
         self._first_del: dict[str, set[int]] = {}
         self._max_len = 1
+        # How many keys of each length each pair of tables holds: a look-up
+        # that no key length can answer is skipped (it would find nothing).
+        self._joined_lens: Counter[int] = Counter()
+        self._first_lens: Counter[int] = Counter()
 
     def __len__(self) -> int:
         return len(self._r.by_character)
@@ -287,46 +340,103 @@ class NameIndex:
             self._max_len = max(self._max_len, len(e.tokens))
             for table, key in self._keys(e):
                 self._put(table, key, eid)
+            self._joined_lens[len(e.joined)] += 1
+            if len(e.tokens) > 1:
+                self._first_lens[len(e.tokens[0])] += 1
 
     def remove(self, character_id: str) -> None:
         for eid in self._r.by_character.pop(character_id, []):
             e = self._r.entries.pop(eid)
             for table, key in self._keys(e):
                 self._drop(table, key, eid)
+            _uncount(self._joined_lens, len(e.joined))
+            if len(e.tokens) > 1:
+                _uncount(self._first_lens, len(e.tokens[0]))
         self._r.context.pop(character_id, None)
 
-    def _lookup(self, exact: dict[str, set[int]], dels: dict[str, set[int]], word: str) -> set[int]:
-        """Entries whose key may be within one edit of ``word``: a superset, verified by the caller."""
-        found = set(exact.get(word, ()))
-        found |= dels.get(word, set())  # the key has one more character
-        if len(word) >= self._r.min_fuzzy_len:
+    def _lookup(
+        self, exact: dict[str, set[int]], dels: dict[str, set[int]], lens: Counter[int], word: str
+    ) -> tuple[frozenset[int], int]:
+        """Entries whose key may be within one edit of ``word`` (a superset, verified by the caller), and the work."""
+        n = len(word)
+        work = 2
+        found: set[int] = set()
+        for ids in (exact.get(word), dels.get(word)):  # same key; the key has one more character
+            if ids:
+                found.update(ids)
+        # The deletions of ``word`` can only meet keys one shorter (in
+        # ``exact``: the prompt word has one more character) or of its own
+        # length (in ``dels``: a substitution or swap). Without such keys they
+        # are not built: a long prompt word would cost its length squared.
+        shorter = exact if n - 1 in lens else None
+        same = dels if n in lens else None
+        if n >= self._r.min_fuzzy_len and (shorter is not None or same is not None):
+            work += 2 * n
             for d in _deletes(word):
-                found |= exact.get(d, set())  # the prompt word has one more character
-                found |= dels.get(d, set())  # substitution or swap
-        return found
+                for table in (shorter, same):
+                    ids = table.get(d) if table is not None else None
+                    if ids:
+                        found.update(ids)
+        return (frozenset(found) if found else _NONE), work
 
-    def find(self, prompt: str) -> list[NameHit]:
+    def find(self, prompt: str, budget: WorkBudget | None = None) -> NameHits:
+        """The registered forms in ``prompt``; ``budget`` bounds the work (a default one if None)."""
         r = self._r
         p = _prepare_prompt(prompt)
+        budget = _start_budget(p, budget)
         hits: list[NameHit] = []
         window = max(self._max_len + 1, 1)
-        for i in range(len(p.variants)):
-            for length in range(1, window + 1):
-                for w, leet in r.joined_variants(p, i, length):
-                    for eid in self._lookup(self._joined_exact, self._joined_del, w):
-                        e = r.entries[eid]
-                        if w == e.joined:
-                            method = "exact" if len(e.tokens) == length else "joined"
-                            hits.append(r.hit(p, i, length, eid, 0, method, leet))
-                        elif r.fuzzy_ok(w, e.joined, single_word=length == 1):
-                            hits.append(r.hit(p, i, length, eid, 1, "fuzzy", leet))
-            for v in p.variants[i]:
-                for eid in self._lookup(self._first_exact, self._first_del, v):
-                    e = r.entries[eid]
-                    seq = r.token_seq_hit(p, i, eid)
-                    if seq is not None:
-                        hits.append(seq)
-        return _best_per_entry(hits)
+        longest = max(self._joined_lens, default=0) + 1  # a join longer than this matches nothing
+        tables = (
+            (self._joined_exact, self._joined_del, self._joined_lens),
+            (self._first_exact, self._first_del, self._first_lens),
+        )
+        # A word (or join of words) met again is not looked up again: a prompt
+        # that repeats itself costs what its distinct words cost.
+        memo: dict[tuple[int, str], frozenset[int]] = {}
+        work = 0
+
+        def probe(which: int, word: str) -> frozenset[int]:
+            nonlocal work
+            work += 1
+            got = memo.get((which, word))
+            if got is None:
+                got, cost = self._lookup(*tables[which], word)
+                work += cost
+                if len(memo) < _MEMO_SIZE:
+                    memo[(which, word)] = got
+            return got
+
+        try:
+            for i in range(len(p.variants)):
+                joined_len = 0
+                for length in range(1, min(window, len(p.variants) - i) + 1):
+                    joined_len += len(p.variants[i + length - 1][0])
+                    if joined_len > longest:
+                        break  # every longer window is longer still
+                    for w, leet in r.joined_variants(p, i, length):
+                        work += len(w)  # the join
+                        for eid in probe(0, w):
+                            e = r.entries[eid]
+                            work += len(w)
+                            if w == e.joined:
+                                method = "exact" if len(e.tokens) == length else "joined"
+                                hits.append(r.hit(p, i, length, eid, 0, method, leet))
+                            elif r.fuzzy_ok(w, e.joined, single_word=length == 1):
+                                hits.append(r.hit(p, i, length, eid, 1, "fuzzy", leet))
+                for v in p.variants[i]:
+                    for eid in probe(1, v):
+                        work += _MAX_WINDOW
+                        seq = r.token_seq_hit(p, i, eid)
+                        if seq is not None:
+                            hits.append(seq)
+                # Counted once per prompt word: one word's work is bounded (a
+                # window of at most seven words, sixteen readings, short keys).
+                budget.spend(work, "looking up names")
+                work = 0
+        except BudgetExhausted:
+            pass  # the budget says so; the hits found so far stand
+        return NameHits(_best_per_entry(hits), budget)
 
 
 class BruteForceNameMatcher:
@@ -348,9 +458,11 @@ class BruteForceNameMatcher:
             self._r.entries.pop(eid)
         self._r.context.pop(character_id, None)
 
-    def find(self, prompt: str) -> list[NameHit]:
+    def find(self, prompt: str, budget: WorkBudget | None = None) -> NameHits:
+        """Same answer as :meth:`NameIndex.find`. Slow by design: ``budget`` only records the word cap."""
         r = self._r
         p = _prepare_prompt(prompt)
+        budget = _start_budget(p, budget)
         hits: list[NameHit] = []
         max_len = max((len(e.tokens) for e in r.entries.values()), default=1)
         for i in range(len(p.variants)):
@@ -366,7 +478,13 @@ class BruteForceNameMatcher:
                     seq = r.token_seq_hit(p, i, eid)
                     if seq is not None:
                         hits.append(seq)
-        return _best_per_entry(hits)
+        return NameHits(_best_per_entry(hits), budget)
+
+
+def _uncount(counter: Counter[int], key: int) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def load_common_words() -> frozenset[str]:

@@ -10,6 +10,11 @@ typo; prompts that describe a character's registered description closely.
 Cannot catch: descriptions unlike the registered one, names in scripts that do
 not separate words (CJK aliases are matched only as whole space-separated
 words), or typos of more than one edit per word.
+
+A check costs time linear in the prompt's length and has a work budget (see
+:mod:`detectors.characters.names`); a prompt that runs it out gets a result
+marked ``budget_exhausted`` (with the matches found so far) for the caller to
+send to review, never a silent pass.
 """
 
 from __future__ import annotations
@@ -35,11 +40,16 @@ from detectors.characters.semantic import (
 )
 from detectors.characters.textnorm import canonical_tokens, normalize
 from detectors.characters.types import CharacterMatch, CharacterRef
+from detectors.text_normalise import BudgetedResult, WorkBudget, cap_combining_runs
 
 MAX_PROMPT_CHARS = 4000
 # A name match is a rule, not a probability: exact = 1.0, one typo in an
 # n-letter name = 1 - 1/n. Below this a "match" is mostly noise.
 NAME_THRESHOLD = 0.75
+
+
+class CharacterMatches(BudgetedResult[CharacterMatch]):
+    """The matches (a list, best first) plus ``budget_exhausted`` and ``budget`` from the name check."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ def clean_prompt(prompt: object, max_chars: int = MAX_PROMPT_CHARS) -> str:
     if len(prompt) > max_chars:
         # Refused rather than truncated: a name after the cut would pass unseen.
         raise DetectorError(f"prompt is {len(prompt)} characters; the limit is {max_chars}")
-    if not normalize(prompt).text.strip():
+    # Marks past the 30th of a run are cut before normalising (quadratic in a
+    # run's length, and stripped anyway): the emptiness test needs no more.
+    if not normalize(cap_combining_runs(prompt)).text.strip():
         raise DetectorError("prompt is empty (nothing but spaces, control or invisible characters)")
     return prompt
 
@@ -72,6 +84,7 @@ class PromptCharacterMatcher:
         brute_force: bool = False,
         common_words: frozenset[str] | None = None,
         max_prompt_chars: int = MAX_PROMPT_CHARS,
+        name_budget: int | None = None,
     ) -> None:
         words = load_common_words() if common_words is None else common_words
         self._names: NameIndex | BruteForceNameMatcher = (
@@ -90,6 +103,7 @@ class PromptCharacterMatcher:
         # counts as corroborated, even with no shared context word.
         self.context_threshold = context_threshold or round(self.semantic_threshold * 0.7, 3)
         self.max_prompt_chars = max_prompt_chars
+        self.name_budget = name_budget
         self._meta: dict[str, _Meta] = {}
         self.add_many(list(refs))
 
@@ -123,11 +137,16 @@ class PromptCharacterMatcher:
         if self._desc is not None:
             self._desc.remove(character_id)
 
-    def check(self, prompt: str) -> list[CharacterMatch]:
-        """Characters in ``prompt``, best first. Raises DetectorError for empty or over-long prompts."""
+    def check(self, prompt: str) -> CharacterMatches:
+        """Characters in ``prompt``, best first. Raises DetectorError for empty or over-long prompts.
+
+        The result is a list; its ``budget_exhausted`` is True when the name
+        check stopped before reading the whole prompt (``budget["reason"]``).
+        """
         prompt = clean_prompt(prompt, self.max_prompt_chars)
-        norm = normalize(prompt)
-        hits = self._names.find(prompt)
+        norm = normalize(cap_combining_runs(prompt))
+        budget = WorkBudget(self.name_budget) if self.name_budget else None
+        hits = self._names.find(prompt, budget)
         pieces: list[str] = []
         sem: dict[str, tuple[float, int]] = {}
         if self._embedder is not None and self._desc is not None and len(self._desc):
@@ -146,7 +165,7 @@ class PromptCharacterMatcher:
             if m is not None:
                 out.append(m)
         out.sort(key=lambda m: (-m.score, m.character_id))
-        return out
+        return CharacterMatches(out, hits.budget)
 
     def _decide(
         self,
