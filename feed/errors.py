@@ -1,15 +1,29 @@
-"""JSON errors with clear messages and no stack traces, and the request body size limit."""
+"""JSON errors with clear messages and no stack traces, and per-route request body rules.
+
+:class:`BodyLimitMiddleware` decides from the headers alone, before a byte of
+the body is read: the route's access rule (a non-public route with a body
+needs a valid bearer token: 401/403 here, not after a 200 MB upload was
+parsed), the route's body kind (JSON routes take ``application/json``, upload
+routes ``multipart/form-data``; anything else is 415) and the matching size
+limit (413 by ``Content-Length`` and again while streaming).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from feed.access import iter_api_routes, route_access
 from pipeline.errors import DetectorError
 from store.db import Conflict, DataDirHeldError, NotFound, StoreError
 from store.users import AuthError
@@ -82,32 +96,164 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error; the incident was logged")
 
 
+BodyKind = Literal["none", "json", "form", "either"]
+# Multipart framing and form fields (a prompt) on top of the file itself.
+_FORM_OVERHEAD_BYTES = 256 * 1024
+_AUTH_REQUIRED = "authentication required: send 'Authorization: Bearer <token>'"
+
+
+@dataclass(frozen=True)
+class _RouteRule:
+    """What the middleware needs to know about one route, from the app's route table."""
+
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    body: BodyKind
+    access: dict[str, Any]
+
+
+def _body_kind(route: APIRoute) -> BodyKind:
+    """``form`` (File/Form parameters), ``json`` (a body model), ``either`` (the handler
+    reads the request itself: JSON or multipart) or ``none``."""
+    from fastapi import params
+
+    body_params = route.dependant.body_params
+    if body_params:
+        if any(isinstance(f.field_info, params.Form) for f in body_params):
+            return "form"
+        return "json"
+    if route.dependant.request_param_name:
+        return "either"
+    return "none"
+
+
+def route_rules(app: Any) -> list[_RouteRule]:
+    """One rule per API route of ``app``, in the router's matching order."""
+    rules = []
+    for path, route in iter_api_routes(app.routes):
+        pattern, _, _ = compile_path(path)
+        rules.append(
+            _RouteRule(
+                pattern=pattern,
+                methods=frozenset(route.methods or ()),
+                body=_body_kind(route),
+                access=route_access(route) or {"public": False, "roles": "any"},
+            )
+        )
+    return rules
+
+
+def _media_type(headers: dict[bytes, bytes]) -> str:
+    raw = headers.get(b"content-type", b"").decode("latin-1")
+    return raw.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit, by header and while streaming (chunked uploads)."""
+    """Per-route body rules from the headers, before the body is read (see the module doc).
+
+    The route table is read from the app the request is for (``scope["app"]``)
+    on first use. Requests to no route keep the JSON limit and are answered
+    by the router (404/405) without reading the body.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes
+        self._rules: list[_RouteRule] | None = None
+
+    def _rule_for(self, scope: Scope) -> _RouteRule | None:
+        if self._rules is None:
+            owner = scope.get("app")
+            if owner is None or not hasattr(owner, "routes"):
+                return None
+            self._rules = route_rules(owner)
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        method = scope.get("method", "GET")
+        for rule in self._rules:
+            if method in rule.methods and rule.pattern.match(path):
+                return rule
+        return None
+
+    def _limit_or_refusal(
+        self, rule: _RouteRule | None, media_type: str, has_body: bool
+    ) -> tuple[int, JSONResponse | None]:
+        """The byte limit for this request, or a 415 for a content type the route never takes."""
+        json_limit, upload_limit = self.max_bytes, self.max_upload_bytes + _FORM_OVERHEAD_BYTES
+        kind = rule.body if rule is not None else "none"
+        if kind == "none" or not has_body:
+            return json_limit, None
+        if kind in ("form", "either") and media_type == "multipart/form-data":
+            return upload_limit, None
+        if kind == "form" and media_type == "application/x-www-form-urlencoded":
+            return json_limit, None
+        if kind in ("json", "either") and _is_json(media_type):
+            return json_limit, None
+        wanted = {
+            "json": "application/json",
+            "form": "multipart/form-data",
+            "either": "application/json or multipart/form-data",
+        }[kind]
+        shown = media_type[:80] or "none"
+        return json_limit, _error(
+            415, f"this route takes {wanted} bodies; the request's Content-Type is {shown}"
+        )
+
+    async def _authorize(self, scope: Scope, rule: _RouteRule) -> JSONResponse | None:
+        """401/403 for a non-public route from the Authorization header alone."""
+        if rule.access.get("public"):
+            return None
+        services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+        if services is None:
+            return None  # not started yet: the route's own check still runs
+        headers = dict(scope.get("headers") or [])
+        header = headers.get(b"authorization", b"").decode("latin-1")
+        if not header:
+            return _error(401, _AUTH_REQUIRED)
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return _error(401, "malformed Authorization header: expected 'Bearer <token>'")
+        try:
+            user, _ = await run_in_threadpool(services.users.authenticate_token, value.strip())
+        except AuthError as exc:
+            return _error(401, str(exc))
+        roles = rule.access.get("roles")
+        if isinstance(roles, list) and user.role not in roles:
+            return _error(403, f"the {user.role} role may not use this route")
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
-        limit = self.max_upload_bytes if content_type.startswith("multipart/") else self.max_bytes
         declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > limit
-            except ValueError:
-                too_big = False
-            if too_big:
-                await _error(413, f"request body is over the {limit}-byte limit")(
-                    scope, receive, send
-                )
+        try:
+            declared_bytes = int(declared) if declared is not None else None
+        except ValueError:
+            declared_bytes = None
+        has_body = bool(declared_bytes) or b"transfer-encoding" in headers
+        rule = self._rule_for(scope)
+        if rule is not None and has_body:
+            refused = await self._authorize(scope, rule)
+            if refused is not None:
+                await refused(scope, receive, send)
                 return
+        limit, refused = self._limit_or_refusal(rule, _media_type(headers), has_body)
+        if refused is None and declared_bytes is not None and declared_bytes > limit:
+            refused = _error(413, f"request body is over the {limit}-byte limit")
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         received = 0
         response_started = False
 

@@ -1,8 +1,11 @@
 """Media intake for the gate: validate an upload, store it by content hash, decode its keyframes once.
 
-Validation (size, sniffed format, image pixels, video duration and frame size)
-happens before the bytes reach the blob store, so a refused upload leaves
-nothing behind but a temp file that is deleted at once. Accepted media is
+Validation (size, sniffed format, image pixels, video duration and frame size,
+and for videos a full strict decode in a limited child process:
+:func:`pipeline.media.decode_video`) happens before the bytes reach the blob
+store, so a refused upload -- truncated, corrupt, a bomb, a decoder crash --
+leaves nothing behind but a temp file that is deleted at once. The decode
+gives the gate's keyframes, kept on the item, so a scan decodes once. Accepted media is
 stored content-addressed (``blobs`` row + audit in its own small transaction:
 an asynchronous scan job must be able to find the bytes after a restart).
 """
@@ -24,9 +27,8 @@ from pipeline.media import (
     Frame,
     MediaLimits,
     VideoInfo,
-    iter_frames,
+    decode_video,
     load_image,
-    probe_video,
     sniff_kind,
 )
 from store.blobs import BlobStore
@@ -132,11 +134,13 @@ class MediaIntake:
             kind = sniff_kind(path)
             image: np.ndarray | None = None
             info: VideoInfo | None = None
+            frames: list[Frame] | None = None
             if kind == "image":
                 image = load_image(path, limits)
                 height, width = int(image.shape[0]), int(image.shape[1])
             elif kind == "video":
-                info = probe_video(path, limits)
+                # Every frame decoded (strictly, in a child) before anything is stored.
+                frames, info = _decode_keyframes(path, DEFAULT_EVERY_S, DEFAULT_MAX_SIDE, limits)
                 width, height = info.width, info.height
             else:
                 raise MediaError("not a supported image or video format")
@@ -156,6 +160,8 @@ class MediaIntake:
             height=height,
         )
         item._image = image
+        if frames is not None:
+            item._keyframes[_cache_key(DEFAULT_EVERY_S, DEFAULT_MAX_SIDE)] = frames
         return item
 
     def open_stored(self, sha256: str) -> MediaItem:
@@ -174,31 +180,42 @@ def _downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
 
 
+def _cache_key(every_s: float, max_side: int | None) -> tuple[float, int]:
+    return (float(every_s), int(max_side or 0))
+
+
+def _decode_keyframes(
+    path: Path, every_s: float, max_side: int | None, limits: MediaLimits
+) -> tuple[list[Frame], VideoInfo]:
+    """A video's keyframes from the isolated, strict decoder; never an empty list."""
+    decoded = decode_video(
+        path, every_s=every_s, max_frames=MAX_KEYFRAMES, limits=limits, max_side=max_side
+    )
+    if not decoded.frames:
+        raise MediaError("video has no decodable frames")
+    return decoded.frames, decoded.info
+
+
 def keyframes(
     item: MediaItem,
     every_s: float = DEFAULT_EVERY_S,
     max_side: int | None = DEFAULT_MAX_SIDE,
     limits: MediaLimits = DEFAULT_LIMITS,
 ) -> list[Frame]:
-    """Frames for the detectors, decoded once per (interval, size) and cached on the item."""
-    key = (float(every_s), int(max_side or 0))
+    """Frames for the detectors, decoded once per (interval, size) and cached on the item.
+
+    Videos are decoded by :func:`pipeline.media.decode_video` (a child process
+    with memory, CPU and time limits); the default interval and size were
+    already decoded when the item was ingested.
+    """
+    key = _cache_key(every_s, max_side)
     cached = item._keyframes.get(key)
     if cached is not None:
         return cached
     if item.kind == "image":
-        rgb = item._image if item._image is not None else load_image(item.path)
+        rgb = item._image if item._image is not None else load_image(item.path, limits)
         frames = [Frame(t=0.0, rgb=_downscale(rgb, max_side))]
     else:
-        frames = list(
-            iter_frames(
-                item.path,
-                every_s=every_s,
-                max_frames=MAX_KEYFRAMES,
-                limits=limits,
-                max_side=max_side,
-            )
-        )
-        if not frames:
-            raise MediaError("video has no decodable frames")
+        frames, _ = _decode_keyframes(item.path, every_s, max_side, limits)
     item._keyframes[key] = frames
     return frames

@@ -6,14 +6,29 @@ headers before pixels are decoded (decompression bombs never get decoded), and
 every image comes out as an 8-bit RGB ``numpy`` array whatever it went in as
 (grayscale, RGBA, palette, CMYK, 16-bit PNG, EXIF-rotated). Failures raise
 :class:`detectors.base.MediaError` with a message safe to show the uploader.
+
+Videos are decoded strictly: a decode error, a damaged (concealed) frame, a
+frame size that changes mid-stream, or a stream that ends before its declared
+length or frame count is a refusal, never "the frames that decoded". Every
+decoded frame (sampled or not) counts against a per-file budget of frames and
+CPU seconds. :func:`decode_video` runs the decoder in a child process with
+address-space, CPU and wall-clock limits, so a decoder crash or a bomb costs
+the child, not the server; it is what the gate and provenance use.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
+import json
+import math
+import os
+import struct
+import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -42,18 +57,39 @@ class MediaLimits:
     max_image_pixels: int = 50_000_000
     max_video_seconds: float = 120.0
     max_video_pixels_per_frame: int = 3840 * 2160
+    # Frame rate, declared or as decoded (frames per second of presentation time):
+    # timestamps a microsecond apart would otherwise decode millions of frames.
+    max_video_fps: float = 240.0
+    # The per-file decode budget: every frame the decoder outputs counts, sampled or not.
+    max_decoded_frames: int = 15_000
+    max_decode_cpu_s: float = 120.0
+    # decode_video's child process: wall clock and address space (RLIMIT_AS).
+    max_decode_wall_s: float = 300.0
+    max_decode_memory_bytes: int = 3 * 1024 * 1024 * 1024
 
 
 DEFAULT_LIMITS = MediaLimits()
 
 
 def limits_from(limits: Any) -> MediaLimits:
-    """The media bounds from the settings' ``Limits`` (uploads use the upload size limit)."""
+    """The media bounds from the settings' ``Limits`` (uploads use the upload size limit).
+
+    The decode budget takes the settings' values where they have them and the
+    defaults above otherwise.
+    """
+    default = DEFAULT_LIMITS
     return MediaLimits(
         max_bytes=limits.max_upload_bytes,
         max_image_pixels=limits.max_image_pixels,
         max_video_seconds=limits.max_video_seconds,
         max_video_pixels_per_frame=limits.max_video_pixels_per_frame,
+        max_video_fps=getattr(limits, "max_video_fps", default.max_video_fps),
+        max_decoded_frames=getattr(limits, "max_decoded_frames", default.max_decoded_frames),
+        max_decode_cpu_s=getattr(limits, "max_decode_cpu_s", default.max_decode_cpu_s),
+        max_decode_wall_s=getattr(limits, "max_decode_wall_s", default.max_decode_wall_s),
+        max_decode_memory_bytes=getattr(
+            limits, "max_decode_memory_bytes", default.max_decode_memory_bytes
+        ),
     )
 
 
@@ -179,6 +215,11 @@ def load_image(source: Path | bytes, limits: MediaLimits = DEFAULT_LIMITS) -> np
         raise MediaError("image exceeds the pixel limit") from None
 
 
+# Longer than any real camera or codec level (8K is 7680): a 1x8,000,000 "video"
+# is within the pixel limit but no video.
+_MAX_VIDEO_SIDE = 16384
+
+
 def _open_container(path: Path):  # type: ignore[no-untyped-def]
     import av
 
@@ -204,6 +245,10 @@ def probe_video(path: Path, limits: MediaLimits = DEFAULT_LIMITS) -> VideoInfo:
         height = int(stream.codec_context.height or 0)
         if width <= 0 or height <= 0:
             raise MediaError("video stream has no frame size")
+        if max(width, height) > _MAX_VIDEO_SIDE:
+            raise MediaError(
+                f"video is {width}x{height}; the limit is {_MAX_VIDEO_SIDE} pixels a side"
+            )
         if width * height > limits.max_video_pixels_per_frame:
             raise MediaError(
                 f"video is {width}x{height}; the limit is "
@@ -218,15 +263,34 @@ def probe_video(path: Path, limits: MediaLimits = DEFAULT_LIMITS) -> VideoInfo:
             raise MediaError(
                 f"video is {duration:.1f} s long; the limit is {limits.max_video_seconds:.0f} s"
             )
+        if duration < 0 or not math.isfinite(duration):
+            raise MediaError("video declares an invalid duration")
         rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+        fps = float(rate)
+        if fps > limits.max_video_fps:
+            raise MediaError(
+                f"video declares {fps:.0f} frames per second; the limit is "
+                f"{limits.max_video_fps:.0f}"
+            )
+        frame_count = int(stream.frames) if stream.frames else None
+        if frame_count is not None:
+            if frame_count > limits.max_decoded_frames:
+                raise MediaError(
+                    f"video declares {frame_count} frames; the limit is {limits.max_decoded_frames}"
+                )
+            if frame_count > limits.max_video_fps * (duration + 1.0):
+                raise MediaError(
+                    f"video declares {frame_count} frames in {duration:.1f} s, more than "
+                    f"{limits.max_video_fps:.0f} per second"
+                )
         return VideoInfo(
             width=width,
             height=height,
             duration_s=duration,
-            fps=float(rate),
+            fps=fps,
             codec=str(stream.codec_context.name),
             has_audio=bool(container.streams.audio),
-            frame_count=int(stream.frames) if stream.frames else None,
+            frame_count=frame_count,
         )
     finally:
         container.close()
@@ -240,6 +304,13 @@ NONREF_MIN_INTERVALS = 4
 # A decoded-frame gap above this many intervals means the stream marks more than
 # B-frames as non-reference; decoding falls back to every frame from there on.
 _NONREF_MAX_GAP_INTERVALS = 2.0
+# A stream may end this much before its declared duration (plus three frame
+# intervals: the last frames may be skipped non-reference ones) and this share
+# of its declared frames may be missing; past that it is truncated.
+_END_SLACK_S = 0.5
+_MISSING_FRAMES_SLACK = 0.01
+# The CPU budget is read every this many decoded frames.
+_CPU_CHECK_EVERY = 8
 
 
 def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -250,12 +321,147 @@ def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def _where(t: float | None) -> str:
+    return f"at about {t:.1f} s" if t is not None else "before the first frame"
+
+
+def _decode_failure(exc: Exception, t: float | None, limits: MediaLimits) -> MediaError:
+    """A clear refusal for an FFmpeg error while demuxing or decoding (never FFmpeg's text)."""
+    import av
+
+    if isinstance(exc, MemoryError):
+        return MediaError(f"decoding the video ran out of memory {_where(t)}")
+    if isinstance(exc, av.error.ArgumentError):
+        # EINVAL from the decoder: a frame over max_pixels or an invalid frame size.
+        return MediaError(
+            f"video has a frame over the limit of {limits.max_video_pixels_per_frame} "
+            f"pixels or an invalid frame size {_where(t)}"
+        )
+    return MediaError(f"video is corrupt or truncated: decoding failed {_where(t)}")
+
+
+def _decode(
+    path: Path,
+    info: VideoInfo,
+    every_s: float,
+    max_frames: int,
+    limits: MediaLimits,
+    max_side: int | None,
+    threads: int,
+    cpu_clock: Callable[[], float],
+) -> Iterator[Frame]:
+    """The strict decode loop behind :func:`iter_frames` (see there)."""
+    import av
+
+    out_w, out_h = scaled_size(info.width, info.height, max_side)
+    container = _open_container(path)
+    cpu_start = cpu_clock()
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads > 0:
+            stream.thread_count = threads
+        # FFmpeg refuses frames over the pixel limit before allocating them.
+        stream.codec_context.options = {"max_pixels": str(limits.max_video_pixels_per_frame)}
+        interval = 1.0 / info.fps if info.fps > 0 else 0.0
+        skipping = interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
+        if skipping:
+            stream.codec_context.skip_frame = "NONREF"
+        next_t = 0.0
+        last_t: float | None = None
+        first_t: float | None = None
+        max_t = 0.0
+        emitted = 0
+        decoded = 0
+        packets = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets += 1
+                for frame in packet.decode():
+                    # Every frame the decoder outputs counts, before any sampling.
+                    decoded += 1
+                    t = float(frame.time) if frame.time is not None else next_t
+                    if not math.isfinite(t):
+                        raise MediaError(f"video has an invalid timestamp {_where(last_t)}")
+                    if decoded > limits.max_decoded_frames:
+                        raise MediaError(
+                            f"video decodes to more than {limits.max_decoded_frames} frames"
+                        )
+                    if decoded % _CPU_CHECK_EVERY == 0:
+                        used = cpu_clock() - cpu_start
+                        if used > limits.max_decode_cpu_s:
+                            raise MediaError(
+                                f"decoding the video took more than "
+                                f"{limits.max_decode_cpu_s:g} s of CPU time {_where(t)}"
+                            )
+                    if (frame.width, frame.height) != (info.width, info.height):
+                        raise MediaError(
+                            f"video changes frame size mid-stream ({info.width}x{info.height} "
+                            f"to {frame.width}x{frame.height}) {_where(t)}"
+                        )
+                    if frame.is_corrupt:
+                        raise MediaError(f"video is corrupt: a damaged frame {_where(t)}")
+                    first_t = t if first_t is None else first_t
+                    max_t = max(max_t, t)
+                    if decoded > limits.max_video_fps * (max_t - first_t + 1.0):
+                        raise MediaError(
+                            f"video has more than {limits.max_video_fps:.0f} frames per second "
+                            f"of its timestamps {_where(t)}"
+                        )
+                    if t > limits.max_video_seconds:
+                        raise MediaError(
+                            f"video runs past the {limits.max_video_seconds:.0f} s limit "
+                            "(its header declares less)"
+                        )
+                    if (
+                        skipping
+                        and last_t is not None
+                        and t - last_t > _NONREF_MAX_GAP_INTERVALS * interval + 1e-6
+                    ):
+                        stream.codec_context.skip_frame = "DEFAULT"
+                        skipping = False
+                    last_t = t
+                    if t + 1e-6 < next_t:
+                        continue
+                    if (out_w, out_h) == (frame.width, frame.height):
+                        rgb = frame.to_ndarray(format="rgb24")
+                    else:
+                        rgb = frame.to_ndarray(
+                            width=out_w, height=out_h, format="rgb24", interpolation="BILINEAR"
+                        )
+                    yield Frame(t=t, rgb=rgb)
+                    emitted += 1
+                    if emitted >= max_frames:
+                        return  # enough samples: the rest of the file is not looked at
+                    # The next grid point after t: a late frame does not shift later samples.
+                    next_t = (int((t + 1e-6) / every_s) + 1) * every_s if every_s > 0 else t
+        except (av.FFmpegError, MemoryError) as exc:
+            raise _decode_failure(exc, last_t, limits) from None
+        if decoded == 0:
+            raise MediaError("video has no decodable frames")
+        declared = info.frame_count
+        if declared and packets < declared - max(2, _MISSING_FRAMES_SLACK * declared):
+            raise MediaError(
+                f"video is truncated: {packets} of its {declared} declared frames are present"
+            )
+        end = max_t + interval
+        if info.duration_s > 0 and end < info.duration_s - (_END_SLACK_S + 3 * interval):
+            raise MediaError(
+                f"video is truncated: its frames stop at {end:.1f} s of the "
+                f"{info.duration_s:.1f} s it declares"
+            )
+    finally:
+        container.close()
+
+
 def iter_frames(
     path: Path,
     every_s: float = 0.5,
     max_frames: int = 600,
     limits: MediaLimits = DEFAULT_LIMITS,
     max_side: int | None = None,
+    threads: int = 0,
 ) -> Iterator[Frame]:
     """Decode frames at about one per ``every_s`` seconds, validating the video first.
 
@@ -265,56 +471,235 @@ def iter_frames(
     (detection on a 720p frame costs far less than on a 4K one and finds the
     same faces). When ``every_s`` spans several frame intervals, non-reference
     frames are not decoded at all (:data:`NONREF_MIN_INTERVALS`).
-    """
-    import av
 
+    Strict: every decoded frame counts against ``limits.max_decoded_frames``
+    and the CPU budget (this thread's CPU time here; the whole process's in
+    :func:`decode_video`), and a decode error, a damaged frame, a size change
+    or a stream that stops short of its header raises :class:`MediaError`
+    (possibly after earlier frames were yielded: a caller that keeps frames
+    should collect them all first). Stopping at ``max_frames`` skips the
+    end-of-stream checks. This runs in the caller's process; for uploads use
+    :func:`decode_video`.
+    """
     info = probe_video(path, limits)
-    out_w, out_h = scaled_size(info.width, info.height, max_side)
-    container = _open_container(path)
+    yield from _decode(path, info, every_s, max_frames, limits, max_side, threads, time.thread_time)
+
+
+# -- decoding in a child process --------------------------------------------------------------
+
+# Decoder threads in the child: enough for speed, few enough that their stacks
+# and malloc arenas leave the address-space limit to the frames.
+_CHILD_THREADS = 4
+_MESSAGE_CHARS = 300
+_FRAME_HEADER = struct.Struct("<dII")
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """What :func:`decode_video` returns: the header and the sampled frames."""
+
+    info: VideoInfo
+    frames: list[Frame]
+
+
+def _context() -> Any:
+    """The multiprocessing context for decoder children.
+
+    A fork server with the decoder's modules preloaded: each child is a fork
+    of a small single-threaded process (no copy of the server's threads, open
+    files or database handles) and starts in milliseconds.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["numpy", "av", "pipeline.media"])
+    return ctx
+
+
+def _limit_child(limits: MediaLimits) -> None:
+    """Address space, CPU time and no core files for this (child) process; best effort."""
+    import resource
+
+    _suppress = functools.partial(contextlib.suppress, OSError, ValueError, AttributeError)
+    with _suppress():
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with _suppress():
+        # Few malloc arenas: each thread's 64 MiB arena reservation counts against RLIMIT_AS.
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
+    cpu = max(1, math.ceil(limits.max_decode_cpu_s) + 1)
+    with _suppress():
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
+    if limits.max_decode_memory_bytes > 0:
+        with _suppress():
+            memory = int(limits.max_decode_memory_bytes)
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+
+def _clean_message(text: str) -> str:
+    return "".join(c for c in text if c.isprintable())[:_MESSAGE_CHARS]
+
+
+def _decode_child(
+    conn: Any,
+    path: str,
+    every_s: float,
+    max_frames: int,
+    limits: MediaLimits,
+    max_side: int | None,
+) -> None:
+    """The child's side: decode and stream frames back as plain bytes (no pickles to the parent)."""
+    _limit_child(limits)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        interval = 1.0 / info.fps if info.fps > 0 else 0.0
-        skipping = interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
-        if skipping:
-            stream.codec_context.skip_frame = "NONREF"
-        next_t = 0.0
-        last_t: float | None = None
-        emitted = 0
         try:
-            for frame in container.decode(stream):
-                t = float(frame.time) if frame.time is not None else next_t
-                if (
-                    skipping
-                    and last_t is not None
-                    and t - last_t > _NONREF_MAX_GAP_INTERVALS * interval + 1e-6
-                ):
-                    stream.codec_context.skip_frame = "DEFAULT"
-                    skipping = False
-                last_t = t
-                if t + 1e-6 < next_t:
-                    continue
-                if (frame.width, frame.height) == (info.width, info.height):
-                    w, h = out_w, out_h
-                else:  # the size changed mid-stream; scale this frame on its own
-                    w, h = scaled_size(frame.width, frame.height, max_side)
-                if (w, h) == (frame.width, frame.height):
-                    rgb = frame.to_ndarray(format="rgb24")
-                else:
-                    rgb = frame.to_ndarray(
-                        width=w, height=h, format="rgb24", interpolation="BILINEAR"
-                    )
-                yield Frame(t=t, rgb=rgb)
-                emitted += 1
-                if emitted >= max_frames or t > limits.max_video_seconds:
-                    return
-                # The next grid point after t: a late frame does not shift later samples.
-                next_t = (int((t + 1e-6) / every_s) + 1) * every_s if every_s > 0 else t
-        except av.FFmpegError as exc:
-            if emitted == 0:
-                raise MediaError(f"video is corrupt or truncated ({type(exc).__name__})") from None
-            # A truncated tail still yields the frames before it; the caller
-            # sees fewer frames, not a crash.
-            return
+            info = probe_video(Path(path), limits)
+            conn.send_bytes(b"I" + json.dumps(asdict(info)).encode())
+            threads = min(_CHILD_THREADS, os.cpu_count() or 1)
+            for frame in _decode(
+                Path(path), info, every_s, max_frames, limits, max_side, threads,
+                time.process_time,
+            ):  # fmt: skip
+                rgb = np.ascontiguousarray(frame.rgb, dtype=np.uint8)
+                h, w = int(rgb.shape[0]), int(rgb.shape[1])
+                conn.send_bytes(b"F" + _FRAME_HEADER.pack(frame.t, h, w))
+                conn.send_bytes(rgb.reshape(-1).data)
+            conn.send_bytes(b"D")
+        except MediaError as exc:
+            conn.send_bytes(b"E" + _clean_message(str(exc)).encode())
+        except MemoryError:
+            mib = limits.max_decode_memory_bytes // (1024 * 1024)
+            conn.send_bytes(b"E" + f"decoding the video needs more than {mib} MiB".encode())
+        except Exception as exc:  # the parent gets a reason, never a traceback
+            conn.send_bytes(b"E" + f"video could not be decoded ({type(exc).__name__})".encode())
+    except (OSError, ValueError):
+        pass  # the parent went away or stopped listening
     finally:
-        container.close()
+        conn.close()
+
+
+def _child_death(exitcode: int | None, limits: MediaLimits) -> MediaError:
+    import signal
+
+    if exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return MediaError(
+            f"decoding the video took more than {limits.max_decode_cpu_s:g} s of CPU time"
+        )
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else exitcode
+        return MediaError(f"the video decoder crashed on this file ({name})")
+    return MediaError(f"the video decoder stopped on this file (exit code {exitcode})")
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def wait(self, conn: Any) -> None:
+        if not conn.poll(max(0.0, self.end - time.monotonic())):
+            raise MediaError(f"decoding the video took longer than {self.seconds:g} s")
+
+
+def _receive_frame(conn: Any, header: bytes, limits: MediaLimits, deadline: _Deadline) -> Frame:
+    """One frame's pixels straight into a new array, after checking the size the child claims."""
+    from multiprocessing import BufferTooShort
+
+    if len(header) != 1 + _FRAME_HEADER.size:
+        raise MediaError("the video decoder sent a malformed frame")
+    t, h, w = _FRAME_HEADER.unpack(header[1:])
+    if not (math.isfinite(t) and h > 0 and w > 0 and h * w <= limits.max_video_pixels_per_frame):
+        raise MediaError("the video decoder sent a malformed frame")
+    rgb = np.empty((h, w, 3), dtype=np.uint8)
+    deadline.wait(conn)
+    try:
+        # A flat view: Connection sizes the buffer by len(), the first axis only.
+        received = conn.recv_bytes_into(rgb.reshape(-1))
+    except BufferTooShort:
+        received = -1
+    if received != rgb.nbytes:
+        raise MediaError("the video decoder sent a malformed frame")
+    return Frame(t=t, rgb=rgb)
+
+
+def run_isolated(
+    target: Callable[..., None], args: tuple[Any, ...], limits: MediaLimits
+) -> DecodedVideo:
+    """Run ``target(conn, *args)`` in a limited child and collect what it streams back.
+
+    The protocol is plain bytes (``I`` + JSON video info, ``F`` + frame header
+    followed by the raw pixels, ``E`` + a message, ``D`` done), so a child
+    taken over by a hostile file cannot hand the server a pickle. A child that
+    dies, overruns the wall clock, or breaks the protocol is a
+    :class:`MediaError`; the child is killed on every way out.
+    """
+    ctx = _context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(sender, *args), daemon=True)
+    deadline = _Deadline(limits.max_decode_wall_s)
+    proc.start()
+    sender.close()
+    info: VideoInfo | None = None
+    frames: list[Frame] = []
+    try:
+        while True:
+            deadline.wait(receiver)
+            try:
+                message = receiver.recv_bytes(64 * 1024)
+            except EOFError:
+                proc.join(5)
+                raise _child_death(proc.exitcode, limits) from None
+            except OSError:
+                raise MediaError("the video decoder sent a malformed message") from None
+            kind = message[:1]
+            if kind == b"F" and info is not None:
+                frames.append(_receive_frame(receiver, message, limits, deadline))
+            elif kind == b"I" and info is None:
+                try:
+                    info = VideoInfo(**json.loads(message[1:]))
+                except (ValueError, TypeError):
+                    raise MediaError("the video decoder sent a malformed header") from None
+            elif kind == b"E":
+                text = _clean_message(message[1:].decode("utf-8", "replace"))
+                raise MediaError(text or "video could not be decoded")
+            elif kind == b"D" and info is not None:
+                return DecodedVideo(info=info, frames=frames)
+            else:
+                raise MediaError("the video decoder sent a malformed message")
+    finally:
+        receiver.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+
+
+def decode_video(
+    path: Path,
+    every_s: float = 0.5,
+    max_frames: int = 600,
+    limits: MediaLimits = DEFAULT_LIMITS,
+    max_side: int | None = None,
+) -> DecodedVideo:
+    """:func:`iter_frames` in a child process with memory, CPU and wall-clock limits.
+
+    The same frames at the same times as ``iter_frames`` with the same
+    arguments, all of them or a :class:`MediaError`: a hostile file that
+    crashes, hangs or bloats the decoder costs the child
+    (``limits.max_decode_memory_bytes`` of address space,
+    ``limits.max_decode_cpu_s`` of CPU, ``limits.max_decode_wall_s`` of wall
+    clock), and the caller gets a reason it can show the uploader.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read video: {exc.strerror or exc}") from None
+    if size == 0:
+        raise MediaError("video is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise MediaError(f"video is {size} bytes; the limit is {limits.max_bytes}")
+    return run_isolated(
+        _decode_child, (str(path), float(every_s), int(max_frames), limits, max_side), limits
+    )

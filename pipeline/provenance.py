@@ -5,8 +5,9 @@ trust anchors (in a child process for anything a user sent, since a hostile
 manifest can crash the native parser) and looks the media up in the
 own-output fingerprint index, so a copy of one of our clips with its metadata
 stripped is still recognised, with the clip id. The index is loaded once from
-the ``clip_fingerprints`` table and kept in memory; :meth:`record_fingerprint`
-adds a clip's rows in the caller's transaction and the clip to the index.
+the ``clip_fingerprints`` table (:mod:`store.fingerprints`) and kept in memory;
+:meth:`record_fingerprint` hashes a clip, stores its rows in the caller's
+transaction and adds the clip to the index.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
 
 from detectors.base import Signal
 from detectors.fingerprint import (
@@ -29,10 +33,11 @@ from detectors.fingerprint import (
 )
 from detectors.hashing import sha256_file
 from detectors.provenance import OwnOutputMatch, ProvenanceReport, verify, verify_isolated
-from pipeline.media import Frame, iter_frames, load_image, sniff_kind
+from pipeline.intake import DEFAULT_EVERY_S, DEFAULT_MAX_SIDE, MAX_KEYFRAMES
+from pipeline.media import Frame, decode_video, load_image, scaled_size, sniff_kind
 from pipeline.sources import ScanInput
-from store.db import Tx, new_id, now
-from store.events import ClipFingerprinted
+from store import fingerprints as fingerprint_rows
+from store.db import Tx
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -40,9 +45,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Keyframe spacing for fingerprints and lookups: the same on both sides, so a
-# re-mux decodes to the same frames at the same times.
-FINGERPRINT_EVERY_S = 0.5
+# Keyframe spacing, cap and size for fingerprints and lookups: the gate's
+# (pipeline.intake), so a scan's frames are the ones a fingerprint was made
+# from and a re-mux decodes to the same frames at the same times.
+FINGERPRINT_EVERY_S = DEFAULT_EVERY_S
+FINGERPRINT_MAX_SIDE = DEFAULT_MAX_SIDE
+FINGERPRINT_MAX_FRAMES = MAX_KEYFRAMES
 # Stages whose media we produced ourselves in this process: no need to pay for
 # a child process to protect against a hostile manifest.
 _OWN_MEDIA_STAGES = frozenset({"output"})
@@ -67,10 +75,7 @@ class ProvenanceService:
         """The in-memory index, loaded from ``clip_fingerprints`` on first use."""
         with self._lock:
             if self._index is None:
-                rows = self.store.query_dicts(
-                    "SELECT clip_id, kind, value, t, quality FROM clip_fingerprints "
-                    "ORDER BY created_at, id"
-                )
+                rows = fingerprint_rows.all_rows(self.store)
                 self._index = OwnOutputIndex.from_rows(rows, backend=self._index_backend)  # type: ignore[arg-type]
             return self._index
 
@@ -80,13 +85,33 @@ class ProvenanceService:
             self._index = None
 
     def keyframes(self, path: Path) -> list[Frame]:
-        """The frames fingerprints are made from: one per 0.5 s of a video, or the image."""
+        """The frames fingerprints are made from: one per 0.5 s of a video, or the image.
+
+        Exactly the gate's keyframes (:func:`pipeline.intake.keyframes`: same
+        interval, same cap, longer side at most ``FINGERPRINT_MAX_SIDE``), so
+        the fingerprint recorded at signing and the frames a scan looks up
+        with are the same size; never full-size frames (a 4K two-minute clip
+        at full size is ~6 GB of pixels). Videos decode in the isolated,
+        limited decoder.
+        """
         limits = self.config.media
         kind = sniff_kind(path)
         if kind == "video":
-            return list(iter_frames(path, every_s=FINGERPRINT_EVERY_S, limits=limits))
+            decoded = decode_video(
+                path,
+                every_s=FINGERPRINT_EVERY_S,
+                max_frames=FINGERPRINT_MAX_FRAMES,
+                limits=limits,
+                max_side=FINGERPRINT_MAX_SIDE,
+            )
+            return decoded.frames
         if kind == "image":
-            return [Frame(t=0.0, rgb=load_image(path, limits))]
+            rgb = load_image(path, limits)
+            width, height = scaled_size(rgb.shape[1], rgb.shape[0], FINGERPRINT_MAX_SIDE)
+            if (width, height) != (rgb.shape[1], rgb.shape[0]):
+                resized = Image.fromarray(rgb).resize((width, height), Image.Resampling.BILINEAR)
+                rgb = np.asarray(resized)
+            return [Frame(t=0.0, rgb=rgb)]
         return []
 
     def record_fingerprint(
@@ -104,29 +129,14 @@ class ProvenanceService:
         generation flow does this).
         """
         fp = fingerprint_clip(clip_id, frames, path=path)
-        created = now()
-        for row in fp.rows():
-            tx.execute(
-                "INSERT INTO clip_fingerprints (id, clip_id, kind, value, t, quality, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    new_id("fpr"),
-                    row["clip_id"],
-                    row["kind"],
-                    row["value"],
-                    row["t"],
-                    row["quality"],
-                    created,
-                ],
-            )
-        tx.audit(
-            ClipFingerprinted(
-                actor_id,
-                clip_id=clip_id,
-                sha256=fp.sha256,
-                keyframes=len(fp.keyframes),
-                model_id=OWN_OUTPUT_MODEL_ID,
-            )
+        fingerprint_rows.insert(
+            tx,
+            clip_id,
+            fp.rows(),
+            sha256=fp.sha256,
+            keyframes=len(fp.keyframes),
+            model_id=OWN_OUTPUT_MODEL_ID,
+            actor_id=actor_id,
         )
         with self._lock:
             self.index.add(fp)
