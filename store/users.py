@@ -28,7 +28,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -151,6 +151,15 @@ class User:
 
 
 @dataclass(frozen=True)
+class TokenSecret:
+    """A token before it is stored: shown once; only the hash is kept."""
+
+    prefix: str
+    token: str
+    token_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     id: str
     token: str
@@ -254,6 +263,7 @@ class Users:
         display_name: str | None = None,
         password: str | None = None,
         actor_id: str | None = None,
+        password_hash: str | None = None,
     ) -> User:
         handle = validate_handle(handle)
         if role not in ROLES:
@@ -261,8 +271,8 @@ class Users:
         birth_year, birth_date = validate_birth(birth_year, birth_date, role)
         if tx.execute("SELECT 1 FROM users WHERE handle = ?", [handle]).fetchone():
             raise Conflict(f"handle {handle!r} is taken")
-        if password is not None and len(password) < 8:
-            raise ValueError("password must be at least 8 characters")
+        if password is not None and password_hash is None:
+            password_hash = self.hash_password(password)  # slow; callers do it before the tx
         user_id = new_id("usr")
         created = now()
         tx.execute(
@@ -275,7 +285,7 @@ class Users:
                 birth_year,
                 birth_date,
                 display_name,
-                _hasher.hash(password) if password else None,
+                password_hash or (_hasher.hash(password) if password else None),
                 created,
             ],
         )
@@ -403,10 +413,15 @@ class Users:
         ttl: timedelta | None = None,
         session: bool = False,
         actor_id: str | None = None,
+        secret: TokenSecret | None = None,
     ) -> IssuedToken:
-        """Create a token that expires (see :meth:`token_lifetime`); shown once, never stored."""
-        prefix = secrets.token_hex(6)
-        token = f"gr_{prefix}_{secrets.token_urlsafe(32)}"
+        """Create a token that expires (see :meth:`token_lifetime`); shown once, never stored.
+
+        Hashing is deliberately slow: pass ``secret`` from :meth:`new_secret`, made
+        before the transaction, so the store's write lock is not held meanwhile.
+        """
+        secret = secret or self.new_secret()
+        prefix, token = secret.prefix, secret.token
         token_id = new_id("tok")
         created = now()
         expires = created + self.token_lifetime(ttl, session=session)
@@ -417,7 +432,7 @@ class Users:
                 token_id,
                 user_id,
                 prefix,
-                _hasher.hash(_pepper_token(token, self._pepper)),
+                secret.token_hash,
                 label,
                 created,
                 expires,
@@ -425,6 +440,19 @@ class Users:
         )
         tx.audit(TokenIssued(actor_id or user_id, user_id=user_id, token_id=token_id, label=label))
         return IssuedToken(token_id, token, expires)
+
+    def new_secret(self) -> TokenSecret:
+        """A new token and its peppered argon2 hash (slow: call it outside a transaction)."""
+        prefix = secrets.token_hex(6)
+        token = f"gr_{prefix}_{secrets.token_urlsafe(32)}"
+        return TokenSecret(prefix, token, _hasher.hash(_pepper_token(token, self._pepper)))
+
+    @staticmethod
+    def hash_password(password: str) -> str:
+        """The argon2 hash of a password (slow: call it outside a transaction)."""
+        if len(password) < 8:
+            raise ValueError("password must be at least 8 characters")
+        return _hasher.hash(password)
 
     def issue_token(
         self,

@@ -112,8 +112,9 @@ def login(body: LoginRequest, request: Request, svc: Services = Depends(services
     # Per account as well as per address: guessing one account from many addresses is slow too.
     limiter_of(request).check("login_account", body.handle.strip().lower()[:64])
     user = svc.users.check_password(body.handle, body.password)
+    secret = svc.users.new_secret()  # argon2 outside the write transaction
     with svc.store.transaction() as tx:
-        issued = svc.users.issue(tx, user.id, label="console session", session=True)
+        issued = svc.users.issue(tx, user.id, label="console session", session=True, secret=secret)
     lifetime = svc.users.token_lifetime(session=True)
     return LoginResponse(
         token=issued.token,
@@ -152,6 +153,9 @@ def create_user(
     body: NewUser, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """Create an account and its first API token (shown once)."""
+    # The slow hashes first: the store's write lock is never held while argon2 runs.
+    password_hash = svc.users.hash_password(body.password) if body.password else None
+    secret = svc.users.new_secret()
     with svc.store.transaction() as tx:
         created = svc.users.create(
             tx,
@@ -160,10 +164,10 @@ def create_user(
             birth_year=body.birth_year,
             birth_date=body.birth_date,
             display_name=body.display_name,
-            password=body.password,
+            password_hash=password_hash,
             actor_id=user.id,
         )
-        issued = svc.users.issue(tx, created.id, label="initial", actor_id=user.id)
+        issued = svc.users.issue(tx, created.id, label="initial", actor_id=user.id, secret=secret)
     return {
         **created.to_self(),
         "token": issued.token,
@@ -242,8 +246,11 @@ def new_token(
     body: NewToken, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """A new API token (shown once). It expires: ``ttl_hours``, at most ``token_ttl_hours``."""
+    secret = svc.users.new_secret()
     with svc.store.transaction() as tx:
-        issued = svc.users.issue(tx, user.id, label=body.label, ttl=_hours(body.ttl_hours))
+        issued = svc.users.issue(
+            tx, user.id, label=body.label, ttl=_hours(body.ttl_hours), secret=secret
+        )
     return {"id": issued.id, "token": issued.token, "expires_at": issued.expires_at.isoformat()}
 
 
