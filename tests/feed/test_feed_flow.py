@@ -282,10 +282,22 @@ def test_reports_open_one_item_that_repeated_reports_escalate(world: World) -> N
         assert c.post(f"/clips/{clip}/report", json={"reason": "nope"}).status_code == 422
 
 
-def test_child_safety_report_is_due_in_an_hour_and_holds_the_clip(world: World) -> None:
+def _backdate(live: LiveServer, handle: str, days: int) -> None:
+    """Make an account ``days`` old: old accounts count fully as reporters."""
+    with live.services.store.transaction() as tx:
+        tx.execute(
+            "UPDATE users SET created_at = ? WHERE id = ?",
+            [now() - timedelta(days=days), live.users[handle].id],
+        )
+
+
+def test_child_safety_report_is_due_in_an_hour_and_holds_the_clip_once_corroborated(
+    world: World,
+) -> None:
     live = world.live
     clip = world.clips["city"]
     started = now()
+    # One report from a fresh account: urgent, but the clip stays live until corroborated.
     with live.client("adult") as c:
         r = c.post(f"/clips/{clip}/report", json={"reason": "child_safety"})
     doc = r.json()
@@ -293,7 +305,39 @@ def test_child_safety_report_is_due_in_an_hour_and_holds_the_clip(world: World) 
     assert datetime.fromisoformat(doc["due_at"]) - started <= timedelta(hours=1, minutes=1)
     assert doc["priority"] >= 90
     assert doc["decision"]["rules"] == ["user_report_child_safety"]
-    assert doc["clip_status"] == "queued"
+    assert doc["clip_status"] == "published" and doc["held"] is False
+    assert clip in _ids(_feed(live, "guardian"))
+    # Distinct reporters with old accounts corroborate it: 0.25 + 1.0 is not yet enough ...
+    _add_user(live, "olga", 1970)
+    _add_user(live, "omar", 1975)
+    _backdate(live, "olga", 60)
+    _backdate(live, "omar", 45)
+    with live.client("olga") as c:
+        second = c.post(f"/clips/{clip}/report", json={"reason": "child_safety"}).json()
+    assert second["clip_status"] == "published" and second["held"] is False
+    assert second["queue_item_id"] == doc["queue_item_id"]
+    # ... 0.25 + 1.0 + 1.0 is: the clip leaves the feed until a human decides.
+    with live.client("omar") as c:
+        third = c.post(f"/clips/{clip}/report", json={"reason": "child_safety"}).json()
+    assert third["clip_status"] == "queued" and third["held"] is True
+    assert third["queue_item_id"] == doc["queue_item_id"]
+    assert clip not in _ids(_feed(live, "guardian"))
+
+
+def test_a_staff_child_safety_report_holds_the_clip_at_once(
+    world: World, fixtures_dir: Path
+) -> None:
+    live = world.live
+    image = fixtures_dir / "characters" / "tux" / "tux_speech.png"
+    posted = _post(live, "dana", image, "a quiet meadow in the morning")
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["status"] == "published"
+    clip = posted.json()["clip_id"]
+    with live.client("moderator") as c:
+        r = c.post(f"/clips/{clip}/report", json={"reason": "child_safety"})
+    assert r.status_code == 200, r.text
+    assert r.json()["reports"] == 1
+    assert r.json()["clip_status"] == "queued" and r.json()["held"] is True
     assert clip not in _ids(_feed(live, "guardian"))
 
 
