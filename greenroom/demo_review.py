@@ -35,7 +35,7 @@ def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dic
         out["review_character_clip"] = {
             "clip_id": doc["clip_id"],
             "status": doc["status"],
-            "queue": doc["decision"]["queue"],
+            "queued": doc["queued"],
         }
     else:
         out["review_character_clip"] = {"skipped": "fixture not found"}

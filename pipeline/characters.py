@@ -32,6 +32,7 @@ from detectors.characters import (
     CharacterRef,
     build_character_detectors,
 )
+from detectors.text_normalise import BudgetedResult
 from pipeline.media import Frame, iter_frames, load_image, sniff_kind
 from pipeline.sources import ScanInput
 from store.blobs import BlobStore
@@ -308,6 +309,9 @@ class CharacterService:
         found: dict[tuple[str, str], tuple[CharacterMatch, list[float]]] = {}
         with self._lock:
             prompt_matches = det.prompt.check(prompt) if prompt is not None else []
+            if isinstance(prompt_matches, BudgetedResult):
+                # A name check cut short by its work budget fails loudly (the gate forces review).
+                prompt_matches.raise_if_exhausted("character name check")
             image_matches = [m for f in frames[:MAX_FRAMES] for m in det.check_image(f.rgb, f.t)]
         for m in prompt_matches + image_matches:
             key = (m.character_id, "image" if m.backend.startswith("image.") else "prompt")

@@ -197,7 +197,11 @@ class SafetySource:
         if not scan.prompt:
             return []
         out = []
-        for finding in self.models.prompt_safety.check(scan.prompt):
+        found = self.models.prompt_safety.check(scan.prompt)
+        # A check cut short by its work budget must not pass quietly: the source fails,
+        # and the decision path forces review.
+        found.raise_if_exhausted("prompt safety check")
+        for finding in found:
             signal = finding.to_signal()
             signal.data["evidence"] = finding.evidence
             signal.data["threshold"] = finding.threshold
