@@ -23,13 +23,12 @@ import numpy as np
 from store import jobs
 from store.blobs import BlobStore
 from store.db import Store
-from store.vectors import (
+from store.vector_catalog import VectorCatalog, add_likeness_vectors
+from store.vector_index import (
     BruteForceIndex,
     FlatIPIndex,
     HNSWIndex,
-    VectorCatalog,
     VectorIndex,
-    add_likeness_vectors,
     load_index,
     set_faiss_threads,
 )

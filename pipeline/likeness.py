@@ -2,7 +2,7 @@
 
 ``LikenessService`` joins the face detectors, the
 live check (:mod:`pipeline.liveness`), the cameo repository
-(:mod:`store.cameos`) and the vector catalog (:mod:`store.vectors`), and is the
+(:mod:`store.cameos`) and the vector catalog (:mod:`store.vector_catalog`), and is the
 gate's ``likeness`` :class:`~pipeline.sources.SignalSource`.
 
 Matching is per face *track*: a clip's faces are tracked over sampled frames
@@ -40,7 +40,8 @@ from store.cameos import Cameo, Cameos, Challenge, ProtectedLikeness, random_cha
 from store.db import Conflict, NotFound
 from store.queue import QueueRequest, open_or_escalate
 from store.users import User, Users
-from store.vectors import BruteForceIndex, VectorCatalog, add_likeness_vectors
+from store.vector_catalog import VectorCatalog, add_likeness_vectors
+from store.vector_index import BruteForceIndex
 
 if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
@@ -490,24 +491,8 @@ class LikenessService:
 
         Afterwards their cameos are ``deleted`` and no longer matched at all.
         """
-        blobs = self.blobs
-        recordings = {
-            c.recording_sha256 for c in self.cameos.history(owner.id) if c.recording_sha256
-        }
         with self.store.transaction() as tx:
-            counts = self.cameos.delete_likeness_data(tx, owner.id, blobs, actor_id=owner.id)
-            for sha in sorted(recordings):
-                tx.execute(
-                    "UPDATE cameos SET recording_sha256 = NULL WHERE recording_sha256 = ?", [sha]
-                )
-                still = tx.execute(
-                    "SELECT 1 FROM clips WHERE media_sha256 = ? LIMIT 1", [sha]
-                ).fetchone()
-                if still is None:
-                    tx.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
-                    blobs.path(sha).unlink(missing_ok=True)
-                    counts["frames"] += 1
-        return counts
+            return self.cameos.delete_likeness_data(tx, owner.id, self.blobs, actor_id=owner.id)
 
     def clips_using(self, owner: User) -> list[dict[str, Any]]:
         """Every scan that found or requested the owner's cameo: others' drafts and blocked attempts too."""

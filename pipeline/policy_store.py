@@ -4,14 +4,14 @@ A version's id is the policy set's content hash, so saving the same rules twice
 yields the same version and any change makes a new one. ``policy_state`` holds
 the ``active`` and ``shadow`` pointers; with an empty table the shipped default
 is saved as version 1 and activated on first use. Invalid policy text never
-touches the store: the active version keeps deciding.
+touches the store: the active version keeps deciding. The rows and their audit
+events live in :mod:`store.policies`; this module compiles, caches and backtests.
 
 Policy authors are admins for now (the server's routes say so).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -19,11 +19,11 @@ from typing import Any
 from policies.engine import PolicySet
 from policies.errors import PolicyError, PolicyIssue
 from policies.shadow import Record, backtest
-from store.db import NotFound, Store, now
-from store.events import PolicyStateChanged, PolicyVersionSaved
+from store import policies as policy_rows
+from store.db import Store, Tx
+from store.jsondoc import loads
+from store.policies import ACTIVE, SHADOW, PolicyVersions
 
-ACTIVE = "active"
-SHADOW = "shadow"
 DEFAULT_BACKTEST_SCANS = 500
 MAX_BACKTEST_SCANS = 100_000
 _MAX_MESSAGE = 500
@@ -41,15 +41,12 @@ def _issues(exc: PolicyError) -> list[dict[str, str]]:
     return [issue.to_dict() for issue in exc.issues]
 
 
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 class PolicyService:
     """Versions, activation, shadow and backtests over the ``policy_versions`` table."""
 
     def __init__(self, store: Store, max_file_bytes: int) -> None:
         self.store = store
+        self._rows = PolicyVersions(store)
         self.max_file_bytes = max_file_bytes
         self._compiled: dict[str, PolicySet] = {}
         self._lock = threading.Lock()
@@ -93,10 +90,8 @@ class PolicyService:
             cached = self._compiled.get(version_id)
         if cached is not None:
             return cached
-        rows = self.store.query("SELECT bundle FROM policy_versions WHERE id = ?", [version_id])
-        if not rows:
-            raise NotFound(f"no policy version {version_id}")
-        policy = PolicySet.from_bundle(_loads(rows[0][0]), max_file_bytes=self.max_file_bytes)
+        bundle = self._rows.bundle(version_id)
+        policy = PolicySet.from_bundle(bundle, max_file_bytes=self.max_file_bytes)
         with self._lock:
             self._compiled[version_id] = policy
         return policy
@@ -107,20 +102,20 @@ class PolicyService:
         """Save and activate the shipped default when the store has no policy yet."""
         if self._seeded:
             return
-        if not self.store.query("SELECT 1 FROM policy_state WHERE key = ?", [ACTIVE]):
+        if not self._rows.has_active():
             default = PolicySet.default()
             with self.store.transaction() as tx:
-                if not tx.execute("SELECT 1 FROM policy_state WHERE key = ?", [ACTIVE]).fetchone():
-                    self._insert(tx, default, None, "shipped default policy")
-                    self._set_state(tx, ACTIVE, default.version, None)
+                if policy_rows.pointer(tx, ACTIVE) is None:
+                    if policy_rows.seq_of(tx, default.version) is None:
+                        self._insert(tx, default, None, "shipped default policy")
+                    policy_rows.set_pointer(tx, ACTIVE, default.version, None)
         self._seeded = True
 
     # -- reading -------------------------------------------------------------------------
 
     def state(self) -> dict[str, str | None]:
         self.ensure_default()
-        rows = dict(self.store.query("SELECT key, version_id FROM policy_state"))
-        return {ACTIVE: rows.get(ACTIVE), SHADOW: rows.get(SHADOW)}
+        return self._rows.pointers()
 
     def active(self) -> PolicySet:
         """The compiled active policy set (cached by version id)."""
@@ -134,9 +129,7 @@ class PolicyService:
 
     def versions(self) -> list[dict[str, Any]]:
         state = self.state()
-        rows = self.store.query_dicts(
-            "SELECT id, seq, author_id, message, created_at FROM policy_versions ORDER BY seq DESC"
-        )
+        rows = self._rows.listing()
         for row in rows:
             row["active"] = row["id"] == state[ACTIVE]
             row["shadow"] = row["id"] == state[SHADOW]
@@ -145,28 +138,11 @@ class PolicyService:
     def resolve(self, ref: str) -> str:
         """A version id from an id, a unique id prefix (4+ characters) or a sequence number."""
         self.ensure_default()
-        ref = str(ref).strip()
-        if ref.isdigit():
-            rows = self.store.query("SELECT id FROM policy_versions WHERE seq = ?", [int(ref)])
-        elif len(ref) >= 4:
-            rows = self.store.query(
-                "SELECT id FROM policy_versions WHERE id = ? OR starts_with(id, ?)", [ref, ref]
-            )
-        else:
-            rows = []
-        if len(rows) != 1:
-            what = "is ambiguous" if rows else "does not exist"
-            raise NotFound(f"policy version {ref[:40]!r} {what}")
-        return str(rows[0][0])
+        return self._rows.resolve(ref)
 
     def get(self, ref: str) -> dict[str, Any]:
         version_id = self.resolve(ref)
-        row = self.store.query_dicts(
-            "SELECT id, seq, author_id, message, bundle, created_at FROM policy_versions "
-            "WHERE id = ?",
-            [version_id],
-        )[0]
-        row["bundle"] = _loads(row["bundle"])
+        row = self._rows.get(version_id)
         state = self.state()
         row["active"] = version_id == state[ACTIVE]
         row["shadow"] = version_id == state[SHADOW]
@@ -188,36 +164,18 @@ class PolicyService:
 
     # -- changing ---------------------------------------------------------------------------
 
-    def _insert(self, tx: Any, policy: PolicySet, author_id: str | None, message: str) -> int:
-        seq_row = tx.execute("SELECT coalesce(max(seq), 0) + 1 FROM policy_versions").fetchone()
-        seq = int(seq_row[0])
-        tx.execute(
-            "INSERT INTO policy_versions (id, seq, author_id, message, bundle, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [policy.version, seq, author_id, message, json.dumps(policy.to_bundle()), now()],
-        )
-        tx.audit(
-            PolicyVersionSaved(
-                author_id,
-                version_id=policy.version,
-                seq=seq,
-                message=message,
-                rules=len(policy.rules),
-            )
+    def _insert(self, tx: Tx, policy: PolicySet, author_id: str | None, message: str) -> int:
+        seq = policy_rows.insert_version(
+            tx,
+            policy.version,
+            policy.to_bundle(),
+            author_id=author_id,
+            message=message,
+            rules=len(policy.rules),
         )
         with self._lock:
             self._compiled[policy.version] = policy
         return seq
-
-    def _set_state(self, tx: Any, key: str, version_id: str | None, actor_id: str | None) -> None:
-        row = tx.execute("SELECT version_id FROM policy_state WHERE key = ?", [key]).fetchone()
-        previous = row[0] if row else None
-        if previous == version_id:
-            return
-        tx.execute("DELETE FROM policy_state WHERE key = ?", [key])
-        if version_id is not None:
-            tx.execute("INSERT INTO policy_state VALUES (?, ?, ?)", [key, version_id, now()])
-        tx.audit(PolicyStateChanged(actor_id, key=key, version_id=version_id, previous=previous))
 
     def save(
         self,
@@ -239,13 +197,11 @@ class PolicyService:
         policy = self.compile(source)
         self.ensure_default()
         with self.store.transaction() as tx:
-            row = tx.execute(
-                "SELECT seq FROM policy_versions WHERE id = ?", [policy.version]
-            ).fetchone()
-            created = row is None
-            seq = self._insert(tx, policy, author_id, message) if created else int(row[0])
+            stored = policy_rows.seq_of(tx, policy.version)
+            created = stored is None
+            seq = self._insert(tx, policy, author_id, message) if stored is None else stored
             if activate:
-                self._set_state(tx, ACTIVE, policy.version, author_id)
+                policy_rows.set_pointer(tx, ACTIVE, policy.version, author_id)
         return {
             "id": policy.version,
             "seq": seq,
@@ -260,7 +216,7 @@ class PolicyService:
         self._load(version_id)  # a stored version that no longer compiles is refused here
         previous = self.state()[ACTIVE]
         with self.store.transaction() as tx:
-            self._set_state(tx, ACTIVE, version_id, actor_id)
+            policy_rows.set_pointer(tx, ACTIVE, version_id, actor_id)
         return {"active": version_id, "previous": previous}
 
     def set_shadow(self, ref: str | None, actor_id: str | None) -> dict[str, Any]:
@@ -270,7 +226,7 @@ class PolicyService:
             self._load(version_id)
         previous = self.state()[SHADOW]
         with self.store.transaction() as tx:
-            self._set_state(tx, SHADOW, version_id, actor_id)
+            policy_rows.set_pointer(tx, SHADOW, version_id, actor_id)
         return {"shadow": version_id, "previous": previous}
 
     # -- backtests -------------------------------------------------------------------------
@@ -287,7 +243,7 @@ class PolicyService:
         )
         records = []
         for scan_id, clip_id, view, outcome, rules in rows:
-            data = _loads(view) or {}
+            data = loads(view) or {}
             context = data.get("context") or {}
             signals = {k: v for k, v in data.items() if k != "context"}
             records.append(
@@ -295,7 +251,7 @@ class PolicyService:
                     clip_id or scan_id,
                     signals,
                     context,
-                    {"outcome": outcome, "rules": _loads(rules) or []},
+                    {"outcome": outcome, "rules": loads(rules) or []},
                 )
             )
         return records

@@ -235,6 +235,22 @@ class BlobStore:
         except IsADirectoryError:
             raise BlobError(f"{path.name} is a directory, not a file") from None
 
+    def delete(self, tx: Tx, sha: str) -> bool:
+        """Delete a blob's ``blobs`` row in ``tx`` and its file; returns whether a row went.
+
+        The caller decides that nothing names the blob any more and audits why
+        it went (e.g. ``cameo.likeness_data_deleted``). The file goes at once,
+        so it is gone even if a later step of the transaction fails; a row
+        left by such a rollback points at nothing and reads as
+        :class:`BlobNotFound`, which is what deleted personal data should do.
+        """
+        digest = validate_sha256(sha)
+        row = tx.execute("SELECT 1 FROM blobs WHERE sha256 = ?", [digest]).fetchone()
+        if row is not None:
+            tx.execute("DELETE FROM blobs WHERE sha256 = ?", [digest])
+        self.path(digest).unlink(missing_ok=True)
+        return row is not None
+
     # -- housekeeping ------------------------------------------------------
 
     def cleanup_temp(self, older_than_s: float = 3600.0) -> int:

@@ -3,14 +3,14 @@
 Rows only, no models: the pipeline decides whether a recording is live and
 whose face is whose; this module stores the outcome and audits every change
 in the caller's transaction (``Tx``). Face vectors themselves go through
-:mod:`store.vectors` (``likeness_vectors`` is the source of truth the faiss
-indexes are rebuilt from); their ``source_sha256`` names the enrolment frame or
-photo in the blob store so a model change can re-embed.
+:mod:`store.vector_catalog` (``likeness_vectors`` is the source of truth the
+faiss indexes are rebuilt from); their ``source_sha256`` names the enrolment
+frame or photo in the blob store so a model change can re-embed. Nothing
+outside ``store/`` writes the cameo tables.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +28,8 @@ from store.events import (
     LikenessDataDeleted,
     ProtectedLikenessAdded,
 )
-from store.vectors import remove_likeness_vectors
+from store.jsondoc import dumps, loads
+from store.vector_catalog import remove_likeness_vectors
 
 STATUSES = ("active", "revoked", "deleted", "refused")
 PERMISSIONS = ("only_me", "approved", "mutuals", "everyone")
@@ -103,10 +104,6 @@ class ProtectedLikeness:
         }
 
 
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def check_permission(permission: str) -> str:
     if permission not in PERMISSIONS:
         raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}")
@@ -150,7 +147,7 @@ class Cameos:
             permission=str(row[3]),
             reason=row[4],
             recording_sha256=row[5],
-            challenge=list(_loads(row[6]) or []),
+            challenge=list(loads(row[6]) or []),
             created_at=row[7],
             revoked_at=row[8],
             deleted_at=row[9],
@@ -230,7 +227,7 @@ class Cameos:
         tx.execute(
             "INSERT INTO cameo_challenges (id, user_id, steps, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [challenge.id, user_id, json.dumps(steps), at, challenge.expires_at],
+            [challenge.id, user_id, dumps(steps), at, challenge.expires_at],
         )
         tx.audit(
             CameoChallengeIssued(
@@ -250,7 +247,7 @@ class Cameos:
         if not rows:
             return None
         r = rows[0]
-        return Challenge(str(r[0]), str(r[1]), list(_loads(r[2])), r[3], r[4], r[5])
+        return Challenge(str(r[0]), str(r[1]), list(loads(r[2])), r[3], r[4], r[5])
 
     def use_challenge(self, tx: Tx, challenge_id: str, cameo_id: str) -> None:
         """Mark a challenge answered (once: a second use is a conflict)."""
@@ -300,7 +297,7 @@ class Cameos:
                 permission,
                 reason,
                 recording_sha256,
-                json.dumps(list(challenge)),
+                dumps(list(challenge)),
                 at,
             ],
         )
@@ -392,16 +389,27 @@ class Cameos:
     def delete_likeness_data(
         self, tx: Tx, user_id: str, blobs: BlobStore, *, actor_id: str | None
     ) -> dict[str, int]:
-        """Remove every vector and enrolment frame of the user's cameos; cameos become ``deleted``.
+        """Remove every vector, enrolment frame and recording of the user's cameos (audited).
 
-        An active cameo is revoked by this too (its data is gone, so it can no
-        longer be matched or used). Blob files are removed only when no other
-        vector row still names them (content addressing may share a file).
+        Cameos become ``deleted``; an active one is revoked by this too (its
+        data is gone, so it can no longer be matched or used). Recordings of
+        every attempt, refused ones included, are unlinked from their cameos.
+        A blob goes only when nothing else still names it (content addressing
+        may share a file): a frame no other vector row uses, a recording no
+        clip is made of. ``frames`` counts both.
         """
         rows = tx.execute(
             "SELECT id, status FROM cameos WHERE user_id = ? AND status != 'refused'", [user_id]
         ).fetchall()
         cameo_ids = [str(r[0]) for r in rows]
+        recordings = {
+            str(r[0])
+            for r in tx.execute(
+                "SELECT DISTINCT recording_sha256 FROM cameos "
+                "WHERE user_id = ? AND recording_sha256 IS NOT NULL",
+                [user_id],
+            ).fetchall()
+        }
         vectors = 0
         shas: set[str] = set()
         for cameo_id in cameo_ids:
@@ -424,8 +432,17 @@ class Cameos:
                 "SELECT 1 FROM likeness_vectors WHERE source_sha256 = ? LIMIT 1", [sha]
             ).fetchone()
             if still_used is None:
-                tx.execute("DELETE FROM blobs WHERE sha256 = ?", [sha])
-                blobs.path(sha).unlink(missing_ok=True)
+                blobs.delete(tx, sha)
+                frames += 1
+        for sha in sorted(recordings):
+            tx.execute(
+                "UPDATE cameos SET recording_sha256 = NULL WHERE recording_sha256 = ?", [sha]
+            )
+            still_used = tx.execute(
+                "SELECT 1 FROM clips WHERE media_sha256 = ? LIMIT 1", [sha]
+            ).fetchone()
+            if still_used is None:
+                blobs.delete(tx, sha)
                 frames += 1
         tx.audit(
             LikenessDataDeleted(

@@ -10,18 +10,16 @@ import numpy as np
 import pytest
 
 from store.db import Store
-from store.vectors import (
+from store.vector_catalog import VectorCatalog, add_likeness_vectors, remove_likeness_vectors
+from store.vector_index import (
     BruteForceIndex,
     FlatIPIndex,
     HNSWIndex,
     IndexCorrupt,
-    VectorCatalog,
     VectorIndex,
     VectorIndexError,
-    add_likeness_vectors,
     build_index,
     load_index,
-    remove_likeness_vectors,
     set_faiss_threads,
 )
 
