@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from detectors.base import MediaError, Signal
 from pipeline.sources import ScanInput, SignalSource
 from policies.engine import PolicySet
-from policies.schema import OUTCOME_RANK, SIGNAL_ROOTS
+from policies.schema import OUTCOME_RANK, SIGNAL_ROOTS, SignalView
 from policies.shadow import compare
 from store.clips import NewClip
 from store.db import Store, Tx
@@ -292,6 +292,9 @@ class DecisionPath:
             try:
                 found = list(source.signals(scan))
                 part = source.view(scan, found)
+                # Typed at the boundary: a source whose part does not fit the policy's
+                # signal view fails here (forced review), not silently in a condition.
+                SignalView.model_validate({k: v for k, v in part.items() if k in SIGNAL_ROOTS})
             except MediaError:
                 raise  # the upload itself is bad: the door refuses it
             except Exception as exc:  # one source's failure must not decide the clip

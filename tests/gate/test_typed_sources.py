@@ -1,0 +1,38 @@
+"""Sources hand the policy engine typed signals: a part that does not fit the signal view is a
+source failure (forced review), never a silently misread condition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from detectors.base import Signal
+from greenroom.settings import Settings
+from greenroom.wiring import build_pipeline
+from pipeline.sources import ScanInput
+from store.db import Store
+
+
+class Miswired:
+    """A source whose view part has the wrong types (a score as a word)."""
+
+    name = "miswired"
+
+    def signals(self, scan: ScanInput) -> list[Signal]:
+        return []
+
+    def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
+        return {"nudity": {"max_score": "very high"}}
+
+
+def test_mistyped_view_part_forces_review(tmp_path: Path) -> None:
+    with Store(tmp_path / "d") as store:
+        ctx = build_pipeline(
+            store, Settings(data_dir=tmp_path / "d", threads=1), extra_sources=(Miswired(),)
+        )
+        with store.transaction() as tx:
+            user = ctx.users.create(tx, "ada", "user", birth_year=1990)
+        result = ctx.gate.check_prompt(user, "a cat on a skateboard")
+    assert result.decision["outcome"] == "review"
+    assert {"source": "miswired", "error": "ValidationError"} in result.source_errors
+    assert "miswired" not in result.sources_run
