@@ -1,11 +1,13 @@
 """Media intake for the gate: validate an upload, store it by content hash, decode its keyframes once.
 
-Validation (size, sniffed format, image pixels, video duration and frame size,
-and for videos a full strict decode in a limited child process:
-:func:`pipeline.media.decode_video`) happens before the bytes reach the blob
-store, so a refused upload -- truncated, corrupt, a bomb, a decoder crash --
-leaves nothing behind but a temp file that is deleted at once. The decode
-gives the gate's keyframes, kept on the item, so a scan decodes once. Accepted media is
+Validation happens before the bytes reach the blob store: size, the sniffed
+format, the container's framing (truncation and polyglots,
+:func:`pipeline.media.check_structure`), image pixels, video duration and
+frame size, and for videos a full strict decode in a limited child process
+(:func:`pipeline.media.decode_video`). A refused upload -- truncated, corrupt,
+a bomb, a decoder crash -- leaves nothing behind but a temp file that is
+deleted at once. The decode gives the gate's keyframes, kept on the item, so a
+scan decodes once. Accepted media is
 stored content-addressed (``blobs`` row + audit in its own small transaction:
 an asynchronous scan job must be able to find the bytes after a restart).
 """
@@ -27,6 +29,7 @@ from pipeline.media import (
     Frame,
     MediaLimits,
     VideoInfo,
+    check_structure,
     decode_video,
     load_image,
     sniff_kind,
@@ -132,6 +135,9 @@ class MediaIntake:
             if size > limits.max_bytes:
                 raise MediaError(f"upload is {size} bytes; the limit is {limits.max_bytes}")
             kind = sniff_kind(path)
+            if kind in ("image", "video"):
+                # Truncated containers and polyglots, from the framing alone.
+                check_structure(path, kind)
             image: np.ndarray | None = None
             info: VideoInfo | None = None
             frames: list[Frame] | None = None

@@ -309,6 +309,8 @@ _NONREF_MAX_GAP_INTERVALS = 2.0
 # of its declared frames may be missing; past that it is truncated.
 _END_SLACK_S = 0.5
 _MISSING_FRAMES_SLACK = 0.01
+# Frames beyond max_video_fps x (timestamp span) tolerated for jittery timestamps.
+_FPS_SLACK_FRAMES = 16
 # The CPU budget is read every this many decoded frames.
 _CPU_CHECK_EVERY = 8
 
@@ -404,7 +406,7 @@ def _decode(
                         raise MediaError(f"video is corrupt: a damaged frame {_where(t)}")
                     first_t = t if first_t is None else first_t
                     max_t = max(max_t, t)
-                    if decoded > limits.max_video_fps * (max_t - first_t + 1.0):
+                    if decoded > limits.max_video_fps * (max_t - first_t) + _FPS_SLACK_FRAMES:
                         raise MediaError(
                             f"video has more than {limits.max_video_fps:.0f} frames per second "
                             f"of its timestamps {_where(t)}"
@@ -543,6 +545,21 @@ def _clean_message(text: str) -> str:
     return "".join(c for c in text if c.isprintable())[:_MESSAGE_CHARS]
 
 
+def _near_memory_limit(limits: MediaLimits) -> bool:
+    """Whether this process's peak address space came within 32 MiB of the limit."""
+    if limits.max_decode_memory_bytes <= 0:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    peak = int(line.split()[1]) * 1024
+                    return peak >= limits.max_decode_memory_bytes - 32 * 1024 * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _decode_child(
     conn: Any,
     path: str,
@@ -567,13 +584,17 @@ def _decode_child(
                 conn.send_bytes(b"F" + _FRAME_HEADER.pack(frame.t, h, w))
                 conn.send_bytes(rgb.reshape(-1).data)
             conn.send_bytes(b"D")
-        except MediaError as exc:
-            conn.send_bytes(b"E" + _clean_message(str(exc)).encode())
-        except MemoryError:
-            mib = limits.max_decode_memory_bytes // (1024 * 1024)
-            conn.send_bytes(b"E" + f"decoding the video needs more than {mib} MiB".encode())
         except Exception as exc:  # the parent gets a reason, never a traceback
-            conn.send_bytes(b"E" + f"video could not be decoded ({type(exc).__name__})".encode())
+            if isinstance(exc, MemoryError) or _near_memory_limit(limits):
+                # FFmpeg reports a failed allocation as anything from ENOMEM to
+                # EINVAL, and Python as an ImportError: the peak says what it was.
+                mib = limits.max_decode_memory_bytes // (1024 * 1024)
+                message = f"decoding the video needs more than its {mib} MiB memory limit"
+            elif isinstance(exc, MediaError):
+                message = str(exc)
+            else:
+                message = f"video could not be decoded ({type(exc).__name__})"
+            conn.send_bytes(b"E" + _clean_message(message).encode())
     except (OSError, ValueError):
         pass  # the parent went away or stopped listening
     finally:
@@ -587,10 +608,14 @@ def _child_death(exitcode: int | None, limits: MediaLimits) -> MediaError:
         return MediaError(
             f"decoding the video took more than {limits.max_decode_cpu_s:g} s of CPU time"
         )
+    # A failed allocation under RLIMIT_AS can end in a crash (native code that
+    # does not check malloc) as well as in an error the child reports.
+    mib = limits.max_decode_memory_bytes // (1024 * 1024)
+    hint = f"; it may have run out of its {mib} MiB memory limit" if mib > 0 else ""
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else exitcode
-        return MediaError(f"the video decoder crashed on this file ({name})")
-    return MediaError(f"the video decoder stopped on this file (exit code {exitcode})")
+        return MediaError(f"the video decoder crashed on this file ({name}{hint})")
+    return MediaError(f"the video decoder stopped on this file (exit code {exitcode}{hint})")
 
 
 class _Deadline:
@@ -703,3 +728,215 @@ def decode_video(
     return run_isolated(
         _decode_child, (str(path), float(every_s), int(max_frames), limits, max_side), limits
     )
+
+
+# -- container structure: truncation and polyglots, before any decoder sees the file -------
+
+# Bytes after a file's end marker that are tolerated when they are not all zero
+# (a stray newline from a careless tool); a ZIP directory or an HTML page is more.
+_TRAILING_TOLERANCE = 16
+
+
+def _be16(data: Any, i: int) -> int:
+    return int.from_bytes(data[i : i + 2], "big")
+
+
+def _be32(data: Any, i: int) -> int:
+    return int.from_bytes(data[i : i + 4], "big")
+
+
+def _le32(data: Any, i: int) -> int:
+    return int.from_bytes(data[i : i + 4], "little")
+
+
+def _png_end(data: Any) -> int:
+    n, i = len(data), 8
+    while True:
+        if i + 12 > n:
+            raise MediaError("image is truncated: its PNG chunks stop before the end chunk")
+        length, kind = _be32(data, i), bytes(data[i + 4 : i + 8])
+        i += 12 + length
+        if i > n:
+            raise MediaError("image is truncated: a PNG chunk runs past the end of the file")
+        if kind == b"IEND":
+            return i
+
+
+def _jpeg_end(data: Any) -> int:
+    n, i = len(data), 2
+    truncated = MediaError("image is truncated: the JPEG stops before its end marker")
+    while True:
+        if i >= n:
+            raise truncated
+        if data[i] != 0xFF:
+            raise MediaError("image is corrupt: the JPEG's segment structure is broken")
+        while i < n and data[i] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i >= n:
+            raise truncated
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:
+            return i
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue
+        if i + 2 > n:
+            raise truncated
+        length = _be16(data, i)
+        if length < 2:
+            raise MediaError("image is corrupt: a JPEG segment has an impossible length")
+        if i + length > n:
+            name = f"APP{marker - 0xE0}" if 0xE0 <= marker <= 0xEF else f"0x{marker:02X}"
+            raise MediaError(
+                f"image is truncated: its JPEG {name} segment runs past the end of the file"
+            )
+        i += length
+        if marker == 0xDA:  # entropy-coded data up to the next real marker
+            while True:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    raise truncated
+                following = data[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    i = j + 2
+                    continue
+                i = j
+                break
+
+
+def _gif_end(data: Any) -> int:
+    n = len(data)
+    truncated = MediaError("image is truncated: the GIF stops before its trailer")
+    if n < 13:
+        raise truncated
+    i = 13
+    flags = data[10]
+    if flags & 0x80:
+        i += 3 * (2 ** ((flags & 7) + 1))
+
+    def sub_blocks(i: int) -> int:
+        while True:
+            if i >= n:
+                raise truncated
+            size = data[i]
+            i += 1
+            if size == 0:
+                return i
+            i += size
+
+    while True:
+        if i >= n:
+            raise truncated
+        block = data[i]
+        if block == 0x3B:
+            return i + 1
+        if block == 0x21:
+            i = sub_blocks(i + 2)
+        elif block == 0x2C:
+            if i + 10 > n:
+                raise truncated
+            local = data[i + 9]
+            i += 10
+            if local & 0x80:
+                i += 3 * (2 ** ((local & 7) + 1))
+            i = sub_blocks(i + 1)  # after the LZW minimum code size
+        else:
+            raise MediaError("image is corrupt: the GIF's block structure is broken")
+
+
+def _riff_end(data: Any) -> int:
+    n, i = len(data), 0
+    while i + 8 <= n and bytes(data[i : i + 4]) == b"RIFF":
+        size = _le32(data, i + 4)
+        i += 8 + size + (size & 1)
+        if i > n + (size & 1):
+            raise MediaError("file is truncated: its RIFF chunk runs past the end of the file")
+    return min(i, n)
+
+
+# Top-level ISO BMFF boxes seen in real MP4/MOV/HEIF files (ISO 14496-12, QuickTime, C2PA).
+_BMFF_TOP_BOXES = frozenset(
+    {
+        *(b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"moof", b"mfra"),
+        *(b"meta", b"pdin", b"styp", b"sidx", b"ssix", b"emsg", b"prft", b"jumb", b"mvex"),
+        *(b"pnot", b"junk", b"PICT"),
+    }
+)
+
+
+def _bmff_end(data: Any, kind: str) -> int:
+    """Walk ISO BMFF top-level boxes: they must tile the file; videos need their index."""
+    n, i = len(data), 0
+    seen: set[bytes] = set()
+    while i + 8 <= n:
+        size, box = _be32(data, i), bytes(data[i + 4 : i + 8])
+        header = 8
+        if size == 1:
+            if i + 16 > n:
+                raise MediaError("file is truncated inside a box header")
+            size, header = int.from_bytes(data[i + 8 : i + 16], "big"), 16
+        elif size == 0:
+            size = n - i  # the last box runs to the end of the file
+        if box not in _BMFF_TOP_BOXES and i > 0:
+            raise MediaError(
+                f"file has {n - i} bytes after its last box that are not part of it "
+                "(a polyglot or a damaged file)"
+            )
+        name = box.decode("latin-1") if box.isascii() and box.isalnum() else "?"
+        if size < header:
+            raise MediaError(f"file is corrupt: its '{name}' box has an impossible size")
+        if i + size > n:
+            raise MediaError(
+                f"file is truncated: its '{name}' box runs {i + size - n} bytes past the end"
+            )
+        seen.add(box)
+        i += size
+    if kind == "video" and b"moov" not in seen:
+        raise MediaError("video has no index ('moov' box): it is truncated or incomplete")
+    return i
+
+
+def check_structure(path: Path, kind: str) -> None:
+    """Refuse truncated containers and files that are two things at once (polyglots).
+
+    Walks the container's own framing (ISO BMFF boxes, PNG chunks, JPEG
+    segments, GIF blocks, RIFF chunks) to its end: a box or segment that runs
+    past the end of the file is truncation; more than a few non-zero bytes
+    after the end (a ZIP archive after a JPEG, HTML after an MP4) is a
+    polyglot, refused because the stored bytes are served back as they are.
+    Formats without such framing here (TIFF, BMP, Matroska) pass unchecked.
+    """
+    import mmap
+
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise MediaError("file is empty (0 bytes)")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                end = _structure_end(data, kind)
+                if end is None or end >= len(data):
+                    return
+                tail = len(data) - end
+                if tail > _TRAILING_TOLERANCE and data[end:].count(0) != tail:
+                    what = "image" if kind == "image" else "video"
+                    raise MediaError(
+                        f"{what} has {tail} bytes of other data after its end: files that "
+                        "are two formats at once (polyglots) are not accepted"
+                    )
+    except OSError as exc:
+        raise MediaError(f"cannot read media: {exc.strerror or exc}") from None
+
+
+def _structure_end(data: Any, kind: str) -> int | None:
+    head = bytes(data[:12])
+    if head[4:8] == b"ftyp":
+        return _bmff_end(data, kind)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png_end(data)
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_end(data)
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return _gif_end(data)
+    if head.startswith(b"RIFF"):
+        return _riff_end(data)
+    return None
