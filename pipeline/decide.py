@@ -38,10 +38,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from detectors.base import MediaError, Signal
+from pipeline.judge import judge
 from pipeline.sources import ScanInput, SignalSource
-from policies.engine import PolicySet
-from policies.schema import OUTCOME_RANK, SIGNAL_ROOTS, SignalView
-from policies.shadow import compare
+from policies.schema import SIGNAL_ROOTS, SignalView
 from store.clips import NewClip
 from store.db import Store, Tx
 from store.decisions import (
@@ -62,8 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("greenroom.decide")
 
-SOURCE_ERROR_QUEUE = "scan_errors"
-SOURCE_ERROR_PRIORITY = 50
 # Context keys the path owns: a source cannot change who is judged or where.
 OWNED_CONTEXT = ("creator", "audience", "stage", "published", "is_remix", "parent_id")
 
@@ -125,65 +122,6 @@ def _dedupe_lists(view: dict[str, Any]) -> None:
                     seen.add(mark)
                     kept.append(item)
             view[key] = kept
-
-
-@dataclass
-class Judgement:
-    """The policy's answer for one merged view: the decision document plus the clip audience."""
-
-    decision: dict[str, Any]
-    audience: str  # the clip's audience: everyone or adults
-    teen_check: dict[str, Any] | None
-
-
-def judge(
-    active: PolicySet,
-    shadow_set: PolicySet | None,
-    view: Mapping[str, Any],
-    context: Mapping[str, Any],
-    *,
-    source_errors: Sequence[Mapping[str, str]] = (),
-    stage: str,
-) -> Judgement:
-    """Active version, shadow comparison, forced review on a failed source, the teen-audience check.
-
-    Pure: the same view and context give the same judgement, which is what
-    lets a backtest replay stored decisions through it.
-    """
-    decision = active.evaluate(view, context)
-    doc = decision.to_dict()
-    shadow_doc: dict[str, Any] = {
-        "rules": doc["shadow"],
-        "outcome": doc["shadow_outcome"],
-        "version": None,
-        "comparison": None,
-    }
-    if shadow_set is not None and shadow_set.version != active.version:
-        other = shadow_set.evaluate(view, context)
-        shadow_doc["version"] = shadow_set.version
-        shadow_doc["comparison"] = compare(decision.outcome, decision.rule_ids, other).to_dict()
-        shadow_doc["version_rules"] = [r.to_dict() for r in other.rules]
-    doc["shadow"] = shadow_doc
-    doc["forced_review"] = False
-    if source_errors and OUTCOME_RANK[doc["outcome"]] < OUTCOME_RANK["review"]:
-        doc["outcome"] = "review"
-        doc["queue"], doc["priority"] = SOURCE_ERROR_QUEUE, SOURCE_ERROR_PRIORITY
-        doc["forced_review"] = True
-    elif source_errors and doc["queue"] is None:
-        doc["queue"], doc["priority"] = SOURCE_ERROR_QUEUE, SOURCE_ERROR_PRIORITY
-        doc["forced_review"] = True
-    audience = "everyone"
-    teen_check: dict[str, Any] | None = None
-    if stage != "prompt" and context.get("audience") == "adult":
-        teen = active.evaluate(view, {**context, "audience": "teen"})
-        teen_check = {"outcome": teen.outcome, "rules": teen.rule_ids}
-        if OUTCOME_RANK[teen.outcome] > OUTCOME_RANK["label"]:
-            audience = "adults"
-    elif stage != "prompt":
-        teen_check = {"outcome": doc["outcome"], "rules": [r["id"] for r in doc["rules"]]}
-    if doc["outcome"] == "age_restrict":
-        audience = "adults"
-    return Judgement(doc, audience, teen_check)
 
 
 @dataclass(frozen=True)

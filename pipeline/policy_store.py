@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.judge import replay
 from policies.engine import PolicySet
 from policies.errors import PolicyError, PolicyIssue
 from policies.shadow import Record, backtest
@@ -236,14 +237,15 @@ class PolicyService:
         if not 1 <= int(last_n) <= MAX_BACKTEST_SCANS:
             raise ValueError(f"last must be between 1 and {MAX_BACKTEST_SCANS}")
         rows = self.store.query(
-            "SELECT s.id, s.clip_id, s.view, d.outcome, d.rules FROM scans s "
+            "SELECT s.id, s.clip_id, s.view, d.outcome, d.rules, s.context FROM scans s "
             "JOIN decisions d ON d.scan_id = s.id AND d.decided_by IS NULL "
             "WHERE s.view IS NOT NULL ORDER BY s.created_at DESC, s.id LIMIT ?",
             [int(last_n)],
         )
         records = []
-        for scan_id, clip_id, view, outcome, rules in rows:
+        for scan_id, clip_id, view, outcome, rules, scan_context in rows:
             data = loads(view) or {}
+            errors = (loads(scan_context) or {}).get("source_errors") or []
             context = data.get("context") or {}
             signals = {k: v for k, v in data.items() if k != "context"}
             records.append(
@@ -252,6 +254,7 @@ class PolicyService:
                     signals,
                     context,
                     {"outcome": outcome, "rules": loads(rules) or []},
+                    tuple(e for e in errors if isinstance(e, dict)),
                 )
             )
         return records
@@ -273,7 +276,8 @@ class PolicyService:
         policy = policy or self.compile(candidate)  # type: ignore[arg-type]
         base = self._load(self.resolve(baseline)) if baseline else None
         records = self.stored_records(last_n)
-        tally = backtest(policy, records, base)
+        # The same judgement the decision path makes (a failed source forces review).
+        tally = backtest(policy, records, base, judge=replay)
         report = tally.to_dict()
         report["scans"] = len(records)
         report["active_version"] = self.state()[ACTIVE]

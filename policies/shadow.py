@@ -10,7 +10,7 @@ anything: the caller stores what it wants.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +152,8 @@ class Record:
     signals: Mapping[str, Any]
     context: Mapping[str, Any]
     decision: Mapping[str, Any] | None = None
+    # Detector sources that failed when it was decided (the decision path forces review then).
+    source_errors: tuple[Mapping[str, str], ...] = ()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], index: int = 0) -> Record:
@@ -176,8 +178,18 @@ def _recorded_rules(decision: Mapping[str, Any]) -> list[str]:
     return [r["id"] if isinstance(r, Mapping) else str(r) for r in rules]
 
 
+Judge = Callable[[PolicySet, Record], Decision]
+
+
+def _plain(policy: PolicySet, record: Record) -> Decision:
+    return policy.evaluate(record.signals, record.context)
+
+
 def backtest(
-    candidate: PolicySet, records: Iterable[Record], baseline: PolicySet | None = None
+    candidate: PolicySet,
+    records: Iterable[Record],
+    baseline: PolicySet | None = None,
+    judge: Judge = _plain,
 ) -> DiffTally:
     """Re-decide ``records`` with ``candidate`` and count what changes; changes nothing.
 
@@ -190,7 +202,7 @@ def backtest(
     )
     for index, record in enumerate(records):
         if baseline is not None:
-            before = baseline.evaluate(record.signals, record.context)
+            before = judge(baseline, record)
             base_outcome, base_rules = before.outcome, before.rule_ids
         elif record.decision is not None:
             base_outcome = str(record.decision["outcome"])
@@ -202,7 +214,7 @@ def backtest(
         tally.add(
             base_outcome,
             base_rules,
-            candidate.evaluate(record.signals, record.context),
+            judge(candidate, record),
             record.clip_id,
         )
     return tally

@@ -36,3 +36,28 @@ def test_mistyped_view_part_forces_review(tmp_path: Path) -> None:
     assert result.decision["outcome"] == "review"
     assert {"source": "miswired", "error": "ValidationError"} in result.source_errors
     assert "miswired" not in result.sources_run
+
+
+class Crashing:
+    name = "crashing"
+
+    def signals(self, scan: ScanInput) -> list[Signal]:
+        raise RuntimeError("detector crashed")
+
+    def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
+        return {}
+
+
+def test_backtests_replay_the_paths_judgement(tmp_path: Path, fixtures_dir: Path) -> None:
+    """A stored decision forced to review by a failed source replays as review, not as a change."""
+    with Store(tmp_path / "d") as store:
+        ctx = build_pipeline(
+            store, Settings(data_dir=tmp_path / "d", threads=1), extra_sources=(Crashing(),)
+        )
+        with store.transaction() as tx:
+            user = ctx.users.create(tx, "ada", "user", birth_year=1990)
+        scanned = ctx.gate.scan(fixtures_dir / "faces" / "deepface" / "img5.jpg", user)
+        assert scanned.decision["outcome"] == "review" and scanned.decision["forced_review"]
+        report = ctx.policies.backtest(ctx.policies.state()["active"] or "", last_n=10)
+    assert report["records"] == 1
+    assert report["changed"] == 0, report  # the replay forces review exactly as the path did
