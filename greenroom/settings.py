@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     timestamp_url: str | None = None
     fetch_remote_manifests: bool = False
 
+    # Generation quotas per account and UTC day (GREENROOM_QUOTA_GENERATE_PER_DAY,
+    # ..._TEEN); counted when the generator runs, never for refused prompts.
+    # Staff set an account's own number with PUT /users/{handle}/quota.
+    quota_generate_per_day: int = Field(default=30, ge=0, le=10_000)
+    quota_generate_per_day_teen: int = Field(default=10, ge=0, le=10_000)
+    # Sign-up is by invitation: the codes each account may make (GREENROOM_INVITES_PER_USER).
+    invites_per_user: int = Field(default=5, ge=0, le=1000)
+
     # Runtime tuning for a small machine.
     threads: int = Field(default=2, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

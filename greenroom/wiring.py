@@ -68,6 +68,9 @@ def pipeline_config(settings: Settings, store: Store | None = None) -> PipelineC
         signing_key=settings.signing_key,
         timestamp_url=settings.timestamp_url,
         fetch_remote_manifests=settings.fetch_remote_manifests,
+        quota_generate_per_day=settings.quota_generate_per_day,
+        quota_generate_per_day_teen=settings.quota_generate_per_day_teen,
+        invites_per_user=settings.invites_per_user,
     )
 
 

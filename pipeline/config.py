@@ -35,3 +35,9 @@ class PipelineConfig:
     signing_key: Path | None = None
     timestamp_url: str | None = None
     fetch_remote_manifests: bool = False
+    # Generations per account and UTC day (counted when the generator ran); staff
+    # may set an account's own number.
+    quota_generate_per_day: int = 30
+    quota_generate_per_day_teen: int = 10
+    # Invite codes each account may make (sign-up is by invitation).
+    invites_per_user: int = 5

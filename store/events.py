@@ -796,3 +796,127 @@ class GuardianUnlinked(AuditEvent):
     @property
     def subject_id(self) -> str | None:
         return self.teen_id
+
+
+# -- invites and generation quotas (issue 13) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class InviteCodeCreated(AuditEvent):
+    """An account made an invite code (the code itself is never logged, only its id)."""
+
+    name: ClassVar[str] = "invite.created"
+    subject_type: ClassVar[str | None] = "user"
+    owner_id: str = ""
+    code_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.owner_id
+
+
+@dataclass(frozen=True)
+class InviteCodeVoided(AuditEvent):
+    """An unused invite code was voided; ``cause``: owner (withdrawn) or stop (branch stopped)."""
+
+    name: ClassVar[str] = "invite.voided"
+    subject_type: ClassVar[str | None] = "user"
+    owner_id: str = ""
+    code_id: str = ""
+    cause: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.owner_id
+
+
+@dataclass(frozen=True)
+class InviteRedeemed(AuditEvent):
+    """Someone signed up with an invite code: ``user_id`` joined, invited by ``inviter_id``."""
+
+    name: ClassVar[str] = "invite.redeemed"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    inviter_id: str = ""
+    code_id: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class InvitesStopped(AuditEvent):
+    """Staff stopped invites for a branch: ``user_id`` and everyone they invited, recursively."""
+
+    name: ClassVar[str] = "invite.branch_stopped"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    reason: str = ""
+    members: int = 0
+    codes_voided: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class InvitesResumed(AuditEvent):
+    """Staff reinstated invites for a branch they had stopped."""
+
+    name: ClassVar[str] = "invite.branch_resumed"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    reason: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class GenerationCounted(AuditEvent):
+    """A generation spent compute and counts against its requester's daily quota."""
+
+    name: ClassVar[str] = "quota.generation_counted"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    usage_id: str = ""
+    day: str = ""
+    prompt_decision_id: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class GenerationRefunded(AuditEvent):
+    """A counted generation was given back (the generator failed before producing anything)."""
+
+    name: ClassVar[str] = "quota.generation_refunded"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    usage_id: str = ""
+    reason: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class GenerationQuotaSet(AuditEvent):
+    """Staff set an account's daily generation quota (``per_day`` None: back to the default)."""
+
+    name: ClassVar[str] = "quota.set"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    per_day: int | None = None
+    previous: int | None = None
+    reason: str = ""
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id

@@ -1,9 +1,15 @@
-"""Health, sign-in and sign-out, accounts and suspension, tokens, follows, guardians, the audit log.
+"""Health, sign-in, invite-only sign-up and sign-out, accounts and suspension, invites, tokens,
+follows, guardians, the audit log.
 
 Every token expires (the lifetimes are ``Users.token_ttl`` / ``session_ttl``,
 from settings). Another person's account shows only its public fields: never
 an age, a birth year or whether it is a teen account. Guardian links are
 pending until the teen confirms; either side (or an admin) can remove one.
+
+Sign-up needs an unused invite code (``store.invites``); a code that cannot be
+used gets one answer, decided before the requested handle is looked at, so
+the refusal never says whether a handle exists. Staff see who invited whom
+and stop (or resume) invites for a whole branch with a reason.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from typing import Any, Literal
 from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from feed.access import ADMIN, PUBLIC, SIGNED_IN, SecureRouter, roles
+from feed.access import ADMIN, PUBLIC, SIGNED_IN, STAFF, SecureRouter, roles
 from feed.auth import current_token_id, current_user
 from feed.ratelimit import limiter_of
 from feed.services import Services, services
 from store import audit
 from store.db import NotFound
-from store.users import MAX_REASON_CHARS, ROLES, User
+from store.invites import MAX_CODE_INPUT, InviteRefused, Invites
+from store.users import MAX_REASON_CHARS, ROLES, User, validate_birth, validate_handle
 
 router = SecureRouter()
 
@@ -37,6 +44,20 @@ class LoginResponse(BaseModel):
     user: dict[str, Any]
     expires_in_s: int
     expires_at: str
+
+
+class SignupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invite_code: str = Field(min_length=1, max_length=MAX_CODE_INPUT)
+    handle: str = Field(min_length=2, max_length=32)
+    password: str = Field(min_length=8, max_length=256)
+    birth_date: date = Field(description="YYYY-MM-DD; accounts need an age of at least 13")
+    display_name: str | None = Field(default=None, max_length=80)
+
+
+class SignupResponse(LoginResponse):
+    invited_by: str
 
 
 class NewUser(BaseModel):
@@ -121,6 +142,55 @@ def login(body: LoginRequest, request: Request, svc: Services = Depends(services
         user=user.to_self(),
         expires_in_s=int(lifetime.total_seconds()),
         expires_at=issued.expires_at.isoformat(),
+    )
+
+
+@router.post(
+    "/auth/signup",
+    access=PUBLIC,
+    rate="login_address",
+    tags=["auth"],
+    status_code=201,
+    response_model=SignupResponse,
+)
+def signup(body: SignupRequest, svc: Services = Depends(services)) -> SignupResponse:
+    """Create a ``user`` account with an invite code; answers with a console session token.
+
+    A code that is unknown, used, withdrawn or in a branch whose invites were
+    stopped is refused (403) with one message, before the handle is looked
+    at. The new account hangs below the code's owner in the invite tree.
+    """
+    handle = validate_handle(body.handle)
+    validate_birth(None, body.birth_date, "user")
+    # The slow hashes first: the store's write lock is never held while argon2 runs.
+    password_hash = svc.users.hash_password(body.password)
+    secret = svc.users.new_secret()
+    invites = _invites(svc)
+    with svc.store.transaction() as tx:
+        try:
+            claimed = invites.claim(tx, body.invite_code)
+        except InviteRefused as exc:
+            raise HTTPException(403, str(exc)) from None
+        created = svc.users.create(
+            tx,
+            handle,
+            "user",
+            birth_date=body.birth_date,
+            display_name=body.display_name,
+            password_hash=password_hash,
+        )
+        invites.redeem(tx, claimed, created.id)
+        issued = svc.users.issue(
+            tx, created.id, label="console session", session=True, secret=secret
+        )
+    inviter = svc.users.get(claimed.owner_id)
+    lifetime = svc.users.token_lifetime(session=True)
+    return SignupResponse(
+        token=issued.token,
+        user=created.to_self(),
+        expires_in_s=int(lifetime.total_seconds()),
+        expires_at=issued.expires_at.isoformat(),
+        invited_by=inviter.handle,
     )
 
 
@@ -263,6 +333,91 @@ def revoke_token(
     with svc.store.transaction() as tx:
         svc.users.revoke_token(tx, token_id, actor_id=user.id)
     return {"revoked": token_id}
+
+
+# -- invites ----------------------------------------------------------------------------------
+
+
+def _invites(svc: Services) -> Invites:
+    return Invites(svc.store, per_user=svc.pipeline.config.invites_per_user)
+
+
+@router.get("/me/invites", access=SIGNED_IN, tags=["invites"])
+def my_invites(
+    user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Your invite codes, each with its state (unused; used by whom, when; void), and what is left.
+
+    The codes themselves are shown once, when made; here each has its hint.
+    """
+    return _invites(svc).summary(user.id)
+
+
+@router.post("/me/invites", access=SIGNED_IN, tags=["invites"], status_code=201)
+def new_invite(
+    user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Make an invite code: shown this once (only its hash is kept). 409 when none is left."""
+    with svc.store.transaction() as tx:
+        made = _invites(svc).create(tx, user.id)
+    return made.to_dict()
+
+
+@router.delete("/me/invites/{invite_id}", access=SIGNED_IN, tags=["invites"])
+def withdraw_invite(
+    invite_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    """Withdraw one of your unused codes (it stops working; its place comes back)."""
+    with svc.store.transaction() as tx:
+        return _invites(svc).withdraw(tx, user.id, invite_id)
+
+
+@router.get("/users/{handle}/invites", access=STAFF, tags=["invites"])
+def user_invites(handle: str, svc: Services = Depends(services)) -> dict[str, Any]:
+    """An account's invite codes and allowance, and whether (and where) its invites are stopped."""
+    target = svc.users.by_handle(handle)
+    invites = _invites(svc)
+    return {
+        "handle": target.handle,
+        **invites.summary(target.id),
+        "stop": invites.stop_over(target.id),
+    }
+
+
+@router.get("/users/{handle}/invite-tree", access=STAFF, tags=["invites"])
+def invite_tree(handle: str, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Who invited this account (up to the root) and everyone it invited, recursively."""
+    target = svc.users.by_handle(handle)
+    return {"handle": target.handle, **_invites(svc).tree(target.id)}
+
+
+@router.post("/users/{handle}/invites/stop", access=STAFF, tags=["invites"])
+def stop_invites(
+    handle: str,
+    body: Reason,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Stop invites for this account's branch with a reason: unused codes below are void, and
+    nobody in the branch can invite until it is resumed here."""
+    target = svc.users.by_handle(handle)
+    with svc.store.transaction() as tx:
+        done = _invites(svc).stop(tx, target.id, body.reason, user.id)
+    return {"handle": target.handle, "stopped": True, **done}
+
+
+@router.post("/users/{handle}/invites/resume", access=STAFF, tags=["invites"])
+def resume_invites(
+    handle: str,
+    body: Reason,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Reinstate invites for a branch stopped at this account (codes voided stay void)."""
+    target = svc.users.by_handle(handle)
+    with svc.store.transaction() as tx:
+        done = _invites(svc).resume(tx, target.id, body.reason, user.id)
+    return {"handle": target.handle, **done}
 
 
 @router.post("/follows/{handle}", access=SIGNED_IN, tags=["social"])

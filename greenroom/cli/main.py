@@ -35,6 +35,7 @@ _AREAS: list[tuple[str, str | None]] = [
     ("greenroom.cli.feed", None),
     ("greenroom.cli.likeness", "likeness"),
     ("greenroom.cli.cameo", "cameo"),
+    ("greenroom.cli.invites", "invites"),
 ]
 
 

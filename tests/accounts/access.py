@@ -4,7 +4,7 @@ Ownership (a guardian's own links, a teen's own guardians) is checked in the
 handlers; these rows pin the role rule only.
 """
 
-from tests.foundation.access_rows import ANY, USERS
+from tests.foundation.access_rows import ANY, PUBLIC, STAFF, USERS
 
 ACCESS = {
     ("POST", "/auth/logout"): ANY,
@@ -15,6 +15,15 @@ ACCESS = {
     ("GET", "/me/guardians"): USERS,
     ("POST", "/me/guardians/{guardian_handle}/confirm"): USERS,
     ("DELETE", "/me/guardians/{guardian_handle}"): USERS,
+    # Invite-only sign-up and the invite tree (issue 13).
+    ("POST", "/auth/signup"): PUBLIC,
+    ("GET", "/me/invites"): ANY,
+    ("POST", "/me/invites"): ANY,
+    ("DELETE", "/me/invites/{invite_id}"): ANY,
+    ("GET", "/users/{handle}/invites"): STAFF,
+    ("GET", "/users/{handle}/invite-tree"): STAFF,
+    ("POST", "/users/{handle}/invites/stop"): STAFF,
+    ("POST", "/users/{handle}/invites/resume"): STAFF,
 }
 
 # Calling these uses up the caller's token: the access table gives each call a throwaway one.
