@@ -256,31 +256,32 @@ class BodyLimitMiddleware:
             return
         received = 0
         response_started = False
+        refused_while_streaming = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # Over the limit mid-stream: answer 413 here and tell the app the client
+            # left, so no handler (FastAPI turns body errors into 400s) answers instead.
+            nonlocal received, refused_while_streaming
+            if refused_while_streaming:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge(limit)
+                    if not response_started:
+                        await _error(413, f"request body is over the {limit}-byte limit")(
+                            scope, receive, send
+                        )
+                    refused_while_streaming = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if refused_while_streaming:
+                return  # the 413 was the answer
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge as exc:
-            if not response_started:
-                await _error(413, f"request body is over the {exc.limit}-byte limit")(
-                    scope, receive, send
-                )
-
-
-class _BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+        await self.app(scope, limited_receive, tracking_send)
