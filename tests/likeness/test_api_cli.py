@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.answers import REASON_TEXT
 from tests.conftest import FIXTURES, REPO, TEST_MODELS, LiveServer
 
 
@@ -175,9 +176,22 @@ def test_prompt_gate_blocks_an_adult_non_mutual_asking_for_a_teens_cameo(
         doc = client.post("/prompt-check", json=body).json()
     assert doc["decision"]["outcome"] == "block", doc
     assert "cameo_no_consent_prompt" in [r["id"] for r in doc["decision"]["rules"]]
+    # The requester gets the rule in plain words and no evidence (signals, explanation).
+    assert "cameo_no_consent" in doc["decision"]["reason_codes"]
+    assert REASON_TEXT["cameo_no_consent"] in doc["decision"]["reasons"]
+    assert doc["decision"]["next"]["appeal"]["allowed"] is True
+    assert "signals" not in doc and "explanation" not in doc["decision"]
     text = json.dumps(doc)
-    assert "this cameo is limited to mutual followers" in text
-    assert "teen's" not in text  # the owner's age is not disclosed to the requester
+    assert "teen" not in text  # the owner's age is not disclosed to the requester
+    assert "mutual" not in text  # nor the owner's settings: that is staff evidence
+    # Staff find the consent reason recorded with the decision, and it hides the age too.
+    recorded = svc.store.query(
+        "SELECT g.data FROM decisions d JOIN signals g ON g.scan_id = d.scan_id WHERE d.id = ?",
+        [doc["decision_id"]],
+    )
+    evidence = json.dumps([json.loads(row[0]) for row in recorded])
+    assert "this cameo is limited to mutual followers" in evidence
+    assert "teen's" not in evidence
     # Mutuals: the same request passes the teen rule (the cameo allows mutuals).
     with svc.store.transaction() as tx:
         svc.users.follow(tx, teen.id, adult.id)
