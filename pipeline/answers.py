@@ -37,6 +37,23 @@ REASON_TEXT: dict[str, str] = {
     "provenance_other_generator": "Its content credentials say another AI tool made it.",
     "user_reports": "People reported it; a moderator will look at it.",
     "report_child_safety": "It was reported for child safety; a specialist will look at it.",
+    "prompt_violence": "It asks for graphic violence; a moderator will look at it first.",
+    "prompt_violence_teen": "It asks for graphic violence, which is not allowed for teen accounts.",
+    "prompt_violence_minors": "It asks for violence involving children, which is not allowed.",
+    "prompt_hate": "It asks for hateful content about people or groups, which is not allowed.",
+    "prompt_self_harm": (
+        "It asks for suicide or self-harm content, which is not allowed. If you are going "
+        "through something hard, you do not have to face it alone: in the US you can call or "
+        "text 988, and findahelpline.com lists free, confidential support near you."
+    ),
+    "prompt_real_person": "It names a real person who has not given permission through a cameo.",
+    "prompt_sexual_explicit": "It asks for explicit sexual content, which is not allowed.",
+    "prompt_sexual_teen": "It asks for sexual content, which is not allowed for teen accounts.",
+    "prompt_sexual": "It asks for suggestive content, so it is shown to adults only.",
+    "unknown_real_person": (
+        "It shows a real person who is neither you nor someone who gave permission "
+        "through a cameo; a moderator will check it."
+    ),
 }
 OUTCOME_TEXT: dict[str, str] = {
     "allow": "Allowed.",
