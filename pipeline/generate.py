@@ -9,6 +9,15 @@ to review are signed and fingerprinted too (a moderator may publish them),
 but stay queued. A prompt the policy sends to review still generates: the
 output scan sees the same prompt and decides again with the media.
 
+Every account has a daily generation quota (``PipelineConfig.quota_generate_per_day``,
+``..._teen`` for teen accounts, or staff's number for that account). It is
+checked before the prompt gate (an account over quota costs nothing) and a
+generation is counted, in one transaction with the check, once the prompt
+gate let it through and just before the generator runs: refused prompts never
+count; a generator that fails gives its count back. Over quota is
+:class:`QuotaExceeded`, which carries ``next_allowed_at`` and a sentence
+for the person.
+
 Signing uses ``settings.signing_cert``/``signing_key``; with none configured a
 development CA and signer are created once under ``<data_dir>/certs/dev/``
 and every result says a development certificate signed it.
@@ -26,6 +35,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +47,9 @@ from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
 from pipeline.answers import user_decision
 from store import clips as clip_rows
 from store import jobs
-from store.db import NotFound
+from store.db import NotFound, now
 from store.events import ClipSigned
+from store.quotas import GenerationQuotas
 from store.users import User, Users
 
 if TYPE_CHECKING:
@@ -59,6 +70,44 @@ STAFF_ROLES = frozenset({"admin", "moderator"})
 
 class GenerationError(ValueError):
     """The request cannot be generated; the message is safe to show."""
+
+
+class QuotaExceeded(GenerationError):
+    """The account used today's generations; ``next_allowed_at`` is None when its quota is 0."""
+
+    def __init__(self, quota: dict[str, Any]) -> None:
+        self.quota = quota
+        self.next_allowed_at: str | None = quota.get("next_allowed_at")
+        super().__init__(over_quota_sentence(quota))
+
+
+def _next_utc_midnight(at: datetime) -> datetime:
+    return datetime.combine(at.date() + timedelta(days=1), datetime.min.time(), at.tzinfo)
+
+
+def _in_about(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60.0))
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(minutes / 60.0)
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def over_quota_sentence(quota: dict[str, Any]) -> str:
+    """What a person reads when they cannot generate now: how many, and when they can again."""
+    per_day = int(quota["per_day"])
+    if per_day <= 0:
+        return (
+            "Generating clips is switched off for your account for now. "
+            "If you think this is a mistake, contact support."
+        )
+    reset = datetime.fromisoformat(str(quota["resets_at"]))
+    wait = (reset - now()).total_seconds()
+    noun = "generation" if per_day == 1 else "generations"
+    return (
+        f"You have used your {per_day} {noun} for today. You can generate again from "
+        f"{reset:%H:%M} UTC (in about {_in_about(wait)})."
+    )
 
 
 class SigningFailed(RuntimeError):
@@ -139,6 +188,76 @@ class GenerationService:
         self._generator = generator
         self.width, self.height, self.fps = width, height, fps
         self._lock = threading.Lock()
+        self.quotas = GenerationQuotas(store)
+
+    # -- daily quota ---------------------------------------------------------------------
+
+    def quota(self, user: User, *, staff_view: bool = False) -> dict[str, Any]:
+        """An account's generation quota today: its number, what it used, when it resets.
+
+        ``source`` says where the number comes from (``default``, ``teen_default``
+        or ``account``: staff set it); staff also see who set it and why.
+        """
+        override = self.quotas.override(user.id)
+        if override is not None:
+            per_day, source = int(override["per_day"]), "account"
+        elif user.is_teen:
+            per_day, source = int(self.config.quota_generate_per_day_teen), "teen_default"
+        else:
+            per_day, source = int(self.config.quota_generate_per_day), "default"
+        at = now()
+        used = self.quotas.used_on(user.id, at.date())
+        remaining = max(0, per_day - used)
+        resets = _next_utc_midnight(at)
+        doc: dict[str, Any] = {
+            "per_day": per_day,
+            "used_today": used,
+            "remaining_today": remaining,
+            "resets_at": resets.isoformat(),
+            "next_allowed_at": None
+            if remaining > 0
+            else (resets.isoformat() if per_day > 0 else None),
+            "source": source,
+        }
+        if staff_view:
+            doc["handle"] = user.handle
+            doc["account_setting"] = override
+            doc["defaults"] = {
+                "adult": self.config.quota_generate_per_day,
+                "teen": self.config.quota_generate_per_day_teen,
+            }
+        return doc
+
+    def check_quota(self, user: User) -> dict[str, Any]:
+        """The quota if the account may generate now, else :class:`QuotaExceeded`."""
+        doc = self.quota(user)
+        if doc["remaining_today"] <= 0:
+            raise QuotaExceeded(doc)
+        return doc
+
+    def _count(self, user: User, prompt_decision_id: str | None) -> str:
+        """Check and count one generation in one transaction (a race for the last slot loses)."""
+        limit = int(self.quota(user)["per_day"])
+        with self.store.transaction() as tx:
+            usage_id = self.quotas.take(tx, user.id, limit, prompt_decision_id=prompt_decision_id)
+        if usage_id is None:
+            raise QuotaExceeded(self.quota(user))
+        return usage_id
+
+    def _refund(self, user: User, usage_id: str, reason: str) -> None:
+        try:
+            with self.store.transaction() as tx:
+                self.quotas.refund(tx, user.id, usage_id, reason)
+        except Exception:  # the original failure matters more than the refund
+            log.exception("could not refund generation %s of %s", usage_id, user.id)
+
+    def set_quota(
+        self, target: User, per_day: int | None, reason: str, actor: User
+    ) -> dict[str, Any]:
+        """Staff set an account's daily number (None: back to the adult or teen default)."""
+        with self.store.transaction() as tx:
+            self.quotas.set(tx, target.id, per_day, reason, actor.id)
+        return self.quota(target, staff_view=True)
 
     # -- parts -------------------------------------------------------------------------
 
@@ -202,6 +321,8 @@ class GenerationService:
         """Run the whole flow for one request (synchronously)."""
         if not 0 < float(seconds) <= MAX_SECONDS:
             raise GenerationError(f"seconds must be in (0, {MAX_SECONDS:g}]")
+        # Over quota costs nothing: refused before the prompt gate runs.
+        self.check_quota(creator)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         parent_path: Path | None = None
@@ -236,9 +357,20 @@ class GenerationService:
         generator = self.generator
         info = generator.info
         seed = secrets.randbits(31) if seed is None else int(seed)
-        frames = generator.generate(
-            prompt, seconds=seconds, fps=self.fps, width=self.width, height=self.height, seed=seed
-        )
+        # Compute is about to be spent: this generation counts (given back if the generator fails).
+        usage_id = self._count(creator, checked.decision_id)
+        try:
+            frames = generator.generate(
+                prompt,
+                seconds=seconds,
+                fps=self.fps,
+                width=self.width,
+                height=self.height,
+                seed=seed,
+            )
+        except BaseException as exc:
+            self._refund(creator, usage_id, f"the generator failed ({type(exc).__name__})")
+            raise
         timings["generate"] = _ms(t)
         common = {
             "model": info.model_id,
@@ -512,7 +644,12 @@ class GenerationService:
         parent_clip_id: str | None = None,
         seconds: float = 2.0,
     ) -> str:
-        """Queue a ``generate`` job (the server's worker runs it); returns the job id."""
+        """Queue a ``generate`` job (the server's worker runs it); returns the job id.
+
+        An account over quota is refused here (:class:`QuotaExceeded`); the job
+        checks and counts again when it runs.
+        """
+        self.check_quota(creator)
         payload = {
             "request_id": secrets.token_hex(8),
             "creator_id": creator.id,
@@ -527,13 +664,22 @@ class GenerationService:
     def run_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The ``generate`` job handler (at-least-once: a crash after publishing can repeat it)."""
         creator = self.users.get(str(payload["creator_id"]))
-        result = self.generate(
-            creator,
-            str(payload["prompt"]),
-            [str(c) for c in payload.get("cameos") or []],
-            parent_clip_id=payload.get("parent_clip_id"),
-            seconds=float(payload.get("seconds") or 2.0),
-        )
+        try:
+            result = self.generate(
+                creator,
+                str(payload["prompt"]),
+                [str(c) for c in payload.get("cameos") or []],
+                parent_clip_id=payload.get("parent_clip_id"),
+                seconds=float(payload.get("seconds") or 2.0),
+            )
+        except QuotaExceeded as exc:
+            # Retrying cannot help before the quota resets: the job ends with the refusal.
+            return {
+                "clip_id": None,
+                "quota_exceeded": True,
+                "error": str(exc),
+                "next_allowed_at": exc.next_allowed_at,
+            }
         return {
             "clip_id": result.clip_id,
             "outcome": result.decision.get("outcome"),
