@@ -33,7 +33,7 @@ from detectors.characters import (
     build_character_detectors,
 )
 from detectors.text_normalise import BudgetedResult
-from pipeline.media import Frame, iter_frames, load_image, sniff_kind
+from pipeline.media import Frame, iter_frames, load_image, sniff
 from pipeline.sources import ScanInput
 from store.blobs import BlobStore
 from store.characters import (
@@ -177,15 +177,15 @@ class CharacterService:
         out = []
         for i, ref in enumerate(refs):
             label = f"reference image {i + 1}" + (f" ({ref.filename[:80]})" if ref.filename else "")
-            if sniff_kind(ref.data) != "image":
+            sniffed = sniff(ref.data)
+            if sniffed.kind != "image":
                 raise CharacterInputError(f"{label} is not an image (PNG, JPEG, GIF, WebP, ...)")
             try:
                 rgb = load_image(ref.data, self.config.media)
                 CharacterRef("check", "check", reference_images=(rgb,))
             except DetectorError as exc:
                 raise CharacterInputError(f"{label}: {exc}") from None
-            media_type = _media_type(ref.data)
-            out.append((ref, int(rgb.shape[1]), int(rgb.shape[0]), media_type))
+            out.append((ref, int(rgb.shape[1]), int(rgb.shape[0]), sniffed.media_type))
         return out
 
     def register(
@@ -338,7 +338,7 @@ class CharacterService:
 
     def check_media(self, source: Path | bytes) -> list[Frame]:
         """Decode an image (or sample a video file) into frames for :meth:`check`."""
-        kind = sniff_kind(source)
+        kind = sniff(source).kind
         limits = self.config.media
         if kind == "image":
             return [Frame(t=0.0, rgb=load_image(source, limits))]
@@ -554,16 +554,3 @@ class CharacterService:
         if user is None or user.role in STAFF_ROLES:
             return self.repo.disputes()
         return self.repo.disputes(user.id)
-
-
-def _media_type(data: bytes) -> str:
-    head = data[:12]
-    if head.startswith(b"\x89PNG"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"GIF8"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"

@@ -32,6 +32,7 @@ from pipeline.media import (
     check_structure,
     decode_video,
     load_image,
+    sniff,
     sniff_kind,
 )
 from store.blobs import BlobStore
@@ -81,23 +82,6 @@ def _clean_name(name: str | None) -> str | None:
         return None
     cleaned = "".join(c for c in os.path.basename(str(name)) if c.isprintable())
     return cleaned[:_NAME_CHARS] or None
-
-
-def _media_type(path: Path, kind: str) -> str:
-    """A media type from the content (never the name), for the blobs row."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    if kind == "video":
-        if head[4:8] == b"ftyp":
-            return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
-        if head.startswith(b"\x1a\x45\xdf\xa3"):
-            return "video/webm"
-        return "video/x-msvideo"
-    try:
-        with Image.open(path) as img:
-            return Image.MIME.get(img.format or "", "application/octet-stream")
-    except Exception:  # already validated by load_image; the type is only informative
-        return "application/octet-stream"
 
 
 class MediaIntake:
@@ -151,7 +135,7 @@ class MediaIntake:
             else:
                 raise MediaError("not a supported image or video format")
             with self.store.transaction() as tx:
-                ref = blobs.put_file(tx, path, _media_type(path, kind))
+                ref = blobs.put_file(tx, path, sniff(path).media_type)
         finally:
             if temp is not None:
                 temp.unlink(missing_ok=True)

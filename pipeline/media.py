@@ -42,12 +42,6 @@ from detectors.base import MediaError
 # check the header ourselves and want a MediaError, not PIL's exception types.
 Image.MAX_IMAGE_PIXELS = None
 
-_VIDEO_MAGIC = (
-    (4, b"ftyp"),  # ISO BMFF: mp4, mov, m4v, 3gp
-    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
-    (0, b"RIFF"),  # AVI (checked further below; RIFF is also WebP)
-)
-
 
 @dataclass(frozen=True)
 class MediaLimits:
@@ -123,38 +117,56 @@ def _size_of(source: Path | bytes) -> int:
     return len(source) if isinstance(source, bytes) else source.stat().st_size
 
 
-def sniff_kind(source: Path | bytes) -> str:
-    """``"image"``, ``"video"`` or ``"unknown"`` from the first bytes, never the file name."""
+@dataclass(frozen=True)
+class Sniffed:
+    """What the first bytes say a file is: ``kind`` (image, video, unknown) and its media type."""
+
+    kind: str
+    media_type: str
+
+
+_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG", "image/png"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+UNKNOWN = Sniffed("unknown", "application/octet-stream")
+
+
+def sniff(source: Path | bytes) -> Sniffed:
+    """The one file-type sniffer: kind and media type from the first bytes, never the file name."""
     try:
         head = _read_head(source)
     except OSError as exc:
         raise MediaError(f"cannot read media: {exc.strerror or exc}") from None
     if len(head) < 12:
-        return "unknown"
+        return UNKNOWN
     if head[:4] == b"RIFF":
         if head[8:12] == b"WEBP":
-            return "image"
+            return Sniffed("image", "image/webp")
         if head[8:12] == b"AVI ":
-            return "video"
-        return "unknown"
-    for offset, magic in _VIDEO_MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            brand = head[8:12]
-            # HEIF/AVIF stills are ISO BMFF too.
-            if magic == b"ftyp" and brand in (b"heic", b"heix", b"avif", b"mif1"):
-                return "image"
-            return "video"
-    image_magic = (
-        b"\xff\xd8\xff",
-        b"\x89PNG",
-        b"GIF8",
-        b"BM",
-        b"II*\x00",
-        b"MM\x00*",
-    )
-    if any(head.startswith(m) for m in image_magic):
-        return "image"
-    return "unknown"
+            return Sniffed("video", "video/x-msvideo")
+        return UNKNOWN
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        # HEIF/AVIF stills are ISO BMFF too.
+        if brand in (b"heic", b"heix", b"avif", b"mif1"):
+            return Sniffed("image", "image/avif" if brand == b"avif" else "image/heic")
+        return Sniffed("video", "video/quicktime" if brand[:2] == b"qt" else "video/mp4")
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return Sniffed("video", "video/webm")
+    for magic, media_type in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return Sniffed("image", media_type)
+    return UNKNOWN
+
+
+def sniff_kind(source: Path | bytes) -> str:
+    """``"image"``, ``"video"`` or ``"unknown"`` (see :func:`sniff`)."""
+    return sniff(source).kind
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
