@@ -123,7 +123,14 @@ def test_gate_scan_of_a_stripped_copy_names_the_clip(
     with gen_server.client("adult") as c:
         r = c.post("/scan", files={"file": ("reupload.mp4", stripped.read_bytes())})
     assert r.status_code == 200, r.text
-    prov = [s for s in r.json()["signals"] if s["kind"] == "provenance.state"]
+    # The uploader is told the outcome, not the evidence.
+    answer = r.json()
+    assert "signals" not in answer and "explanation" not in answer["decision"]
+    # A moderator sees the provenance signal that names the generated clip.
+    with gen_server.client("moderator") as c:
+        decisions = c.get(f"/clips/{answer['clip_id']}/decisions").json()["decisions"]
+    assert [d["id"] for d in decisions] == [answer["decision_id"]]
+    prov = [s for s in decisions[0]["signals"] if s["kind"] == "provenance.state"]
     assert len(prov) == 1
     assert prov[0]["own_output"] == clip["clip_id"]
     assert prov[0]["state"] == "absent"
