@@ -28,7 +28,6 @@ def seed_safety(store: Store, settings: Settings, users: dict[str, User]) -> dic
     banks = [ctx.banks.create_bank(n, d, c, admin)["name"] for n, c, d in DEMO_BANKS]
     teen_settings = None
     if "tess" in users and "gina" in users:
-        teen_settings = ctx.teens.update(
-            users["tess"], {"feed_limit_per_day": 30, "dms": "off"}, users["gina"]
-        )["settings"]
+        changed = ctx.teens.update(users["tess"], {"feed_limit_per_day": 30}, users["gina"])
+        teen_settings = changed["settings"]
     return {"hash_banks": banks, "teen_settings": {"tess": teen_settings}}

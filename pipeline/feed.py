@@ -1,9 +1,16 @@
 """The ranked feed: published clips for their audience, with an optional plain-language instruction.
 
-The feed shows published clips only, never age-restricted ones to teens, stops
-at a teen's daily limit, and ranks by recency, follows and mutuals, with an
-optional instruction ("more animals, no sports") re-ranking by the meaning of
-each clip's prompt (all-MiniLM-L6-v2, loaded once).
+The feed shows published clips only, never age-restricted ones to teens, and
+stops at a daily limit. How it is ordered is the reader's choice
+(``personalized_feed`` in their settings):
+
+- personalised (the default): mutuals first, then people you follow, then
+  everyone else; within each group by recency, re-ranked by an optional
+  instruction ("more animals, no sports") read by the meaning of each clip's
+  prompt (all-MiniLM-L6-v2, loaded once), with a creator's further clips
+  counting a little less;
+- not personalised: only the people you follow, newest first, and nothing
+  else (an instruction is not applied; the answer says so).
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ MAX_TERMS = 8
 MAX_FEED_LIMIT = 100
 CANDIDATES = 500
 
-# Ranking weights. Recency halves every RECENCY_HALF_LIFE_H hours.
+# Groups, in the order they are shown when the feed is personalised.
+TIER_MUTUAL = 0
+TIER_FOLLOWING = 1
+TIER_OTHERS = 2
+# Ranking weights within a group. Recency halves every RECENCY_HALF_LIFE_H hours.
 RECENCY_HALF_LIFE_H = 24.0
-FOLLOW_BOOST = 0.6
-MUTUAL_BOOST = 0.3
 SAME_CREATOR_DECAY = 0.8
 INSTRUCTION_WEIGHT = 5.0
 # all-MiniLM-L6-v2 cosine, prompt vs. a short topic ("animals", "sports"): on
@@ -152,28 +161,82 @@ class FeedService:
         parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
         # Daily limits (teens by default, any account that set one) live in the teen service.
         limits = self.teens
+        personalized = bool(limits.effective(user)["personalized_feed"])
         remaining = limits.remaining_today(user)
         doc: dict[str, Any] = {
             "items": [],
+            "personalized": personalized,
             "instruction": None
             if parsed is None
             else {"text": parsed.text, "more": parsed.more, "less": parsed.less},
             "limit_reached": False,
             "remaining_today": remaining,
         }
+        if not personalized:
+            doc["order"] = "people you follow, newest first (personalisation is off)"
+            if parsed is not None:
+                doc["instruction_applied"] = False
+                doc["note"] = "personalisation is off, so the instruction was not applied"
+                parsed = None
+        else:
+            doc["order"] = "mutuals, then people you follow, then everyone else"
         if remaining is not None and remaining <= 0:
             doc["limit_reached"] = True
             doc["notice"] = "daily limit reached: no more clips today"
             return doc
-        audience_sql = "AND c.audience <> 'adults' " if user.is_teen else ""
-        params: list[Any] = [user.id, user.id, user.id]
+        # Everyone's newest clips and, separately, the newest of the people followed, so an
+        # older clip of a mutual is not crowded out of the candidates by strangers' new ones.
+        clips = self._candidates(user, followed_only=True, limited=remaining is not None)
+        if personalized:
+            seen = {c["id"] for c in clips}
+            clips += [
+                c
+                for c in self._candidates(user, followed_only=False, limited=remaining is not None)
+                if c["id"] not in seen
+            ]
+            clips.sort(key=lambda c: (as_aware(c["created_at"], now()), c["id"]), reverse=True)
+        take = limit if remaining is None else min(limit, remaining)
+        if personalized:
+            items, excluded = self._ranked(clips, parsed, take)
+            doc["excluded_by_instruction"] = excluded
+        else:
+            items = [
+                _item(clip, ["from a mutual" if clip["follows_you"] else "from someone you follow"])
+                for clip in clips[:take]
+            ]
+        doc["items"] = items
         if remaining is not None:
+            limits.record_views(user, [it["clip_id"] for it in items])
+            doc["remaining_today"] = remaining - len(items)
+            if doc["remaining_today"] <= 0:
+                doc["limit_reached"] = True
+                doc["notice"] = "daily limit reached: no more clips today"
+        doc["ranking"] = {
+            "model": self.embedder.info.model_id if parsed is not None else None,
+            "candidates": len(clips),
+            "ms": round((time.perf_counter() - started) * 1000.0, 1),
+        }
+        return doc
+
+    def _candidates(
+        self, user: User, *, followed_only: bool, limited: bool
+    ) -> list[dict[str, Any]]:
+        """Live clips ``user`` may see, newest first (at most ``CANDIDATES``)."""
+        where = "AND c.audience <> 'adults' " if user.is_teen else ""
+        params: list[Any] = [user.id, user.id, user.id]
+        if followed_only:
+            where += (
+                "AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? "
+                "AND f.followee_id = c.creator_id) "
+            )
+            params.append(user.id)
+        if limited:
             # A limited account is not served today's clips again: the limit counts clips.
-            audience_sql += (
+            where += (
                 "AND c.id NOT IN (SELECT clip_id FROM feed_views WHERE user_id = ? AND day = ?) "
             )
             params += [user.id, _today()]
-        clips = self.store.query_dicts(
+        return self.store.query_dicts(
             "SELECT c.id, c.creator_id, c.prompt, c.origin, c.parent_clip_id, c.audience, "
             "c.created_at, u.handle AS creator, "
             "EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.creator_id) "
@@ -182,12 +245,16 @@ class FeedService:
             "AS follows_you "
             "FROM clips c JOIN users u ON u.id = c.creator_id "
             "WHERE c.status = 'published' AND NOT u.disabled AND c.creator_id <> ? "
-            f"{audience_sql}"
+            f"{where}"
             "ORDER BY c.created_at DESC, c.id LIMIT ?",
             [*params, CANDIDATES],
         )
+
+    def _ranked(
+        self, clips: list[dict[str, Any]], parsed: Instruction | None, take: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Mutuals, then people followed, then the rest; recency and the instruction within each."""
         at = now()
-        scored: list[tuple[float, dict[str, Any], list[str]]] = []
         sims_more = sims_less = None
         if parsed is not None and clips and (parsed.more or parsed.less):
             prompts = self._prompt_matrix(clips)
@@ -196,6 +263,7 @@ class FeedService:
             if parsed.less:
                 sims_less = prompts @ self.embedder.embed(parsed.less).T
         excluded = 0
+        tiers: dict[int, list[tuple[float, dict[str, Any], list[str]]]] = {}
         for i, clip in enumerate(clips):
             age_h = max(0.0, (at - as_aware(clip["created_at"], at)).total_seconds() / 3600.0)
             score = math.pow(0.5, age_h / RECENCY_HALF_LIFE_H)
@@ -211,32 +279,23 @@ class FeedService:
                 score += INSTRUCTION_WEIGHT * max(0.0, sim - NOISE_FLOOR)
                 if sim >= MATCH_MIN:
                     reasons.append(f"matches '{parsed.more[j]}' ({sim:.2f})")
-            if clip["following"]:
-                score += FOLLOW_BOOST
-                if clip["follows_you"]:
-                    score += MUTUAL_BOOST
-                    reasons.append("from a mutual")
-                else:
-                    reasons.append("from someone you follow")
-            if not reasons:
-                reasons.append(f"recent from @{clip['creator']}")
-            scored.append((score, clip, reasons))
-        take = limit if remaining is None else min(limit, remaining)
-        items = _diversified(scored, take)
-        doc["items"] = items
-        doc["excluded_by_instruction"] = excluded
-        if remaining is not None:
-            limits.record_views(user, [it["clip_id"] for it in items])
-            doc["remaining_today"] = remaining - len(items)
-            if doc["remaining_today"] <= 0:
-                doc["limit_reached"] = True
-                doc["notice"] = "daily limit reached: no more clips today"
-        doc["ranking"] = {
-            "model": self.embedder.info.model_id if parsed is not None else None,
-            "candidates": len(clips),
-            "ms": round((time.perf_counter() - started) * 1000.0, 1),
-        }
-        return doc
+            if clip["following"] and clip["follows_you"]:
+                tier = TIER_MUTUAL
+                reasons.append("from a mutual")
+            elif clip["following"]:
+                tier = TIER_FOLLOWING
+                reasons.append("from someone you follow")
+            else:
+                tier = TIER_OTHERS
+                if not reasons:
+                    reasons.append(f"recent from @{clip['creator']}")
+            tiers.setdefault(tier, []).append((score, clip, reasons))
+        items: list[dict[str, Any]] = []
+        for tier in sorted(tiers):
+            if len(items) >= take:
+                break
+            items += _diversified(tiers[tier], take - len(items))
+        return items, excluded
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -258,18 +317,20 @@ def _diversified(
         score, clip, reasons = remaining.pop(best_i)
         adjusted = score * SAME_CREATOR_DECAY ** shown.get(clip["creator_id"], 0)
         shown[clip["creator_id"]] = shown.get(clip["creator_id"], 0) + 1
-        items.append(
-            {
-                "clip_id": clip["id"],
-                "creator": clip["creator"],
-                "reason": "; ".join(reasons),
-                "score": round(adjusted, 4),
-                "prompt": clip["prompt"],
-                "origin": clip["origin"],
-                "parent_clip_id": clip["parent_clip_id"],
-                "created_at": clip["created_at"].isoformat()
-                if isinstance(clip["created_at"], datetime)
-                else clip["created_at"],
-            }
-        )
+        items.append(_item(clip, reasons, round(adjusted, 4)))
     return items
+
+
+def _item(clip: dict[str, Any], reasons: list[str], score: float | None = None) -> dict[str, Any]:
+    return {
+        "clip_id": clip["id"],
+        "creator": clip["creator"],
+        "reason": "; ".join(reasons),
+        "score": score,
+        "prompt": clip["prompt"],
+        "origin": clip["origin"],
+        "parent_clip_id": clip["parent_clip_id"],
+        "created_at": clip["created_at"].isoformat()
+        if isinstance(clip["created_at"], datetime)
+        else clip["created_at"],
+    }

@@ -1,12 +1,20 @@
-"""Teen accounts: safety settings with a floor, guardians who may tighten them, the daily feed limit.
+"""Safety settings for every account, a floor and guardians for teens, the daily feed limit.
 
-Every user has effective settings = defaults overlaid with what they (or, for
-a teen, a linked guardian or an admin) stored. For teens the defaults are the
-**floor**: the loosest value a teen account may have (a 60-item daily feed,
-cameos for mutuals at most, DMs from mutuals at most). A guardian may set any
-value at least as strict as the floor (tighten, or relax an earlier
-tightening back towards the floor) and never beyond it; a stored value looser
-than the floor (e.g. written before the floor changed) is clamped on read.
+Settings: ``feed_limit_per_day`` (a daily cap on feed items), ``cameo_permission``
+(the most anyone may use your cameo) and ``personalized_feed`` (off: the feed
+is the people you follow, newest first). Every account reads its settings and
+changes its own (``PUT /me/settings``).
+
+Every user has effective settings = defaults overlaid with what they stored.
+For teens the defaults are the **floor**: the loosest value a teen account
+may have (a 60-item daily feed, cameos for mutuals at most). A teen's
+settings have two layers: what a linked guardian or an admin set, and the
+teen's own choices; the setting in force is the strictest of the floor and
+both layers, so a teen can switch personalisation off (and on again) or
+tighten anything, and never loosen what their guardian set. A guardian may
+set any value at least as strict as the floor and never beyond it; a stored
+value looser than the floor (e.g. written before the floor changed) is
+clamped on read.
 
 The feed backend enforces the daily limit with :meth:`TeenService.remaining_today`
 and :meth:`TeenService.record_views`; the likeness area can ask
@@ -24,23 +32,25 @@ from store.users import User, Users
 
 # Strictest first: a value's index is its strictness rank (lower = stricter).
 CAMEO_LEVELS = ("only_me", "approved", "mutuals", "everyone")
-DM_LEVELS = ("off", "mutuals", "everyone")
 MAX_FEED_LIMIT = 1000
+# A teen's own choices live under this key of their settings document, beside
+# the values their guardian (or an admin) set.
+OWN_KEY = "own"
 
 ADULT_DEFAULTS: dict[str, Any] = {
     "feed_limit_per_day": None,  # no daily limit
     "cameo_permission": "everyone",
-    "dms": "everyone",
     "personalized_feed": True,
 }
 # The floor for teen accounts (and their defaults).
 TEEN_FLOOR: dict[str, Any] = {
     "feed_limit_per_day": 60,
     "cameo_permission": "mutuals",
-    "dms": "mutuals",
     "personalized_feed": True,
 }
 FIELDS = tuple(ADULT_DEFAULTS)
+# Settings that were offered once but had nothing behind them: refused with a clear word.
+REMOVED = {"dms": "direct messages do not exist in this app, so there is nothing to set"}
 
 
 def _rank(field: str, value: Any) -> float:
@@ -49,8 +59,6 @@ def _rank(field: str, value: Any) -> float:
         return float("inf") if value is None else float(value)
     if field == "cameo_permission":
         return float(CAMEO_LEVELS.index(value))
-    if field == "dms":
-        return float(DM_LEVELS.index(value))
     return 1.0 if value else 0.0  # personalized_feed: off is stricter
 
 
@@ -68,10 +76,8 @@ def check_value(field: str, value: Any) -> Any:
         if value not in CAMEO_LEVELS:
             raise ValueError(f"cameo_permission must be one of {list(CAMEO_LEVELS)}")
         return value
-    if field == "dms":
-        if value not in DM_LEVELS:
-            raise ValueError(f"dms must be one of {list(DM_LEVELS)}")
-        return value
+    if field in REMOVED:
+        raise ValueError(f"{field} is not a setting: {REMOVED[field]}")
     if field == "personalized_feed":
         if not isinstance(value, bool):
             raise ValueError("personalized_feed must be true or false")
@@ -81,6 +87,18 @@ def check_value(field: str, value: Any) -> Any:
 
 def stricter(field: str, a: Any, b: Any) -> Any:
     return a if _rank(field, a) <= _rank(field, b) else b
+
+
+def _valid(field: str, value: Any, default: Any) -> Any:
+    try:
+        return check_value(field, value)
+    except ValueError:
+        return default  # a malformed stored value never loosens anything
+
+
+def _own(stored: Mapping[str, Any]) -> dict[str, Any]:
+    own = stored.get(OWN_KEY)
+    return dict(own) if isinstance(own, Mapping) else {}
 
 
 class TeenService:
@@ -97,20 +115,30 @@ class TeenService:
         return dict(TEEN_FLOOR) if user.is_teen else None
 
     def effective(self, user: User) -> dict[str, Any]:
-        """The settings in force: defaults, the stored values, teen values clamped to the floor."""
+        """The settings in force: defaults, the stored values, teen values clamped to the floor.
+
+        For a teen, the strictest of the floor, the guardian's layer and the
+        teen's own choices.
+        """
         stored = self.repo.get(user.id)
+        own = _own(stored)
         out: dict[str, Any] = {}
         for field in FIELDS:
             default = TEEN_FLOOR[field] if user.is_teen else ADULT_DEFAULTS[field]
-            value = stored.get(field, default)
-            try:
-                value = check_value(field, value)
-            except ValueError:
-                value = default  # a malformed stored value never loosens anything
+            value = _valid(field, stored.get(field, default), default)
             if user.is_teen:
                 value = stricter(field, value, TEEN_FLOOR[field])
+                if field in own:
+                    value = stricter(field, value, _valid(field, own[field], value))
             out[field] = value
         return out
+
+    def own_choices(self, user: User) -> dict[str, Any]:
+        """What a teen chose for themselves (stricter than, or equal to, what is in force)."""
+        if not user.is_teen:
+            return {}
+        own = _own(self.repo.get(user.id))
+        return {f: own[f] for f in FIELDS if f in own}
 
     def describe(self, user: User) -> dict[str, Any]:
         """What GET /me/settings and GET /teens/{handle}/settings return."""
@@ -127,6 +155,7 @@ class TeenService:
             "handle": user.handle,
             "is_teen": user.is_teen,
             "settings": self.effective(user),
+            "own_choices": self.own_choices(user),
             "floor": self.floor(user),
             "guardians": guardians if user.is_teen else [],
             "views_today": self.repo.views_on(user.id),
@@ -157,12 +186,15 @@ class TeenService:
     def update(self, target: User, changes: Mapping[str, Any], actor: User) -> dict[str, Any]:
         """Apply changes to a user's settings; for a teen every value must respect the floor.
 
-        Who: a linked guardian or an admin for a teen; the user themselves for
-        an adult account (a teen cannot change their own settings here).
+        Who: a linked guardian or an admin for a teen (the guardian's layer);
+        the teen themselves for their own choices (:meth:`update_own`); the
+        user themselves or an admin for an adult account.
         Raises PermissionError (refused) or ValueError (bad or too loose value).
         """
         if not changes:
             raise ValueError("no settings given")
+        if target.is_teen and actor.id == target.id:
+            return self.update_own(target, changes)
         if target.is_teen:
             if not (actor.role == "admin" or self.is_guardian_of(actor, target)):
                 raise PermissionError(
@@ -191,6 +223,38 @@ class TeenService:
                     tx, target.id, {**stored, **clean}, changes=diff, by=by, actor_id=actor.id
                 )
         return self.describe(target)
+
+    def update_own(self, user: User, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """A person changes their own settings (``PUT /me/settings``).
+
+        An adult's values replace what was stored. A teen's go into their own
+        layer: within the floor, and never loosening what a guardian set (the
+        stricter value stays in force; ``settings`` in the answer shows it).
+        """
+        if not changes:
+            raise ValueError("no settings given")
+        if not user.is_teen:
+            return self.update(user, changes, user)
+        clean = {field: check_value(field, value) for field, value in changes.items()}
+        for field, value in clean.items():
+            if _rank(field, value) > _rank(field, TEEN_FLOOR[field]):
+                raise ValueError(
+                    f"{field}={value!r} is looser than teen accounts allow ({TEEN_FLOOR[field]!r})"
+                )
+        with self.store.transaction() as tx:
+            stored = self.repo.get(user.id, tx)
+            own = _own(stored)
+            diff = {f: [own.get(f), v] for f, v in clean.items() if f not in own or own[f] != v}
+            if diff:
+                self.repo.put(
+                    tx,
+                    user.id,
+                    {**stored, OWN_KEY: {**own, **clean}},
+                    changes=diff,
+                    by="self",
+                    actor_id=user.id,
+                )
+        return self.describe(user)
 
     # -- daily feed limit ----------------------------------------------------------------------
 

@@ -14,7 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from console.api import Api
-from console.views import admin, cameo, characters, create, policies, review, safety, teens
+from console.views import (
+    admin,
+    cameo,
+    characters,
+    create,
+    invites,
+    policies,
+    review,
+    safety,
+    settings,
+    teens,
+)
 from console.views.common import ALL, STAFF
 
 Render = Callable[[Api, dict[str, Any]], None]
@@ -29,6 +40,9 @@ PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("Feed and create", create.create, ("user",)),
     ("Teens", teens.teens, ("guardian", "admin")),
     ("Guardians", teens.my_guardians, ("user",)),
+    ("My settings", settings.my_settings, ALL),
+    ("Invites", invites.my_invites, ALL),
+    ("Invites and quotas", invites.staff, STAFF),
     ("Audit log", admin.audit_log, ("admin",)),
     ("People", admin.people, ("admin",)),
 ]

@@ -18,7 +18,6 @@ from console.views.common import md
 
 # Strictest first, as the server ranks them.
 CAMEO = ("only_me", "approved", "mutuals", "everyone")
-DMS = ("off", "mutuals", "everyone")
 _FLASH = "teens_flash"
 
 
@@ -57,14 +56,8 @@ def _teen(api: Api, teen: dict[str, Any]) -> None:
             if settings.get("cameo_permission") in cameo_opts
             else 0,
         )
-        dm_opts = _up_to(DMS, floor.get("dms"))
-        dms = st.selectbox(
-            "Direct messages",
-            dm_opts,
-            index=dm_opts.index(settings["dms"]) if settings.get("dms") in dm_opts else 0,
-        )
         personal = st.checkbox(
-            "Personalised feed",
+            "Personalised feed (off: only the people they follow, newest first)",
             value=bool(settings.get("personalized_feed")),
             disabled=not floor.get("personalized_feed", True),
         )
@@ -74,7 +67,6 @@ def _teen(api: Api, teen: dict[str, Any]) -> None:
                 json={
                     "feed_limit_per_day": int(limit),
                     "cameo_permission": cameo,
-                    "dms": dms,
                     "personalized_feed": personal,
                 },
             )

@@ -2,8 +2,10 @@
 
 Thin: parse, check who may see or change whose settings, call
 ``svc.pipeline.teens``. A guardian sees and tightens only teens linked to
-them by a *confirmed* link; a person reads their own; admins see and change
-any teen's. Nobody loosens a teen's settings beyond the floor (422).
+them by a *confirmed* link; a person reads and changes their own
+(``/me/settings``: an adult any value, a teen within the floor and never
+looser than their guardian set); admins see and change any teen's. Nobody
+loosens a teen's settings beyond the floor (422).
 
 Refusals never tell a teen's account from an adult's: anyone else gets the
 same 404 whether the handle is a teen's, an adult's or nobody's.
@@ -53,8 +55,9 @@ class SettingsChange(BaseModel):
 
     feed_limit_per_day: int | None = Field(default=None, ge=0, le=1000)
     cameo_permission: Literal["only_me", "approved", "mutuals", "everyone"] | None = None
-    dms: Literal["off", "mutuals", "everyone"] | None = None
-    personalized_feed: bool | None = None
+    personalized_feed: bool | None = Field(
+        default=None, description="false: the feed is the people you follow, newest first"
+    )
 
 
 @router.get("/teens", access=roles("guardian", "admin"), tags=["teens"])
@@ -100,3 +103,17 @@ def tighten_teen_settings(
 def my_settings(user: User = Depends(current_user), svc: Services = Depends(services)) -> Any:
     """Your safety settings in force, the teen floor if you are a teen, and today's feed count."""
     return svc.pipeline.teens.describe(user)
+
+
+@router.put("/me/settings", access=SIGNED_IN, tags=["teens"])
+def change_my_settings(
+    body: SettingsChange, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> Any:
+    """Change your own settings (e.g. ``personalized_feed: false``).
+
+    Teen accounts may make any setting stricter and switch personalisation
+    off and on again; a value looser than the teen floor is refused (422),
+    and what a guardian set stays in force where it is stricter.
+    """
+    changes = body.model_dump(exclude_unset=True)
+    return svc.pipeline.teens.update_own(user, changes)

@@ -16,4 +16,5 @@ ACCESS = {
     ("GET", "/teens/{handle}/settings"): {"guardian", "adult", "teen", "admin"},
     ("PUT", "/teens/{handle}/settings"): {"guardian", "admin"},
     ("GET", "/me/settings"): ANY,
+    ("PUT", "/me/settings"): ANY,
 }

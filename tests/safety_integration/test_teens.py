@@ -29,17 +29,19 @@ def test_guardian_tightens_within_the_floor(linked: LiveServer) -> None:
         assert [t["handle"] for t in teens] == ["teen"]
         assert teens[0]["settings"] == TEEN_FLOOR and teens[0]["guardians"] == ["guardian"]
 
-        r = g.put("/teens/teen/settings", json={"feed_limit_per_day": 20, "dms": "off"})
+        r = g.put(
+            "/teens/teen/settings", json={"feed_limit_per_day": 20, "personalized_feed": False}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["settings"]["feed_limit_per_day"] == 20
-        assert r.json()["settings"]["dms"] == "off"
+        assert r.json()["settings"]["personalized_feed"] is False
 
         # Looser than the floor: refused, nothing changed.
         for change in (
             {"feed_limit_per_day": TEEN_FLOOR["feed_limit_per_day"] + 1},
             {"feed_limit_per_day": None},
             {"cameo_permission": "everyone"},
-            {"dms": "everyone"},
+            {"dms": "off"},  # a setting with nothing behind it was removed
             {"feed_limit_per_day": 10, "cameo_permission": "everyone"},
         ):
             r = g.put("/teens/teen/settings", json=change)
@@ -60,7 +62,7 @@ def test_guardian_tightens_within_the_floor(linked: LiveServer) -> None:
         assert mine["is_teen"] and mine["settings"]["cameo_permission"] == "only_me"
         assert mine["floor"] == TEEN_FLOOR
         assert t.get("/teens/teen/settings").status_code == 200
-        assert t.put("/teens/teen/settings", json={"dms": "off"}).status_code == 403
+        assert t.put("/teens/teen/settings", json={"feed_limit_per_day": 5}).status_code == 403
     with live.client("adult") as a:
         # The same refusal for a teen's account and a handle nobody has (no age leaks).
         assert a.get("/teens/teen/settings").status_code == 404
