@@ -7,6 +7,7 @@ characters under names no other test uses.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from pipeline.answers import REASON_TEXT
 from tests.conftest import LiveServer
 
 TUX_DESC = (
@@ -294,14 +296,21 @@ def test_gate_scan_of_a_copy_carries_the_character_and_its_policy(
         r = adult.post("/scan", files={"file": ("tux.jpg", buf.getvalue(), "image/jpeg")})
     assert r.status_code == 200, r.text
     result = r.json()
-    sigs = [
-        s for s in result["signals"] if s["kind"] == "character.match" and s["character_id"] == cid
-    ]
-    assert sigs, result["signals"]
-    assert sigs[0]["found_in"] == "image" and sigs[0]["policy"] == "review"
-    assert sigs[0]["explanation"]["model_id"].startswith("greenroom-copy-detect")
     assert result["decision"]["outcome"] == "review"
     assert "character_needs_review" in [x["id"] for x in result["decision"]["rules"]]
+    # The uploader reads the rule in plain words; the match itself is staff evidence.
+    assert "character_review" in result["decision"]["reason_codes"]
+    assert REASON_TEXT["character_review"] in result["decision"]["reasons"]
+    assert "signals" not in result and "explanation" not in result["decision"]
+    assert cid not in json.dumps(result)
+    with live.client("moderator") as mod:
+        decisions = mod.get(f"/clips/{result['clip_id']}/decisions").json()["decisions"]
+    assert [d["id"] for d in decisions] == [result["decision_id"]]
+    signals = decisions[0]["signals"]
+    sigs = [s for s in signals if s["kind"] == "character.match" and s["character_id"] == cid]
+    assert sigs, signals
+    assert sigs[0]["found_in"] == "image" and sigs[0]["policy"] == "review"
+    assert sigs[0]["explanation"]["model_id"].startswith("greenroom-copy-detect")
     with live.client("rights_holder") as rh:
         m = rh.get(f"/characters/{cid}/matches").json()["matches"]
         assert m and m[0]["clip_id"] == result["clip_id"] and m[0]["source"] == "image"
