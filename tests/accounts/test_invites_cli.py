@@ -90,6 +90,9 @@ def test_invites_commands_keep_the_cli_contract(tmp_path: Path) -> None:
     assert _one_document(resumed)["resumed"] is True
     missing = run("invites", "list", "root", "--data-dir", str(tmp_path / "none"), "--json")
     assert missing.returncode == 2
+    with Store(data):  # this process holds the directory, as a running server would
+        held = run("invites", "stop", "root", "--reason", "x", "--data-dir", d, "--json")
+    assert held.returncode == 3 and "held" in _one_document(held)["error"]
 
     with Store(data) as store:
         names = [r[0] for r in store.query("SELECT event FROM audit_log ORDER BY seq")]
