@@ -4,6 +4,12 @@ Run: ``.venv/bin/python -m bench.store [--n 50000] [--dim 128] [--queries 500] [
 Prints the figures and writes ``bench/results/store.json``. Vectors are random
 unit vectors (a harder case for HNSW than clustered face embeddings); recall
 is measured against the brute-force reference.
+
+``--commit`` measures only the write path (group commit, issue 12) and
+writes ``bench/results/store_commit.json``: recorded decisions and job
+claim+complete per second from ``--writers`` concurrent threads, with group
+commit and without it (the same code with one write per transaction), beside
+DuckDB's own single-row commit rate measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 
 from store import jobs
 from store.blobs import BlobStore
 from store.db import Store
+from store.decisions import DecisionRecord, Decisions, ScanRecord, SignalRecord
 from store.vector_catalog import VectorCatalog, add_likeness_vectors
 from store.vector_index import (
     BruteForceIndex,
@@ -185,6 +193,178 @@ def bench_catalog(root: Path, n: int, dim: int) -> dict[str, Any]:
     }
 
 
+# -- group commit (issue 12) -------------------------------------------------------------------
+
+
+def _threads(n: int, target: Any) -> float:
+    """Run ``target(i)`` on ``n`` threads at once; seconds until the last one ends."""
+    start = threading.Barrier(n + 1)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            target(i)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - began
+
+
+def bench_duckdb_raw(root: Path, n: int) -> dict[str, Any]:
+    """DuckDB alone: one single-row INSERT per transaction, one thread, same disk."""
+    root.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(root / "raw.duckdb"))
+    try:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v VARCHAR)")
+        began = time.perf_counter()
+        for i in range(n):
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute("INSERT INTO t VALUES (?, ?)", [i, "x"])
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - began
+    finally:
+        conn.close()
+    return {"transactions": n, "commits_per_s": round(n / elapsed, 1)}
+
+
+def _prompt_record(i: int) -> DecisionRecord:
+    """A prompt-door decision shaped like the gate's: scan, two signals, decision, audit."""
+    return DecisionRecord(
+        door="prompt",
+        actor_id=f"usr_{i % 97:04d}",
+        outcome="allow",
+        policy_version="bench-v1",
+        rules=[{"id": "prompt_terms", "matched": False, "value": 0.02}],
+        shadow={"version": None},
+        details={"reasons": [], "forced_review": False, "explanation": "no rule matched"},
+        scan=ScanRecord(
+            stage="prompt",
+            context={"door": "prompt", "audience": "adult", "sources_run": ["prompt_text"]},
+            view={"prompt_text": {"score": 0.02}, "characters": {"hits": []}},
+            duration_ms=3.5,
+        ),
+        signals=[
+            SignalRecord("prompt_text", "bench-text", {"score": 0.02, "terms": []}),
+            SignalRecord("characters", "bench-names", {"hits": []}),
+        ],
+    )
+
+
+def _store_for(root: Path, group: bool) -> Store:
+    store = Store(root)
+    if not group:
+        store.writer.max_batch = 1  # one write per transaction: the path before group commit
+    return store
+
+
+def bench_commit_decisions(
+    root: Path, writers: int, per_writer: int, group: bool
+) -> dict[str, Any]:
+    with _store_for(root, group) as store:
+        decisions = Decisions(store)
+        decisions.record(_prompt_record(0))  # warm: schema caches, the audit head
+        before = int(store.query("SELECT count(*) FROM decisions")[0][0])
+        batches0 = store.writer.stats.batches
+
+        def writer(t: int) -> None:
+            for i in range(per_writer):
+                decisions.record(_prompt_record(t * per_writer + i))
+
+        elapsed = _threads(writers, writer)
+        n = writers * per_writer
+        assert int(store.query("SELECT count(*) FROM decisions")[0][0]) == before + n
+        assert store.verify_audit().ok
+        batches = store.writer.stats.batches - batches0
+    return {
+        "group_commit": group,
+        "writers": writers,
+        "decisions": n,
+        "decisions_per_s": round(n / elapsed, 1),
+        "transactions": batches,
+        "mean_batch": round(n / max(1, batches), 1),
+    }
+
+
+def bench_commit_jobs(root: Path, writers: int, n_jobs: int, group: bool) -> dict[str, Any]:
+    with _store_for(root, group) as store:
+        with store.transaction() as tx:
+            for i in range(n_jobs):
+                jobs.enqueue(tx, "bench", {"i": i})
+        batches0 = store.writer.stats.batches
+
+        def drain(t: int) -> None:
+            while (job := jobs.claim(store, f"w{t}", ["bench"], 30)) is not None:
+                jobs.complete(store, job, {"ok": True})
+
+        elapsed = _threads(writers, drain)
+        assert jobs.counts(store) == {"done": n_jobs}
+        assert store.verify_audit().ok
+        writes = 2 * n_jobs + writers  # a claim and a completion each, one empty claim a thread
+        batches = store.writer.stats.batches - batches0
+    return {
+        "group_commit": group,
+        "writers": writers,
+        "jobs": n_jobs,
+        "claim_complete_per_s": round(n_jobs / elapsed, 1),
+        "transactions": batches,
+        "mean_batch": round(writes / max(1, batches), 1),
+    }
+
+
+def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
+    w = args.writers
+    out: dict[str, Any] = {"writers": w, "cpus": os.cpu_count()}
+    if hasattr(os, "getloadavg"):
+        out["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        out["duckdb_raw"] = bench_duckdb_raw(base / "raw", args.raw)
+        print("duckdb_raw", json.dumps(out["duckdb_raw"]), flush=True)
+        out["decisions"] = [
+            bench_commit_decisions(base / "dec_group", w, args.per_writer, True),
+            bench_commit_decisions(base / "dec_single", w, args.per_writer_single, False),
+        ]
+        print("decisions", json.dumps(out["decisions"]), flush=True)
+        out["jobs"] = [
+            bench_commit_jobs(base / "jobs_group", w, w * args.per_writer, True),
+            bench_commit_jobs(base / "jobs_single", w, w * args.per_writer_single, False),
+        ]
+        print("jobs", json.dumps(out["jobs"]), flush=True)
+    if hasattr(os, "getloadavg"):
+        out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    raw = out["duckdb_raw"]["commits_per_s"]
+    dec_group, dec_single = (d["decisions_per_s"] for d in out["decisions"])
+    job_group, job_single = (j["claim_complete_per_s"] for j in out["jobs"])
+    out["summary"] = {
+        "duckdb_single_row_commits_per_s": raw,
+        "decisions_per_s": {
+            "group_commit": dec_group,
+            "one_per_transaction": dec_single,
+            "group_vs_duckdb_raw": round(dec_group / raw, 2),
+        },
+        "job_claim_complete_per_s": {
+            "group_commit": job_group,
+            "one_per_transaction": job_single,
+            "group_vs_duckdb_raw": round(job_group / raw, 2),
+        },
+    }
+    out["command"] = (
+        f"python -m bench.store --commit --writers {w} --per-writer {args.per_writer} "
+        f"--per-writer-single {args.per_writer_single} --raw {args.raw}"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000, help="vectors in the index benchmark")
@@ -194,7 +374,22 @@ def main() -> None:
     parser.add_argument("--catalog-n", type=int, default=5_000)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1, help="faiss OpenMP threads")
+    parser.add_argument("--commit", action="store_true", help="only the group-commit figures")
+    parser.add_argument("--writers", type=int, default=16, help="concurrent writer threads")
+    parser.add_argument("--per-writer", type=int, default=50, help="writes a thread, group commit")
+    parser.add_argument(
+        "--per-writer-single", type=int, default=10, help="writes a thread, one per transaction"
+    )
+    parser.add_argument("--raw", type=int, default=500, help="raw DuckDB transactions")
     args = parser.parse_args()
+    if args.commit:
+        figures = bench_commit(args)
+        print("summary", json.dumps(figures["summary"], indent=1))
+        path = REPO / "bench" / "results" / "store_commit.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"wrote {path.relative_to(REPO)}")
+        return
     set_faiss_threads(args.threads)
     results: dict[str, Any] = {"threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:

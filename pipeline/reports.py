@@ -123,7 +123,8 @@ class ReportService:
         report_id: list[str] = []
 
         def before(tx: Any) -> None:
-            report_id.append(insert_report(tx, clip["id"], user.id, reason, details))
+            # Assign, not append: a group-committed write may run again after a rollback.
+            report_id[:] = [insert_report(tx, clip["id"], user.id, reason, details)]
 
         def also(tx: Any, recorded: RecordedDecision) -> dict[str, Any]:
             doc = result_doc[0] if result_doc else {}

@@ -3,7 +3,8 @@
 Each row's hash covers its own content and the previous row's hash, and
 ``audit_head`` pins the latest (seq, hash), so an edited, deleted, reordered or
 cut-off row is found by :func:`verify_chain`, which names the first bad row.
-Rows are appended only through :func:`append`, inside the caller's transaction.
+Rows are appended only through :func:`append` or ``Tx.audit`` (both build them
+with :func:`chain_row`), inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -44,10 +45,43 @@ def _at_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def append(conn: duckdb.DuckDBPyConnection, event: AuditEvent) -> int:
-    """Append one event; the caller's transaction makes it atomic with the change."""
+COLUMNS = (
+    "seq",
+    "logged_at",
+    "actor_id",
+    "event",
+    "subject_type",
+    "subject_id",
+    "payload",
+    "prev_hash",
+    "row_hash",
+)
+
+Head = tuple[int, str]
+_INSERT = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def read_head(conn: duckdb.DuckDBPyConnection) -> Head | None:
+    """The pinned (seq, hash) of the latest row, or None before the first event."""
     head = conn.execute("SELECT seq, row_hash FROM audit_head WHERE id = 1").fetchone()
-    seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+    return (int(head[0]), str(head[1])) if head else None
+
+
+def write_head(conn: duckdb.DuckDBPyConnection, head: Head, *, existed: bool) -> None:
+    """Pin ``head``; ``existed``: the row is there already (an UPDATE, cheaper than an upsert)."""
+    if existed:
+        conn.execute("UPDATE audit_head SET seq = ?, row_hash = ? WHERE id = 1", list(head))
+    else:
+        conn.execute(
+            "INSERT INTO audit_head VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, row_hash = excluded.row_hash",
+            list(head),
+        )
+
+
+def chain_row(head: Head | None, event: AuditEvent) -> tuple[list[Any], Head]:
+    """The ``audit_log`` row (in :data:`COLUMNS` order) that follows ``head``, and the new head."""
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = datetime.now(UTC)
     payload = json.loads(_canonical(event.payload()))
     digest = row_hash(
@@ -60,26 +94,31 @@ def append(conn: duckdb.DuckDBPyConnection, event: AuditEvent) -> int:
         payload,
         prev,
     )
-    conn.execute(
-        "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            seq,
-            at,
-            event.actor_id,
-            event.name,
-            event.subject_type,
-            event.subject_id,
-            _canonical(payload),
-            prev,
-            digest,
-        ],
-    )
-    conn.execute(
-        "INSERT INTO audit_head VALUES (1, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, row_hash = excluded.row_hash",
-        [seq, digest],
-    )
-    return seq
+    values = [
+        seq,
+        at,
+        event.actor_id,
+        event.name,
+        event.subject_type,
+        event.subject_id,
+        _canonical(payload),
+        prev,
+        digest,
+    ]
+    return values, (seq, digest)
+
+
+def append(conn: duckdb.DuckDBPyConnection, event: AuditEvent) -> int:
+    """Append one event; the caller's transaction makes it atomic with the change.
+
+    ``Tx.audit`` does the same with the head kept in memory for the
+    transaction and the rows written together (see ``store.db.Tx``).
+    """
+    head = read_head(conn)
+    values, new_head = chain_row(head, event)
+    conn.execute(_INSERT, values)
+    write_head(conn, new_head, existed=head is not None)
+    return new_head[0]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ and hands out transactions. Writes are serialised inside the process: the
 audit chain needs a single order, and DuckDB would otherwise let two appends
 read the same previous hash. Every write transaction takes typed audit events
 and commits them with the change, or neither.
+
+All writes go through one writer (``store/writer.py``): :meth:`Store.write`
+group-commits many callers' short writes in shared transactions (each
+caller still gets its own atomic, durable write before it returns), and
+:meth:`Store.transaction` holds the writer for a caller-driven block.
 """
 
 from __future__ import annotations
@@ -15,22 +20,25 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from store import audit
 from store.events import AuditEvent, SchemaMigrated
+from store.writer import DeferredWriteError, GroupWriter
 
 DB_FILE = "greenroom.duckdb"
 OWNER_FILE = "owner.json"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -86,19 +94,212 @@ def load_migrations() -> list[Migration]:
     return found
 
 
-class Tx:
-    """One write transaction: run SQL and record audit events with it."""
+_VALUES_ROWS = 8  # up to this many rows: one INSERT ... VALUES; more: columns unnested
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+
+class SchemaInfo:
+    """What deferred inserts need to know of the schema, read from DuckDB's catalog once.
+
+    For a table: the words whose mention in a statement means its deferred rows
+    must be written first (itself, tables it references or that reference it,
+    every view), its depth in the foreign-key graph (referenced tables are
+    written first) and its column types (for the unnested multi-row insert).
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[str, set[str]] | None = None  # table -> tables it references
+        self._views: frozenset[str] = frozenset()
+        self._watch: dict[frozenset[str], re.Pattern[str]] = {}
+        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._depth: dict[str, int] = {}
+
+    def _load(self, conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+        if self._refs is None:
+            refs: dict[str, set[str]] = {}
+            for table, referenced in conn.execute(
+                "SELECT table_name, referenced_table FROM duckdb_constraints() "
+                "WHERE constraint_type = 'FOREIGN KEY'"
+            ).fetchall():
+                refs.setdefault(str(table).lower(), set()).add(str(referenced).lower())
+            self._views = frozenset(
+                str(v).lower()
+                for (v,) in conn.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                ).fetchall()
+            )
+            self._refs = refs
+        return self._refs
+
+    def watch(self, conn: duckdb.DuckDBPyConnection, tables: frozenset[str]) -> re.Pattern[str]:
+        pattern = self._watch.get(tables)
+        if pattern is None:
+            refs = self._load(conn)
+            words = set(tables) | set(self._views)
+            for table in tables:
+                words |= refs.get(table, set())
+                words |= {t for t, targets in refs.items() if table in targets}
+            alternatives = "|".join(re.escape(w) for w in sorted(words))
+            pattern = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE)
+            self._watch[tables] = pattern
+        return pattern
+
+    def depth(self, conn: duckdb.DuckDBPyConnection, table: str) -> int:
+        """0 for a table that references none; else one more than its deepest parent."""
+        found = self._depth.get(table)
+        if found is None:
+            refs = self._load(conn)
+
+            def walk(name: str, seen: frozenset[str]) -> int:
+                parents = refs.get(name, set()) - seen - {name}
+                return 1 + max((walk(p, seen | {name}) for p in parents), default=-1)
+
+            found = self._depth[table] = walk(table, frozenset())
+        return found
+
+    def types(
+        self, conn: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]
+    ) -> list[str]:
+        key = (table, columns)
+        found = self._types.get(key)
+        if found is None:
+            rows = dict(
+                conn.execute(
+                    "SELECT lower(column_name), data_type FROM duckdb_columns() "
+                    "WHERE lower(table_name) = ?",
+                    [table],
+                ).fetchall()
+            )
+            found = [str(rows[c.lower()]) for c in columns]
+            self._types[key] = found
+        return found
+
+    def forget(self) -> None:
+        """After a migration: the schema may have changed."""
+        self._refs = None
+        self._views = frozenset()
+        self._watch.clear()
+        self._types.clear()
+        self._depth.clear()
+
+
+class Tx:
+    """One write transaction: run SQL and record audit events with it.
+
+    Rows added with :meth:`insert` (and audit rows) are *deferred*: kept in
+    memory and written together, several rows to a statement, before the
+    next statement that mentions their table (or a table tied to it by a
+    foreign key, or a view) and at commit. Readers inside the transaction
+    therefore see them -- through :meth:`execute` and ``Store.query`` (not a
+    raw cursor). The audit chain's head is read once per transaction, kept
+    here, and pinned once at commit; ``audit_head`` must not be written any
+    other way.
+    """
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        schema: SchemaInfo | None = None,
+        *,
+        shared: bool = False,
+    ) -> None:
         self.conn = conn
         self.events = 0
+        self._schema = schema or SchemaInfo()
+        self._shared = shared  # several callers' writes: a deferred row's failure is ambiguous
+        self.deferred_failed = False  # writing deferred rows failed: whose fault is unknown
+        self._deferred: dict[tuple[str, tuple[str, ...]], list[Sequence[Any]]] = {}
+        self._watch: re.Pattern[str] | None = None
+        self._head: audit.Head | None = None
+        self._head_read = False
+        self._head_existed = False
+        self._head_dirty = False
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
+        if self._deferred or self._head_dirty:
+            self._before(sql)
         return self.conn.execute(sql, params or [])
+
+    def insert(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> None:
+        """Add one row to ``table``, written later (see the class docstring).
+
+        A constraint the row breaks is reported when it is written: by the
+        statement that made it be written, or by the commit.
+        """
+        if len(columns) != len(values):
+            raise ValueError(f"{len(columns)} columns but {len(values)} values for {table}")
+        key = (table.lower(), tuple(columns))
+        rows = self._deferred.get(key)
+        if rows is None:
+            self._deferred[key] = rows = []
+            self._watch = None
+        rows.append(values)
 
     def audit(self, event: AuditEvent) -> int:
         self.events += 1
-        return audit.append(self.conn, event)
+        if not self._head_read:
+            self._head = audit.read_head(self.conn)
+            self._head_existed = self._head is not None
+            self._head_read = True
+        values, self._head = audit.chain_row(self._head, event)
+        self._head_dirty = True
+        self.insert("audit_log", audit.COLUMNS, values)
+        return self._head[0]
+
+    def flush(self) -> None:
+        """Write every deferred row now (foreign-key parents first, then in order added)."""
+        if not self._deferred:
+            return
+        pending, self._deferred, self._watch = self._deferred, {}, None
+        order = sorted(
+            enumerate(pending.items()),
+            key=lambda item: (self._schema.depth(self.conn, item[1][0][0]), item[0]),
+        )
+        table = "?"
+        try:
+            for _, ((table, columns), rows) in order:
+                self._write_rows(table, columns, rows)
+        except Exception as exc:
+            self.deferred_failed = True
+            if self._shared:
+                raise DeferredWriteError(f"writing deferred {table} rows: {exc}") from exc
+            raise
+
+    def prepare_commit(self) -> None:
+        """Write what is deferred and pin the audit head; the store commits next."""
+        self.flush()
+        self._pin_head()
+
+    def _pin_head(self) -> None:
+        if self._head_dirty and self._head is not None:
+            audit.write_head(self.conn, self._head, existed=self._head_existed)
+            self._head_existed = True
+            self._head_dirty = False
+
+    def _before(self, sql: str) -> None:
+        if self._deferred:
+            if self._watch is None:
+                tables = frozenset(table for table, _ in self._deferred)
+                self._watch = self._schema.watch(self.conn, tables)
+            if self._watch.search(sql):
+                self.flush()
+        if self._head_dirty and "audit_head" in sql.lower():
+            self._pin_head()
+
+    def _write_rows(self, table: str, columns: tuple[str, ...], rows: list[Sequence[Any]]) -> None:
+        names = ", ".join(columns)
+        if len(rows) <= _VALUES_ROWS:
+            marks = "(" + ", ".join("?" * len(columns)) + ")"
+            self.conn.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(rows))}",
+                [value for row in rows for value in row],
+            )
+            return
+        types = self._schema.types(self.conn, table, columns)
+        unnested = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in types)
+        self.conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {unnested}",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
 
 
 class Store:
@@ -113,8 +314,11 @@ class Store:
         migrations: list[Migration] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self._write_lock = threading.RLock()
         self._local = threading.local()
+        self._schema = SchemaInfo()
+        self._writer: GroupWriter[Tx] = GroupWriter(
+            lambda: self._begin(shared=True), self._commit, self._rollback
+        )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         db_path = self.data_dir / DB_FILE
         try:
@@ -160,7 +364,7 @@ class Store:
         return cursor
 
     def close(self) -> None:
-        with self._write_lock:
+        with self._writer.exclusive():
             self._conn.close()
             if self._owner_written:
                 (self.data_dir / OWNER_FILE).unlink(missing_ok=True)
@@ -171,28 +375,99 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in a write transaction, group-committed with other callers' writes.
+
+        Returns ``fn``'s result once the transaction holding the write has
+        committed (atomic and durable, as with :meth:`transaction`), or
+        raises ``fn``'s exception with nothing of ``fn``'s written. Concurrent
+        callers' functions run one after another, in arrival order, in ONE
+        transaction on the thread of whichever caller leads the batch, and
+        their audit events are chained in that order (``store/writer.py``).
+
+        ``fn`` MUST be safe to re-run: when another function in its batch
+        fails, the batch is rolled back and ``fn`` runs again in a new
+        transaction. It may run on another thread. Keep to the transaction:
+        compute ids, times and anything else it writes inside ``fn``; reset
+        (don't append to) outside state it fills; do slow work (hashing,
+        decoding, network) before calling, not inside. ``fn`` must not call
+        :meth:`write` or :meth:`transaction` itself.
+        """
+        self._not_nested()
+        return self._writer.submit(fn)
+
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """A serialised write transaction; audit events commit with the change or not at all."""
-        with self._write_lock:
-            conn = self.conn
-            conn.execute("BEGIN TRANSACTION")
+        """A serialised write transaction; audit events commit with the change or not at all.
+
+        It holds the writer for the whole block (no batching: the body runs
+        once, on this thread), so its audit events take their place in the
+        one chain order between group-committed batches. Prefer :meth:`write`
+        for short, re-runnable writes from concurrent callers.
+        """
+        self._not_nested()
+        with self._writer.exclusive():
+            tx = self._begin(shared=False)
             try:
-                yield Tx(conn)
+                yield tx
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._rollback(tx)
                 raise
-            else:
-                conn.execute("COMMIT")
+            self._commit(tx)
+
+    @property
+    def writer(self) -> GroupWriter[Tx]:
+        """The store's one writer (its ``stats``, ``waiting``, ``max_batch``)."""
+        return self._writer
+
+    def _not_nested(self) -> None:
+        if getattr(self._local, "tx", None) is not None:
+            raise StoreError(
+                "a write inside a write transaction: use the transaction you were handed"
+            )
+
+    def _begin(self, *, shared: bool) -> Tx:
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        tx = Tx(conn, self._schema, shared=shared)
+        self._local.tx = tx
+        return tx
+
+    def _commit(self, tx: Tx) -> None:
+        try:
+            tx.prepare_commit()
+            tx.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(tx)
+            raise
+        finally:
+            self._local.tx = None
+
+    def _rollback(self, tx: Tx) -> None:
+        self._local.tx = None
+        # DuckDB may have ended it already (a failed COMMIT).
+        with suppress(duckdb.TransactionException):
+            tx.conn.execute("ROLLBACK")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _flush_current(self) -> None:
+        tx = getattr(self._local, "tx", None)
+        if tx is not None:
+            tx.flush()
 
     def query(
         self, sql: str, params: list[Any] | tuple[Any, ...] | None = None
     ) -> list[tuple[Any, ...]]:
+        self._flush_current()
         return self.conn.execute(sql, params or []).fetchall()
 
     def query_dicts(
         self, sql: str, params: list[Any] | tuple[Any, ...] | None = None
     ) -> list[dict[str, Any]]:
+        self._flush_current()
         cursor = self.conn.execute(sql, params or [])
         names = [d[0] for d in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -221,6 +496,7 @@ class Store:
                     [migration.version, migration.name, now()],
                 )
                 tx.audit(SchemaMigrated(None, version=migration.version, migration=migration.name))
+                self._schema.forget()  # deferred inserts read the catalog again
             applied.append(migration.version)
         return applied
 

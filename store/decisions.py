@@ -118,6 +118,26 @@ class RecordedDecision:
     queue_due_at: Any = None
 
 
+_SCAN_COLUMNS = ("id", "clip_id", "stage", "context", "created_at", "duration_ms", "view", "job_id")
+_SIGNAL_COLUMNS = ("id", "scan_id", "kind", "model_id", "data")
+_DECISION_COLUMNS = (
+    "id",
+    "scan_id",
+    "clip_id",
+    "outcome",
+    "rules",
+    "shadow",
+    "policy_version",
+    "queue",
+    "priority",
+    "decided_by",
+    "reason",
+    "created_at",
+    "details",
+    "door",
+)
+
+
 def apply(tx: Tx, rec: DecisionRecord) -> RecordedDecision:
     """Write one decision record in ``tx`` (see the module docstring)."""
     if rec.door not in DOORS:
@@ -150,9 +170,10 @@ def apply(tx: Tx, rec: DecisionRecord) -> RecordedDecision:
         )
     if rec.scan is not None:
         scan_id = new_id("scan")
-        tx.execute(
-            "INSERT INTO scans (id, clip_id, stage, context, created_at, duration_ms, view, "
-            "job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        # Deferred inserts: a batch of decisions writes each table in one statement.
+        tx.insert(
+            "scans",
+            _SCAN_COLUMNS,
             [
                 scan_id,
                 clip_id,
@@ -165,14 +186,14 @@ def apply(tx: Tx, rec: DecisionRecord) -> RecordedDecision:
             ],
         )
         for signal in rec.signals:
-            tx.execute(
-                "INSERT INTO signals (id, scan_id, kind, model_id, data) VALUES (?, ?, ?, ?, ?)",
+            tx.insert(
+                "signals",
+                _SIGNAL_COLUMNS,
                 [new_id("sig"), scan_id, signal.kind, signal.model_id, dumps(signal.data)],
             )
-    tx.execute(
-        "INSERT INTO decisions (id, scan_id, clip_id, outcome, rules, shadow, policy_version, "
-        "queue, priority, decided_by, reason, created_at, details, door) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    tx.insert(
+        "decisions",
+        _DECISION_COLUMNS,
         [
             decision_id,
             scan_id,
@@ -255,13 +276,23 @@ class Decisions:
         after, with the ids (a report row, an appeal verdict, a strike). Both
         commit with the decision or not at all. Returns the ids and what
         ``also`` returned.
+
+        The write is group-committed (:meth:`Store.write`): it shares a
+        transaction with other callers' writes, and after another write in
+        its batch fails it is rolled back and run again -- ``before`` and
+        ``also`` included, with fresh ids. They must be safe to re-run: write
+        only through ``tx``, and reset (not append to) any outside state they
+        fill. Returns when the decision has committed.
         """
-        with self.store.transaction() as tx:
+
+        def write(tx: Tx) -> tuple[RecordedDecision, Any]:
             if before is not None:
                 before(tx)
             recorded = apply(tx, rec)
             extra = also(tx, recorded) if also is not None else None
-        return recorded, extra
+            return recorded, extra
+
+        return self.store.write(write)
 
     # -- reading ----------------------------------------------------------------------------
 

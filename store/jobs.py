@@ -10,8 +10,10 @@ was presumed dead and re-run is never completed twice: the late worker gets
 (at-least-once execution, exactly-once completion).
 
 Every transition writes a ``job.changed`` audit event in the same transaction.
-Handlers run outside the store's write lock; only the short claim/complete
-transactions take it.
+Handlers run outside the store's writer; only the short claim, heartbeat,
+complete and fail writes go through it, group-committed with other callers'
+writes (:meth:`Store.write`: each may be re-run after a rollback, so each
+reads and writes only through its transaction).
 """
 
 from __future__ import annotations
@@ -155,14 +157,49 @@ def claim(store: Store, worker_id: str, kinds: Iterable[str], lease_s: float) ->
     if lease_s <= 0:
         raise JobError("lease_s must be positive")
     marks = ", ".join("?" for _ in kinds)
-    with store.transaction() as tx:
+
+    ready = (
+        f"WHERE kind IN ({marks}) AND ((status = 'queued' AND run_after <= ?) "
+        "OR (status = 'running' AND lease_expires_at <= ?)) "
+        "ORDER BY run_after, created_at, id LIMIT 1"
+    )
+
+    def take(tx: Tx) -> Job | None:
         at = now()
+        expires = at + timedelta(seconds=lease_s)
+        # Common case in one statement: the oldest ready job is a queued one.
+        row = tx.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, "
+            f"lease_expires_at = ?, updated_at = ? WHERE id = (SELECT id FROM jobs {ready}) "
+            "AND status = 'queued' RETURNING id, kind, payload, attempts, max_attempts",
+            [worker_id, expires, at, *kinds, at, at],
+        ).fetchone()
+        if row is not None:
+            job_id, kind, payload, attempt, max_attempts = row
+            tx.audit(
+                JobEvent(
+                    None,
+                    job_id=job_id,
+                    kind=kind,
+                    transition="claimed",
+                    attempt=int(attempt),
+                    worker=worker_id,
+                )
+            )
+            return Job(
+                job_id,
+                kind,
+                _from_json(payload),
+                int(attempt),
+                int(max_attempts),
+                worker_id,
+                expires,
+            )
+        # None ready, or the oldest is a running job whose lease expired: look first.
         while True:
             row = tx.execute(
-                "SELECT id, kind, payload, status, attempts, max_attempts, lease_owner FROM jobs "
-                f"WHERE kind IN ({marks}) AND ((status = 'queued' AND run_after <= ?) "
-                "OR (status = 'running' AND lease_expires_at <= ?)) "
-                "ORDER BY run_after, created_at, id LIMIT 1",
+                f"SELECT id, kind, payload, status, attempts, max_attempts, lease_owner FROM jobs "
+                f"{ready}",
                 [*kinds, at, at],
             ).fetchone()
             if row is None:
@@ -187,7 +224,6 @@ def claim(store: Store, worker_id: str, kinds: Iterable[str], lease_s: float) ->
                 )
                 continue
             attempt = int(attempts) + 1
-            expires = at + timedelta(seconds=lease_s)
             tx.execute(
                 "UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, "
                 "lease_expires_at = ?, updated_at = ? WHERE id = ?",
@@ -210,6 +246,8 @@ def claim(store: Store, worker_id: str, kinds: Iterable[str], lease_s: float) ->
                 job_id, kind, _from_json(payload), attempt, int(max_attempts), worker_id, expires
             )
 
+    return store.write(take)
+
 
 def _check_holder(tx: Tx, job: Job) -> str:
     """Raise LeaseLost unless ``job``'s worker still holds this attempt's lease; returns kind."""
@@ -227,18 +265,32 @@ def _check_holder(tx: Tx, job: Job) -> str:
     return str(kind)
 
 
+def _update_held(tx: Tx, job: Job, assignments: str, params: list[Any]) -> str:
+    """``UPDATE jobs SET <assignments>`` if ``job``'s worker holds this attempt's lease.
+
+    One statement in the common case; when no row matched, :func:`_check_holder`
+    says why (NotFound or LeaseLost). Returns the job's kind.
+    """
+    row = tx.execute(
+        f"UPDATE jobs SET {assignments} WHERE id = ? AND status = 'running' "
+        "AND lease_owner = ? AND attempts = ? RETURNING kind",
+        [*params, job.id, job.worker, job.attempt],
+    ).fetchone()
+    if row is None:
+        _check_holder(tx, job)
+        raise LeaseLost(f"job {job.id} attempt {job.attempt}: the lease changed meanwhile")
+    return str(row[0])
+
+
 def heartbeat(store: Store, job: Job, lease_s: float) -> Job:
     """Extend the lease by ``lease_s`` from now; :class:`LeaseLost` if it is no longer ours."""
     if lease_s <= 0:
         raise JobError("lease_s must be positive")
-    with store.transaction() as tx:
-        kind = _check_holder(tx, job)
+
+    def extend(tx: Tx) -> datetime:
         at = now()
         expires = at + timedelta(seconds=lease_s)
-        tx.execute(
-            "UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ?",
-            [expires, at, job.id],
-        )
+        kind = _update_held(tx, job, "lease_expires_at = ?, updated_at = ?", [expires, at])
         tx.audit(
             JobEvent(
                 None,
@@ -249,18 +301,23 @@ def heartbeat(store: Store, job: Job, lease_s: float) -> Job:
                 worker=job.worker,
             )
         )
+        return expires
+
+    expires = store.write(extend)
     return Job(job.id, job.kind, job.payload, job.attempt, job.max_attempts, job.worker, expires)
 
 
 def complete(store: Store, job: Job, result: Mapping[str, Any] | None = None) -> None:
     """Mark the job done with ``result``; only the current lease holder may (else LeaseLost)."""
     body = _to_json(dict(result or {}), "result")
-    with store.transaction() as tx:
-        kind = _check_holder(tx, job)
-        tx.execute(
-            "UPDATE jobs SET status = 'done', result = ?, lease_owner = NULL, "
-            "lease_expires_at = NULL, last_error = NULL, updated_at = ? WHERE id = ?",
-            [body, now(), job.id],
+
+    def finish(tx: Tx) -> None:
+        kind = _update_held(
+            tx,
+            job,
+            "status = 'done', result = ?, lease_owner = NULL, lease_expires_at = NULL, "
+            "last_error = NULL, updated_at = ?",
+            [body, now()],
         )
         tx.audit(
             JobEvent(
@@ -272,6 +329,8 @@ def complete(store: Store, job: Job, result: Mapping[str, Any] | None = None) ->
                 worker=job.worker,
             )
         )
+
+    store.write(finish)
 
 
 def backoff_s(attempt: int, base_s: float = 5.0, cap_s: float = 3600.0) -> float:
@@ -286,7 +345,8 @@ def fail(store: Store, job: Job, error: str, retry_in_s: float | None = None) ->
     """
     message = str(error)[:_MAX_ERROR_CHARS]
     delay = backoff_s(job.attempt) if retry_in_s is None else max(0.0, float(retry_in_s))
-    with store.transaction() as tx:
+
+    def record(tx: Tx) -> str:
         kind = _check_holder(tx, job)
         at = now()
         row = tx.execute("SELECT max_attempts FROM jobs WHERE id = ?", [job.id]).fetchone()
@@ -308,7 +368,9 @@ def fail(store: Store, job: Job, error: str, retry_in_s: float | None = None) ->
                 detail=message[:500],
             )
         )
-    return status
+        return status
+
+    return store.write(record)
 
 
 def get_job(store: Store, job_id: str) -> JobRecord:
