@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from detectors.hashing import pdq_hash, sha256_file
@@ -17,6 +19,8 @@ from tests.conftest import LiveServer
 from tests.safety_integration.conftest import reencode_image, reencode_video
 
 IMAGE = "faces/face_recognition/biden.jpg"
+# A bank name no plain-words reason contains: it must never reach the uploader.
+BANK = "vault-q7"
 
 
 def _entries(fixtures_dir: Path) -> list[dict[str, object]]:
@@ -114,6 +118,12 @@ def test_bad_requests(shared_live_server: LiveServer) -> None:
         assert c.post("/banks/dup/entries", json={"clip_id": "no-such-clip"}).status_code == 404
 
 
+def _staff_signals(mod: httpx.Client, clip_id: str) -> list[dict[str, Any]]:
+    """The signals of a clip's latest decision, as a moderator sees them."""
+    decisions = mod.get(f"/clips/{clip_id}/decisions").json()["decisions"]
+    return list(decisions[0]["signals"])
+
+
 def test_banked_clip_matches_reupload_through_the_gate(
     live_server: LiveServer, fixtures_dir: Path, tmp_path: Path
 ) -> None:
@@ -122,37 +132,40 @@ def test_banked_clip_matches_reupload_through_the_gate(
     live = live_server
     image = fixtures_dir / IMAGE
     with live.client("moderator") as mod, live.client("adult") as adult:
-        assert (
-            mod.post("/banks", json={"name": "removed", "category": "violence"}).status_code == 201
-        )
+        assert mod.post("/banks", json={"name": BANK, "category": "violence"}).status_code == 201
         assert mod.post("/banks", json={"name": "second"}).status_code == 201
         with image.open("rb") as f:
             first = adult.post("/scan", files={"file": ("a.jpg", f, "image/jpeg")})
         assert first.status_code == 200, first.text
-        assert not [s for s in first.json()["signals"] if s["kind"] == "hash.match"]
+        assert "signals" not in first.json()  # evidence is for staff
         clip_id = first.json()["clip_id"]
-        r = mod.post("/banks/removed/entries", json={"clip_id": clip_id, "label": "severe"})
+        assert not [s for s in _staff_signals(mod, clip_id) if s["kind"] == "hash.match"]
+        r = mod.post(f"/banks/{BANK}/entries", json={"clip_id": clip_id, "label": "severe"})
         assert r.status_code == 200 and r.json()["added"] >= 2, r.text
 
         copy = reencode_image(image, tmp_path / "copy.jpg")
         with copy.open("rb") as f:
             second = adult.post("/scan", files={"file": ("b.jpg", f, "image/jpeg")})
         doc = second.json()
-        hits = [s for s in doc["signals"] if s["kind"] == "hash.match"]
-        assert hits and {h["bank"] for h in hits} == {"removed"}, (
-            doc["sources_run"],
-            doc["source_errors"],
-        )
-        assert all(h["hash_kind"] == "pdq" and h["distance"] <= h["threshold"] for h in hits)
-        assert hits[0]["source_clip_id"] == clip_id and hits[0]["category"] == "violence"
-        assert hits[0]["explanation"]["model_id"] == "pdq-256"
         assert doc["decision"]["outcome"] == "block"
         assert "hash_bank_match" in [r["id"] for r in doc["decision"]["rules"]]
         item = doc["queue_item_id"]
         assert item
-        # The uploader sees the outcome and rule ids, not the bank's evidence.
+        # The uploader sees the outcome, rule ids and plain reasons, not the bank's evidence.
+        assert "signals" not in doc and "explanation" not in doc["decision"]
+        assert "hash_bank_match" in doc["decision"]["reason_codes"]
+        shown = json.dumps(doc)
+        assert BANK not in shown and "severe" not in shown and "violence" not in shown
+        assert clip_id not in shown  # nor which clip it matched
         mine = adult.get(f"/clips/{doc['clip_id']}/decisions").json()
-        assert "removed" not in json.dumps(mine)
+        assert BANK not in json.dumps(mine)
+        # Staff see which bank matched, how closely, and which banked clip it was.
+        recorded = mod.get(f"/clips/{doc['clip_id']}/decisions").json()["decisions"][0]
+        hits = [s for s in recorded["signals"] if s["kind"] == "hash.match"]
+        assert hits and {h["bank"] for h in hits} == {BANK}, recorded["details"]
+        assert all(h["hash_kind"] == "pdq" and h["distance"] <= h["threshold"] for h in hits)
+        assert hits[0]["source_clip_id"] == clip_id and hits[0]["category"] == "violence"
+        assert hits[0]["explanation"]["model_id"] == "pdq-256"
 
         r = mod.post(
             f"/queue-items/{item}/decide",
