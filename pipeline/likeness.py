@@ -28,8 +28,11 @@ import numpy as np
 
 from detectors.base import DetectorError, Explanation, MediaError, Signal
 from detectors.faces import FaceEmbedder, NoFaceFound, Threshold, embed_largest
+from detectors.faces.realism import METHOD as REALISM_METHOD
+from detectors.faces.realism import flat_fraction
+from detectors.faces.realism import judge as judge_realism
 from detectors.faces.thresholds import track_threshold_for
-from detectors.faces.tracking import track_faces
+from detectors.faces.tracking import FaceTrack, track_faces
 from pipeline.intake import MediaIntake, keyframes
 from pipeline.liveness import SAMPLE_EVERY_S, LivenessReport, check_recording
 from pipeline.media import Frame, iter_frames, load_image
@@ -62,6 +65,9 @@ CONSENT_MODEL = "greenroom-cameo-consent-v1"
 ENROL_MAX_SIDE = 640
 CANDIDATES_PER_EMBEDDING = 20
 DEFAULT_PERMISSION = {"teen": "only_me", "adult": "mutuals"}
+UNKNOWN_FACE_KIND = "likeness.unknown_face"
+# Sampled frames of a track measured for the flat-colour check (spread over the track).
+UNKNOWN_FACE_SAMPLES = 8
 
 
 def match_threshold(model_id: str) -> Threshold:
@@ -134,6 +140,83 @@ class LikenessMatch:
             "tracks": self.tracks,
             "explanation": self.explanation.to_dict() if self.explanation else None,
         }
+
+
+@dataclass
+class FaceMatches:
+    """One matching pass: the likenesses found and every face track they were looked for in."""
+
+    matches: list[LikenessMatch]
+    tracks: list[FaceTrack]
+    nearest: dict[int, float]  # track id -> best similarity to any candidate likeness
+    detector: str
+    threshold: float
+
+    def unmatched(self) -> list[FaceTrack]:
+        """Tracks that matched no cameo or protected likeness at or above the threshold."""
+        matched = {seg["track"] for m in self.matches for seg in m.tracks}
+        return [t for t in self.tracks if t.id not in matched]
+
+
+def unknown_face_signals(found: FaceMatches, frames: Sequence[Frame]) -> list[Signal]:
+    """A ``likeness.unknown_face`` signal per face track that matched no likeness.
+
+    Each says whether the face looks photorealistic (the detector's best
+    confidence over the track and the median flat-colour share of up to
+    :data:`UNKNOWN_FACE_SAMPLES` of its frames; :mod:`detectors.faces.realism`)
+    and how close the nearest likeness came. A track that matched the
+    uploader's own cameo, or any other cameo or protected likeness, is not
+    unknown: the consent rules judge it.
+    """
+    by_t = {float(f.t): f.rgb for f in frames}
+    out = []
+    for track in found.unmatched():
+        samples = track.samples
+        if len(samples) > UNKNOWN_FACE_SAMPLES:
+            step = len(samples) / UNKNOWN_FACE_SAMPLES
+            samples = [samples[int(i * step)] for i in range(UNKNOWN_FACE_SAMPLES)]
+        flats = [flat_fraction(by_t[s.t], s.face) for s in samples if s.t in by_t]
+        best = max(track.samples, key=lambda s: s.face.score)
+        verdict = judge_realism(float(best.face.score), flats, found.detector)
+        nearest = found.nearest.get(track.id)
+        box = [round(float(v), 1) for v in best.face.box]
+        data = {
+            "track": track.id,
+            "start_s": round(track.start_s, 3),
+            "end_s": round(track.end_s, 3),
+            "samples": len(track.samples),
+            **verdict.to_dict(),
+            "nearest_similarity": None if nearest is None else round(nearest, 4),
+            "threshold": found.threshold,
+            "box": box,
+            "best_t": round(best.t, 3),
+            "detector": found.detector,
+        }
+        out.append(
+            Signal(
+                kind=UNKNOWN_FACE_KIND,
+                model_id=found.detector,
+                data=data,
+                explanation=Explanation(
+                    model_id=found.detector,
+                    method=(
+                        "a face track that matched no cameo or protected likeness at the "
+                        f"match threshold; photorealistic: {REALISM_METHOD}"
+                    ),
+                    score=verdict.score,
+                    threshold=verdict.min_score,
+                    details={
+                        "why": verdict.why,
+                        "flat_fraction": data["flat_fraction"],
+                        "flat_limit": verdict.flat_limit,
+                        "nearest_similarity": data["nearest_similarity"],
+                        "match_threshold": found.threshold,
+                        "box": box,
+                    },
+                ),
+            )
+        )
+    return out
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -606,8 +689,12 @@ class LikenessService:
         self, frames: Sequence[Frame], *, reference: bool = False
     ) -> list[LikenessMatch]:
         """Cameos and protected likenesses in these frames, one match per person with time range."""
+        return self.match_faces(frames, reference=reference).matches
+
+    def match_faces(self, frames: Sequence[Frame], *, reference: bool = False) -> FaceMatches:
+        """:meth:`match_media` plus the face tracks it matched on and their nearest likeness."""
         if not frames:
-            return []
+            return FaceMatches([], [], {}, "", 1.0)
         detector = (
             self.models.face_detector if len(frames) == 1 else self.models.video_face_detector
         )
@@ -616,6 +703,7 @@ class LikenessService:
         threshold = match_threshold(model)
         tracks = track_faces(frames, detector, embedder, per_track=3)
         found: dict[tuple[str, str], LikenessMatch] = {}
+        nearest: dict[int, float] = {}
         for track in tracks:
             if track.embeddings.size == 0:
                 continue
@@ -627,6 +715,7 @@ class LikenessService:
                 if owner_mean is None:
                     continue
                 sim = float(np.clip(mean @ owner_mean, -1.0, 1.0))
+                nearest[track.id] = max(nearest.get(track.id, -1.0), sim)
                 if sim < threshold.value:
                     continue
                 segment = {
@@ -682,7 +771,7 @@ class LikenessService:
             )
             out.append(match)
         out.sort(key=lambda m: (m.start_s, -m.similarity))
-        return out
+        return FaceMatches(out, tracks, nearest, detector.info.model_id, threshold.value)
 
     def match_file(
         self, media: Path | bytes, declared_name: str | None = None
@@ -700,7 +789,8 @@ class LikenessService:
         if not scan.frames:
             return []
         out = []
-        for match in self.match_media(scan.frames):
+        found = self.match_faces(scan.frames)
+        for match in found.matches:
             if match.kind == "cameo":
                 consent = self.consent(scan.creator, match.id)
             else:
@@ -728,7 +818,8 @@ class LikenessService:
                     explanation=match.explanation,
                 )
             )
-        return out
+        # Faces nobody's likeness accounts for: the policy decides what a real one means.
+        return out + unknown_face_signals(found, scan.frames)
 
     def _request_signal(self, creator: User | None, handle: str) -> Signal:
         cameo: Cameo | None = None
@@ -770,11 +861,26 @@ class LikenessService:
 
     def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
         likeness = []
+        unknown = []
         required, granted = 0, 0
         missing: list[str] = []
         revoked: list[str] = []
         for s in signals:
             d = s.data
+            if s.kind == UNKNOWN_FACE_KIND:
+                unknown.append(
+                    {
+                        "track": d["track"],
+                        "score": d["score"],
+                        "flat_fraction": d["flat_fraction"] or 0.0,
+                        "photorealistic": d["photorealistic"],
+                        "nearest_similarity": d["nearest_similarity"] or 0.0,
+                        "start_s": d["start_s"],
+                        "end_s": d["end_s"],
+                        "detector": d["detector"],
+                    }
+                )
+                continue
             likeness.append(
                 {
                     "kind": d["match_kind"],
@@ -799,8 +905,11 @@ class LikenessService:
                 revoked.append(key)
             else:
                 missing.append(key)
+        part: dict[str, Any] = {"likeness": likeness}
+        if unknown:
+            part["unknown_face"] = unknown
         return {
-            "likeness": likeness,
+            **part,
             "context": {
                 "consent": {
                     "required": required,

@@ -6,7 +6,7 @@ rule off silently).
 
 The **signal view** is the typed document every condition sees. It has the
 roots ``likeness``, ``character``, ``minor``, ``nudity``, ``provenance``,
-``prompt``, ``hash`` (signals), ``context`` (who, where, for whom) and
+``prompt``, ``hash``, ``unknown_face`` (signals), ``context`` (who, where, for whom) and
 ``thresholds`` (named thresholds resolved for the decision's audience), plus
 the function ``threshold(name, model)`` for per-model thresholds. Every field
 has a neutral default, so a missing signal reads as "nothing found" and a rule
@@ -30,6 +30,12 @@ never errors on absent data:
 - ``prompt``: ``{categories: {CATEGORY: score}, findings: [{name, score,
   evidence}]}``; every declared category is present (0.0 when not found).
 - ``hash``: list of ``{bank, distance, severity, category}``; default ``[]``.
+- ``unknown_face``: list of ``{track, score, flat_fraction, photorealistic,
+  nearest_similarity, start_s, end_s, detector}``: a face track in the media
+  that matched no cameo or protected likeness (so neither the uploader's own
+  cameo nor a consenting one); ``photorealistic`` is the detector's
+  confidence plus a not-a-flat-colour-drawing check
+  (``detectors.faces.realism``); default ``[]``.
 - ``context``: ``{creator: {id, role, is_teen, verified, strikes}, audience:
   "teen"|"adult", stage: "prompt"|"output"|"upload"|"remix"|"report",
   consent: {required, granted, missing, revoked}, report: {reason, count,
@@ -235,6 +241,19 @@ class HashMatch(_View):
     category: str = ""
 
 
+class UnknownFace(_View):
+    """A face track that matched no cameo or protected likeness (``likeness.unknown_face``)."""
+
+    track: int = 0
+    score: float = 0.0  # the detector's best confidence over the track
+    flat_fraction: float = 0.0  # share of the face in flat colour fills (a drawing: high)
+    photorealistic: bool = False
+    nearest_similarity: float = 0.0  # the closest likeness, below the match threshold
+    start_s: float = 0.0
+    end_s: float = 0.0
+    detector: str = ""
+
+
 class Creator(_View):
     id: str = ""
     role: str = "user"
@@ -278,6 +297,7 @@ class SignalView(_View):
     provenance: ProvenanceSignal = Field(default_factory=ProvenanceSignal)
     prompt: PromptSignal = Field(default_factory=PromptSignal)
     hash: list[HashMatch] = Field(default_factory=list)
+    unknown_face: list[UnknownFace] = Field(default_factory=list)
     context: DecisionContext = Field(default_factory=DecisionContext)
 
 
@@ -289,4 +309,5 @@ SIGNAL_ROOTS: tuple[str, ...] = (
     "provenance",
     "prompt",
     "hash",
+    "unknown_face",
 )
