@@ -163,3 +163,14 @@ def stored_decision_for_user(row: Mapping[str, Any]) -> dict[str, Any]:
     # A moderator writes the reason for the person decided about; it names no one else.
     out["moderator_reason"] = row.get("reason") if row.get("decided_by") else None
     return out
+
+
+def clip_for_user(clip: Mapping[str, Any]) -> dict[str, Any]:
+    """A clip row (with ``latest_decision``) as its creator may see it: no moderator's identity."""
+    out = dict(clip)
+    latest = out.get("latest_decision")
+    if isinstance(latest, Mapping):
+        shown = {k: v for k, v in latest.items() if k != "decided_by"}
+        shown["by"] = "moderator" if latest.get("decided_by") else "policy"
+        out["latest_decision"] = shown
+    return out

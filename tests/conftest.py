@@ -86,7 +86,8 @@ class LiveServer:
 
     def client(self, as_user: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[as_user]}"} if as_user else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
+        # Generous: the first request of a fresh server loads every model on a busy CI machine.
+        return httpx.Client(base_url=self.url, headers=headers, timeout=240.0)
 
 
 # Accounts every live server has: one per role, plus a teen.

@@ -17,7 +17,7 @@ from feed.access import SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
 from feed.uploads import read_upload
-from pipeline.answers import answer
+from pipeline.answers import answer, clip_for_user
 from store.users import User
 
 router = SecureRouter()
@@ -96,7 +96,8 @@ def get_clip(
     clip_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """A clip (its creator or staff): status, audience, origin, lineage, latest decision."""
-    return _visible_clip(svc, clip_id, user)
+    clip = _visible_clip(svc, clip_id, user)
+    return clip if _is_staff(user) else clip_for_user(clip)
 
 
 @router.get("/clips/{clip_id}/decisions", access=SIGNED_IN, tags=["gate"])
@@ -153,6 +154,26 @@ class ReviewDecision(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     add_to_bank: str | None = Field(default=None, max_length=64)
     strike: bool = Field(default=False, description="count a strike against the creator")
+    category: (
+        Literal[
+            "sexual_minors",
+            "sexual",
+            "violence",
+            "hate",
+            "self_harm",
+            "likeness",
+            "character",
+            "spam",
+            "other",
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "reason category, kept with the decision; a block or takedown in sexual_minors "
+            "also banks the clip's hashes in the child-safety bank and holds the evidence"
+        ),
+    )
 
 
 @router.post("/queue-items/{item_id}/decide", access=STAFF, tags=["review"])
@@ -164,5 +185,11 @@ def decide_item(
 ) -> dict[str, Any]:
     """Decide an item with a reason: the clip moves, the item is resolved, all audited."""
     return svc.pipeline.review.decide(
-        item_id, user, body.outcome, body.reason, add_to_bank=body.add_to_bank, strike=body.strike
+        item_id,
+        user,
+        body.outcome,
+        body.reason,
+        add_to_bank=body.add_to_bank,
+        strike=body.strike,
+        category=body.category,
     )
