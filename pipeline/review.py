@@ -8,6 +8,13 @@ may count a strike against the creator, and signs a generated clip that was
 never signed before it is published -- all audited, in one transaction. A
 moderator may decide an open item or one they claimed, never one another
 moderator holds.
+
+Every decision may carry a reason **category** (:data:`CATEGORIES`), kept in
+the decision's details and the item's resolution. A block or takedown in
+``sexual_minors`` also, in the same transaction, adds the clip's hashes to
+the child-safety bank (found by its category, created on first use) so a
+re-upload is caught at the gate, and puts the evidence on hold
+(:mod:`store.evidence`: kept past deletion, every opening logged).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from store import queue as queue_rows
 from store.clips import Clips
 from store.db import Conflict, NotFound, now
 from store.decisions import Decisions, RecordedDecision
+from store.evidence import EvidenceHolds
 from store.jsondoc import loads
 from store.queue import QueueItems
 from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports
@@ -47,11 +55,29 @@ BLOCKING = frozenset({"block", "takedown"})
 REPORTS_QUEUE = "reports"
 APPEALS_QUEUE = "appeals"
 MAX_REASON_CHARS = 2000
+# Reason categories a moderator files a decision under.
+CATEGORIES = (
+    "sexual_minors",
+    "sexual",
+    "violence",
+    "hate",
+    "self_harm",
+    "likeness",
+    "character",
+    "spam",
+    "other",
+)
+CHILD_SAFETY = "sexual_minors"
+# The bank a sexual_minors takedown feeds: the first bank of the hash-bank category
+# sexual_minors (the category the default policy's minor_sexual rule reads on a match),
+# this one if none exists yet.
+CHILD_SAFETY_BANK = "child_safety"
+CHILD_SAFETY_BANK_CATEGORY = "sexual_minors"
+STAFF_ROLES = ("admin", "moderator")
 _ITEM_COLS = (
     "id, clip_id, decision_id, queue, priority, reason, status, claimed_by, claimed_at, "
     "due_at, created_at, resolved_at, resolution"
 )
-
 
 
 class ReviewService:
@@ -75,6 +101,7 @@ class ReviewService:
         self.clips = Clips(store)
         self.records = Decisions(store)
         self.queue = QueueItems(store)
+        self.evidence = EvidenceHolds(store, banks.blobs)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -148,7 +175,8 @@ class ReviewService:
                             [decision["scan_id"]],
                         )
                     ]
-        return {"clip": clip, "decision": decision, "signals": signals}
+        holds = self.evidence.for_clip(item["clip_id"]) if item["clip_id"] else []
+        return {"clip": clip, "decision": decision, "signals": signals, "holds": holds}
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -184,6 +212,7 @@ class ReviewService:
         *,
         add_to_bank: str | None = None,
         strike: bool = False,
+        category: str | None = None,
     ) -> dict[str, Any]:
         """Record a moderator's decision on an item, move the clip, resolve the item and its origin.
 
@@ -192,10 +221,15 @@ class ReviewService:
         same transaction: the clip's open reports close (report items), the
         appeal is upheld/overturned, the dispute is resolved, a strike is
         counted (``strike``: block/takedown only), and a generated clip that
-        was never signed is signed before it can be published.
+        was never signed is signed before it can be published. ``category``
+        (one of :data:`CATEGORIES`) is recorded with the decision; a block or
+        takedown in ``sexual_minors`` banks the clip's hashes in the
+        child-safety bank and holds the evidence.
         """
         if action not in ACTIONS and action not in VERDICTS:
             raise ValueError(f"outcome must be one of: {', '.join([*ACTIONS, *VERDICTS])}")
+        if category is not None and category not in CATEGORIES:
+            raise ValueError(f"category must be one of: {', '.join(CATEGORIES)}")
         reason = (reason or "").strip()
         if not reason:
             raise ValueError("a decision needs a reason")
@@ -235,7 +269,7 @@ class ReviewService:
         try:
             return self._record(
                 item, moderator, action, action_taken, outcome, clip_status, audience, reason,
-                origin, reviewed, add_to_bank, strike, creator_id, pending,
+                origin, reviewed, add_to_bank, strike, creator_id, pending, category,
             )  # fmt: skip
         except BaseException:
             if pending is not None:
@@ -358,6 +392,7 @@ class ReviewService:
         strike: bool,
         creator_id: str | None,
         pending: Any,
+        category: str | None = None,
     ) -> dict[str, Any]:
         """The moderator's decision through the decision path (door: moderator or a verdict)."""
         item_id, clip_id = item["id"], item["clip_id"]
@@ -379,7 +414,9 @@ class ReviewService:
             "add_to_bank": add_to_bank,
             "strike": strike,
             "signed_on_publish": pending is not None,
+            "category": category,
         }
+        child_safety = category == CHILD_SAFETY and outcome in BLOCKING and clip_id is not None
 
         def before(tx: Any) -> None:
             # Re-check inside the transaction: another moderator may have won the race.
@@ -392,6 +429,10 @@ class ReviewService:
                 closed["signed"] = True
             if add_to_bank is not None:
                 self._add_to_bank(tx, clip_id, add_to_bank, reason, moderator)
+            if child_safety and clip_id is not None:
+                closed.update(
+                    self._child_safety(tx, clip_id, decision_id, item, reviewed, reason, moderator)
+                )
             if strike and creator_id is not None:
                 closed["strike"] = add_strike(
                     tx, creator_id, decision_id, clip_id, reason, moderator.id
@@ -402,6 +443,7 @@ class ReviewService:
             resolution = {
                 "action": action,
                 "outcome": outcome,
+                "category": category,
                 "reason": reason,
                 "decided_by": moderator.id,
                 "decision_id": decision_id,
@@ -439,6 +481,7 @@ class ReviewService:
         return {
             "decision_id": decided.decision_id,
             "outcome": outcome,
+            "category": category,
             "item": self.item(item_id, evidence=False),
             "clip_status": self._clip_status(clip_id),
             "closed": closed,
@@ -518,3 +561,120 @@ class ReviewService:
         if clip_id is None:
             raise ValueError("this item has no clip to add to a hash bank")
         self.banks.add_clip(tx, clip_id, bank, reason, who)
+
+    # -- child safety: bank and hold, in the decision's transaction -------------------------
+
+    def _child_safety_bank(self, tx: Any, moderator: User) -> str:
+        """The bank sexual_minors takedowns feed: found by its category, created on first use."""
+        row = tx.execute(
+            "SELECT b.name FROM hash_banks b JOIN hash_bank_meta m ON m.bank_id = b.id "
+            "WHERE m.category = ? ORDER BY (b.name = ?) DESC, b.created_at, b.name LIMIT 1",
+            [CHILD_SAFETY_BANK_CATEGORY, CHILD_SAFETY_BANK],
+        ).fetchone()
+        if row is not None:
+            return str(row[0])
+        name = CHILD_SAFETY_BANK
+        if tx.execute("SELECT 1 FROM hash_banks WHERE name = ?", [name]).fetchone():
+            name = f"{CHILD_SAFETY_BANK}_{CHILD_SAFETY_BANK_CATEGORY}"  # the name was taken
+        self.banks.repo.create(
+            tx,
+            name,
+            description="Clips moderators removed for child sexual exploitation (automatic).",
+            category=CHILD_SAFETY_BANK_CATEGORY,
+            actor_id=moderator.id,
+        )
+        return name
+
+    def _child_safety(
+        self,
+        tx: Any,
+        clip_id: str,
+        decision_id: str,
+        item: dict[str, Any],
+        reviewed: dict[str, Any] | None,
+        reason: str,
+        moderator: User,
+    ) -> dict[str, Any]:
+        """Bank the clip's hashes and hold the evidence (the moderator's decision is recorded)."""
+        sha_row = tx.execute("SELECT media_sha256 FROM clips WHERE id = ?", [clip_id]).fetchone()
+        sha = str(sha_row[0]) if sha_row and sha_row[0] else None
+        banked: dict[str, Any] = {"bank": None, "added": 0, "skipped": "no stored media"}
+        if sha is not None and self.banks.blobs.exists(sha):
+            bank = self._child_safety_bank(tx, moderator)
+            added = self.banks.add_clip(tx, clip_id, bank, reason, moderator, severity="critical")
+            banked = {
+                "bank": bank,
+                "added": added.get("added", 0),
+                "low_quality_frames": added.get("low_quality_frames", 0),
+            }
+        hold = self.evidence.hold(
+            tx,
+            clip_id=clip_id,
+            decision_id=decision_id,
+            category=CHILD_SAFETY,
+            evidence=self._snapshot(tx, clip_id, decision_id, item, reviewed, banked),
+            reason=reason,
+            actor_id=moderator.id,
+        )
+        return {"banked": banked, "evidence_hold": hold["id"]}
+
+    def _snapshot(
+        self,
+        tx: Any,
+        clip_id: str,
+        decision_id: str,
+        item: dict[str, Any],
+        reviewed: dict[str, Any] | None,
+        banked: dict[str, Any],
+    ) -> dict[str, Any]:
+        """What the hold keeps: the clip row, every decision on it with its signals, the banking."""
+
+        def rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+            cursor = tx.execute(sql, params)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+        clip = rows(
+            "SELECT id, creator_id, prompt, origin, parent_clip_id, status, media_sha256, "
+            "audience, created_at, updated_at FROM clips WHERE id = ?",
+            [clip_id],
+        )
+        decisions = rows(
+            "SELECT id, scan_id, door, outcome, rules, details, policy_version, reason, "
+            "decided_by, created_at FROM decisions WHERE clip_id = ? ORDER BY created_at",
+            [clip_id],
+        )
+        for d in decisions:
+            d["rules"], d["details"] = loads(d["rules"]), loads(d["details"])
+        scan_ids = sorted({str(d["scan_id"]) for d in decisions if d["scan_id"]})
+        signals: list[dict[str, Any]] = []
+        if scan_ids:
+            marks = ", ".join("?" for _ in scan_ids)
+            signals = [
+                {"scan_id": r["scan_id"], **(loads(r["data"]) or {})}
+                for r in rows(
+                    f"SELECT scan_id, data FROM signals WHERE scan_id IN ({marks}) ORDER BY id",
+                    scan_ids,
+                )
+            ]
+        return {
+            "clip": clip[0] if clip else {"id": clip_id},
+            "queue_item": {"id": item["id"], "queue": item["queue"]},
+            "reviewed_decision": (reviewed or {}).get("id"),
+            "decision_id": decision_id,
+            "decisions": decisions,
+            "signals": signals,
+            "banked": banked,
+        }
+
+    # -- held evidence ----------------------------------------------------------------------
+
+    def evidence_holds(self, clip_id: str) -> list[dict[str, Any]]:
+        """A clip's evidence holds (who placed them, when, why); no contents, not logged."""
+        return self.evidence.for_clip(clip_id)
+
+    def open_evidence(self, hold_id: str, viewer: User, purpose: str) -> dict[str, Any]:
+        """Held evidence with its contents, for staff only; the access is logged first."""
+        if viewer.role not in STAFF_ROLES:
+            raise NotFound(f"no evidence hold {str(hold_id)[:64]}")
+        return self.evidence.open(hold_id, viewer.id, purpose)
