@@ -17,6 +17,7 @@ ACCESS = {
     ("GET", "/queues/{queue}"): STAFF,
     ("GET", "/queue-items/{item_id}"): STAFF,
     ("POST", "/queue-items/{item_id}/claim"): STAFF,
+    ("POST", "/queue-items/{item_id}/release"): STAFF,
     ("POST", "/queue-items/{item_id}/decide"): STAFF,
     ("GET", "/policies"): ADMIN_ONLY,
     ("GET", "/policies/active"): ADMIN_ONLY,
