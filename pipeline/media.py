@@ -25,6 +25,7 @@ import json
 import math
 import os
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -354,6 +355,16 @@ def _decode_failure(exc: Exception, t: float | None, limits: MediaLimits) -> Med
     return MediaError(f"video is corrupt or truncated: decoding failed {_where(t)}")
 
 
+def _video_duration(container: Any, stream: Any) -> float:
+    """The video stream's own declared length; the container's only when it has no audio
+    (a container's duration is its longest stream's, and audio may outlast the picture)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if not container.streams.audio and container.duration is not None:
+        return float(container.duration) / 1_000_000
+    return 0.0
+
+
 def _decode(
     path: Path,
     info: VideoInfo,
@@ -423,7 +434,7 @@ def _decode(
                             f"video has more than {limits.max_video_fps:.0f} frames per second "
                             f"of its timestamps {_where(t)}"
                         )
-                    if t > limits.max_video_seconds:
+                    if max_t - first_t > limits.max_video_seconds + 1.0:
                         raise MediaError(
                             f"video runs past the {limits.max_video_seconds:.0f} s limit "
                             "(its header declares less)"
@@ -459,11 +470,12 @@ def _decode(
             raise MediaError(
                 f"video is truncated: {packets} of its {declared} declared frames are present"
             )
+        declared_s = _video_duration(container, stream)
         end = max_t + interval
-        if info.duration_s > 0 and end < info.duration_s - (_END_SLACK_S + 3 * interval):
+        if declared_s > 0 and end < declared_s - (_END_SLACK_S + 3 * interval):
             raise MediaError(
                 f"video is truncated: its frames stop at {end:.1f} s of the "
-                f"{info.duration_s:.1f} s it declares"
+                f"{declared_s:.1f} s it declares"
             )
     finally:
         container.close()
@@ -504,6 +516,9 @@ def iter_frames(
 # Decoder threads in the child: enough for speed, few enough that their stacks
 # and malloc arenas leave the address-space limit to the frames.
 _CHILD_THREADS = 4
+# Decoder children running at once in this process (each may use its whole
+# memory limit): more uploads at once wait for a slot.
+_CHILD_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 _MESSAGE_CHARS = 300
 _FRAME_HEADER = struct.Struct("<dII")
 
@@ -662,20 +677,40 @@ def _receive_frame(conn: Any, header: bytes, limits: MediaLimits, deadline: _Dea
 
 
 def run_isolated(
-    target: Callable[..., None], args: tuple[Any, ...], limits: MediaLimits
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    limits: MediaLimits,
+    max_frames: int = 10_000,
 ) -> DecodedVideo:
     """Run ``target(conn, *args)`` in a limited child and collect what it streams back.
 
     The protocol is plain bytes (``I`` + JSON video info, ``F`` + frame header
     followed by the raw pixels, ``E`` + a message, ``D`` done), so a child
     taken over by a hostile file cannot hand the server a pickle. A child that
-    dies, overruns the wall clock, or breaks the protocol is a
-    :class:`MediaError`; the child is killed on every way out.
+    dies, overruns the wall clock, sends more than ``max_frames`` frames or
+    breaks the protocol is a :class:`MediaError`; the child is killed on
+    every way out. At most ``_CHILD_SLOTS`` children run at once; a caller
+    waits for a slot within the same wall-clock limit.
     """
+    deadline = _Deadline(limits.max_decode_wall_s)
+    if not _CHILD_SLOTS.acquire(timeout=max(0.0, limits.max_decode_wall_s)):
+        raise MediaError("the server is busy decoding other videos; try again shortly")
+    try:
+        return _run_child(target, args, limits, max_frames, deadline)
+    finally:
+        _CHILD_SLOTS.release()
+
+
+def _run_child(
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    limits: MediaLimits,
+    max_frames: int,
+    deadline: _Deadline,
+) -> DecodedVideo:
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=target, args=(sender, *args), daemon=True)
-    deadline = _Deadline(limits.max_decode_wall_s)
     proc.start()
     sender.close()
     info: VideoInfo | None = None
@@ -691,7 +726,7 @@ def run_isolated(
             except OSError:
                 raise MediaError("the video decoder sent a malformed message") from None
             kind = message[:1]
-            if kind == b"F" and info is not None:
+            if kind == b"F" and info is not None and len(frames) < max_frames:
                 frames.append(_receive_frame(receiver, message, limits, deadline))
             elif kind == b"I" and info is None:
                 try:
@@ -738,7 +773,10 @@ def decode_video(
     if size > limits.max_bytes:
         raise MediaError(f"video is {size} bytes; the limit is {limits.max_bytes}")
     return run_isolated(
-        _decode_child, (str(path), float(every_s), int(max_frames), limits, max_side), limits
+        _decode_child,
+        (str(path), float(every_s), int(max_frames), limits, max_side),
+        limits,
+        max_frames=int(max_frames),
     )
 
 

@@ -188,6 +188,26 @@ def _short_frame(conn: Any) -> None:
     conn.send_bytes(b"D")
 
 
+def _three_frames(conn: Any) -> None:
+    import json
+    import struct
+
+    info = {
+        "width": 2,
+        "height": 2,
+        "duration_s": 1.0,
+        "fps": 25.0,
+        "codec": "x",
+        "has_audio": False,
+        "frame_count": 3,
+    }
+    conn.send_bytes(b"I" + json.dumps(info).encode())
+    for k in range(3):
+        conn.send_bytes(b"F" + struct.pack("<dII", k * 0.5, 2, 2))
+        conn.send_bytes(bytes(12))
+    conn.send_bytes(b"D")
+
+
 def _pickle(conn: Any) -> None:
     conn.send(("a pickle", "the parent never unpickles"))
 
@@ -209,6 +229,13 @@ def test_a_misbehaving_child_is_a_media_error_and_nothing_more(target: Any, reas
         run_isolated(target, (), _limits(max_decode_wall_s=2.0))
     assert reason in str(refused.value)
     assert time.monotonic() - started < 60  # killed, not waited for
+    _no_children_left()
+
+
+def test_a_child_sending_more_frames_than_asked_is_refused() -> None:
+    assert len(run_isolated(_three_frames, (), DEFAULT_LIMITS, max_frames=3).frames) == 3
+    with pytest.raises(MediaError, match="malformed message"):
+        run_isolated(_three_frames, (), DEFAULT_LIMITS, max_frames=2)
     _no_children_left()
 
 
