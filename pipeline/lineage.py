@@ -89,7 +89,8 @@ class LineageSource:
         )
         out = []
         for s in self.characters.signals(probe):
-            data = {**s.data, "found_in": "parent_prompt", "via_parent": ancestor["id"]}
+            # Found in a prompt (the policy view's source), the parent's: via_parent says whose.
+            data = {**s.data, "via_parent": ancestor["id"]}
             explanation = replace(
                 s.explanation,
                 details={**(s.explanation.details or {}), "via_parent": ancestor["id"]},

@@ -13,7 +13,6 @@ from greenroom.cli.output import BadInput, DataDirHeld
 
 if TYPE_CHECKING:
     from feed.services import Services
-    from greenroom.wiring import build_services
 from greenroom.settings import Settings, get_settings
 from store.db import DB_FILE, DataDirHeldError, Store
 
@@ -52,6 +51,7 @@ def open_services(data_dir: Path | None) -> Iterator[Services]:
     """The data directory's services in direct mode (no server); a missing id or a
     conflicting change becomes a bad-input error (exit 2)."""
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
+    from greenroom.wiring import build_services
     from store.db import Conflict, NotFound
 
     with open_store(data_dir) as store:
