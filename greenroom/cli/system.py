@@ -304,6 +304,12 @@ def up(data_dir: Path | None = DATA_DIR_OPTION) -> None:
     """Run server and console together; prints the addresses and the demo logins."""
     settings = settings_for(data_dir)
     env = {**os.environ, "GREENROOM_DATA_DIR": str(settings.data_dir)}
+
+    def stop(signum: int, frame: object) -> None:
+        # A service manager (or `docker stop`) sends SIGTERM: stop both children like Ctrl-C.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     server = subprocess.Popen(
         [sys.executable, "-m", "greenroom", "serve", "--data-dir", str(settings.data_dir)], env=env
     )
@@ -330,6 +336,7 @@ def up(data_dir: Path | None = DATA_DIR_OPTION) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already; finish it
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
