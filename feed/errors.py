@@ -11,7 +11,9 @@ limit (413 by ``Content-Length`` and again while streaming).
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -87,13 +89,45 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, str(exc))
 
     @app.exception_handler(ValueError)
-    async def value_error(_: Request, exc: ValueError) -> JSONResponse:
-        return _error(422, str(exc))
+    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+        if _raised_by_us(exc):
+            return _error(422, str(exc))
+        # A library's ValueError can quote the input back ("invalid literal for int(): 'x'"):
+        # the caller gets a plain refusal, the log gets the detail under an id.
+        error_id = _error_id()
+        log.warning(
+            "input refused by a library on %s %s [%s]: %s",
+            request.method, request.url.path, error_id, exc,
+        )  # fmt: skip
+        return _error(422, "invalid input", error_id=error_id)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error; the incident was logged")
+        error_id = _error_id()
+        log.exception("unhandled error on %s %s [%s]", request.method, request.url.path, error_id)
+        return _error(500, f"internal error; quote {error_id} when reporting it", error_id=error_id)
+
+
+def _error_id() -> str:
+    """A short id the answer and the log line share, so on-call can find the incident."""
+    return f"err_{secrets.token_hex(6)}"
+
+
+_OURS = tuple(
+    f"{os.sep}{package}{os.sep}"
+    for package in ("detectors", "policies", "generator", "store", "pipeline", "feed", "greenroom")
+)
+
+
+def _raised_by_us(exc: BaseException) -> bool:
+    """Whether the innermost frame that raised is our code (our messages are written for people)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    return "site-packages" not in filename and any(part in filename for part in _OURS)
 
 
 BodyKind = Literal["none", "json", "form", "either"]
