@@ -479,9 +479,10 @@ class GenerationService:
         """Signed media becomes the clip's media, fingerprinted, and the clip goes live if allowed."""
         blobs = self.blobs
         provenance = self.provenance
+        staged = blobs.stage(signed_path)  # the copy and fsync happen outside the write lock
         try:
             with self.store.transaction() as tx:
-                ref = blobs.put_file(tx, signed_path, "video/mp4")
+                ref = blobs.record(tx, staged, "video/mp4")
                 row = tx.execute(
                     "SELECT status, audience FROM clips WHERE id = ?", [clip_id]
                 ).fetchone()

@@ -134,8 +134,10 @@ class MediaIntake:
                 width, height = info.width, info.height
             else:
                 raise MediaError("not a supported image or video format")
+            # Copy and fsync before the transaction: the write lock is held for the row only.
+            staged = blobs.stage(path)
             with self.store.transaction() as tx:
-                ref = blobs.put_file(tx, path, sniff(path).media_type)
+                ref = blobs.record(tx, staged, sniff(path).media_type)
         finally:
             if temp is not None:
                 temp.unlink(missing_ok=True)

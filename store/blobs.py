@@ -205,14 +205,47 @@ class BlobStore:
             tmp_path.unlink(missing_ok=True)
             raise
 
+    def stage(self, data: Content | Path) -> tuple[str, int]:
+        """Write the bytes into place before any transaction; :meth:`record` then adds the row.
+
+        Copying and fsyncing a large upload is slow: doing it here keeps the
+        store's write lock free meanwhile. Bytes staged but never recorded (a
+        rollback, a crash) are found by :meth:`unrecorded`.
+        """
+        if isinstance(data, Path):
+            try:
+                if data.stat().st_size > self.max_bytes:
+                    raise BlobTooLarge(
+                        f"{data.name} is larger than the limit of {self.max_bytes} bytes"
+                    )
+                with data.open("rb") as handle:
+                    return self.write_file(handle)
+            except FileNotFoundError:
+                raise BlobError(f"no such file: {data.name}") from None
+            except IsADirectoryError:
+                raise BlobError(f"{data.name} is a directory, not a file") from None
+        return self.write_file(data)
+
+    def record(self, tx: Tx, staged: tuple[str, int], media_type: str | None) -> BlobRef:
+        """The ``blobs`` row and ``blob.stored`` audit for staged bytes (idempotent)."""
+        media_type = _check_media_type(media_type)
+        sha, size = staged
+        if not self.path(sha).is_file():
+            raise BlobError(f"blob {sha[:12]} was not staged")
+        return self._record(tx, sha, size, media_type)
+
     def put(self, tx: Tx, data: Content, media_type: str | None) -> BlobRef:
         """Store ``data`` and record it (``blobs`` row + ``blob.stored`` audit) in ``tx``.
 
         Idempotent: content already recorded returns its existing reference and
-        writes no new row or audit event.
+        writes no new row or audit event. For large content prefer :meth:`stage`
+        before the transaction and :meth:`record` inside it.
         """
         media_type = _check_media_type(media_type)
         sha, size = self.write_file(data)
+        return self._record(tx, sha, size, media_type)
+
+    def _record(self, tx: Tx, sha: str, size: int, media_type: str | None) -> BlobRef:
         row = tx.execute("SELECT size, media_type FROM blobs WHERE sha256 = ?", [sha]).fetchone()
         if row is not None:
             return BlobRef(sha, int(row[0]), row[1])

@@ -200,3 +200,25 @@ def test_concurrent_puts_of_same_and_different_content(store: Store, blobs: Blob
     assert store.query("SELECT count(*) FROM blobs") == [(9,)]
     assert blobs.read_bytes(hashlib.sha256(shared).hexdigest()) == shared
     assert _tmp_files(blobs) == [] and store.verify_audit().ok
+
+
+def test_stage_then_record_keeps_the_copy_out_of_the_transaction(tmp_path: Path) -> None:
+    """Bytes are copied and fsynced by stage() before any transaction; record() only adds the row."""
+    from store.blobs import BlobError, BlobStore
+    from store.db import Store
+
+    with Store(tmp_path / "d") as store:
+        blobs = BlobStore.in_data_dir(store.data_dir, 1024 * 1024)
+        source = tmp_path / "upload.bin"
+        source.write_bytes(b"x" * 5000)
+        staged = blobs.stage(source)
+        assert blobs.path(staged[0]).is_file()
+        assert not store.query("SELECT 1 FROM blobs WHERE sha256 = ?", [staged[0]])
+        assert blobs.unrecorded(set()) == [staged[0]]  # findable if never recorded
+        with store.transaction() as tx:
+            ref = blobs.record(tx, staged, "application/octet-stream")
+        assert ref.size == 5000 and blobs.unrecorded({staged[0]}) == []
+        with store.transaction() as tx:
+            assert blobs.record(tx, staged, None).sha256 == ref.sha256  # idempotent
+        with pytest.raises(BlobError), store.transaction() as tx:
+            blobs.record(tx, ("0" * 64, 1), None)
