@@ -114,5 +114,7 @@ def test_demo_seed_has_every_role_and_logins_work(tmp_path: Path) -> None:
     roles = {login["role"] for login in doc["logins"]}
     assert roles == {"admin", "moderator", "rights_holder", "user", "guardian"}
     assert json.loads((data / "demo-logins.json").read_text())["logins"] == doc["logins"]
+    # Passwords on disk: readable by their owner only.
+    assert (data / "demo-logins.json").stat().st_mode & 0o777 == 0o600
     again = run("demo", "seed", "--data-dir", str(data), "--json")
     assert again.returncode == 2
