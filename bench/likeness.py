@@ -58,7 +58,9 @@ def poses(ctx: Any, show: bool) -> list[dict[str, Any]]:
     out = []
     for name in (D3, OTHERS[0], OTHERS[1]):
         frames = list(iter_frames(FIXTURES / name, every_s=SAMPLE_EVERY_S, max_side=640))
-        report = check_recording(frames, ctx.models.video_face_detector, ctx.models.face_embedder, ["left"], 0.0)
+        report = check_recording(
+            frames, ctx.models.video_face_detector, ctx.models.face_embedder, ["left"], 0.0
+        )
         yaws = [p.yaw for p in report.poses]
         pitches = [p.pitch for p in report.poses]
         dy = np.abs(np.asarray(yaws) - np.median(yaws))
@@ -189,7 +191,9 @@ def main() -> None:
     owner_mean = ctx.likeness._owner_mean("cameo", enrolled.id, model)
     for path, same in [*((p, True) for p in rest), *((FIXTURES / n, False) for n in OTHERS)]:
         frames = keyframes(ctx.intake.ingest(path))
-        tracks = track_faces(frames, ctx.models.video_face_detector, ctx.models.face_embedder, per_track=3)
+        tracks = track_faces(
+            frames, ctx.models.video_face_detector, ctx.models.face_embedder, per_track=3
+        )
         best = None
         for track in tracks:
             if track.embeddings.size and owner_mean is not None:
