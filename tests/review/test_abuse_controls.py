@@ -19,8 +19,9 @@ from tests.conftest import LiveServer
 
 
 @pytest.fixture(scope="module")
-def face_image(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "faces" / "deepface" / "img5.jpg"
+def scene_image(fixtures_dir: Path) -> Path:
+    """A scene without people: published at upload (a stranger's real face is held for review)."""
+    return fixtures_dir / "c2pa" / "assets" / "earth_apollo17.jpg"
 
 
 def _post(live: LiveServer, who: str, image: Path, prompt: str) -> dict[str, Any]:
@@ -52,9 +53,9 @@ def _age_accounts(live: LiveServer, *names: str, days: int) -> None:
             )
 
 
-def test_reports_hide_only_with_corroboration(live_server: LiveServer, face_image: Path) -> None:
+def test_reports_hide_only_with_corroboration(live_server: LiveServer, scene_image: Path) -> None:
     live = live_server
-    clip = _post(live, "adult", face_image, "a portrait at the lake")["clip_id"]
+    clip = _post(live, "adult", scene_image, "a portrait at the lake")["clip_id"]
     assert _status(live, clip) == "published"
     first = _report(live, "teen", clip, "child_safety")  # a fresh account
     assert first["held"] is False and _status(live, clip) == "published"
@@ -68,16 +69,18 @@ def test_reports_hide_only_with_corroboration(live_server: LiveServer, face_imag
     assert first["queue_item_id"] == third["queue_item_id"]
 
 
-def test_staff_reports_act_at_once(live_server: LiveServer, face_image: Path) -> None:
+def test_staff_reports_act_at_once(live_server: LiveServer, scene_image: Path) -> None:
     live = live_server
-    clip = _post(live, "adult", face_image, "a portrait by the sea")["clip_id"]
+    clip = _post(live, "adult", scene_image, "a portrait by the sea")["clip_id"]
     doc = _report(live, "moderator", clip, "child_safety")
     assert doc["held"] is True and _status(live, clip) == "queued"
 
 
-def test_moderators_never_decide_their_own_clips(live_server: LiveServer, face_image: Path) -> None:
+def test_moderators_never_decide_their_own_clips(
+    live_server: LiveServer, scene_image: Path
+) -> None:
     live = live_server
-    own = _post(live, "moderator", face_image, "the moderator's own upload")["clip_id"]
+    own = _post(live, "moderator", scene_image, "the moderator's own upload")["clip_id"]
     item = _report(live, "adult", own, "spam")["queue_item_id"]
     with live.client("moderator") as mod:
         claim = mod.post(f"/queue-items/{item}/claim")
@@ -93,9 +96,9 @@ def test_moderators_never_decide_their_own_clips(live_server: LiveServer, face_i
     assert ok.status_code == 200, ok.text
 
 
-def test_claims_release_and_lead_takeover(live_server: LiveServer, face_image: Path) -> None:
+def test_claims_release_and_lead_takeover(live_server: LiveServer, scene_image: Path) -> None:
     live = live_server
-    clip = _post(live, "adult", face_image, "a portrait in the rain")["clip_id"]
+    clip = _post(live, "adult", scene_image, "a portrait in the rain")["clip_id"]
     item = _report(live, "teen", clip, "spam")["queue_item_id"]
     with live.client("moderator") as mod, live.client("admin") as admin:
         assert mod.post(f"/queue-items/{item}/claim").json()["status"] == "claimed"
