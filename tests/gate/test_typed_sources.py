@@ -56,7 +56,9 @@ def test_backtests_replay_the_paths_judgement(tmp_path: Path, fixtures_dir: Path
         )
         with store.transaction() as tx:
             user = ctx.users.create(tx, "ada", "user", birth_year=1990)
-        scanned = ctx.gate.scan(fixtures_dir / "faces" / "deepface" / "img5.jpg", user)
+        # A scene without people: only the failed source sends it to review (a stranger's
+        # real face would be held by a rule, and that review would not be forced).
+        scanned = ctx.gate.scan(fixtures_dir / "c2pa" / "assets" / "earth_apollo17.jpg", user)
         assert scanned.decision["outcome"] == "review" and scanned.decision["forced_review"]
         report = ctx.policies.backtest(ctx.policies.state()["active"] or "", last_n=10)
     assert report["records"] == 1
