@@ -27,7 +27,7 @@ from pipeline.decide import DecisionRequest, Override
 from pipeline.sources import ScanInput
 from store import queue as queue_rows
 from store.clips import Clips
-from store.db import Conflict, NotFound, now
+from store.db import Conflict, NotFound
 from store.decisions import Decisions, RecordedDecision
 from store.evidence import EvidenceHolds
 from store.jsondoc import loads
@@ -74,10 +74,6 @@ CHILD_SAFETY = "sexual_minors"
 CHILD_SAFETY_BANK = "child_safety"
 CHILD_SAFETY_BANK_CATEGORY = "sexual_minors"
 STAFF_ROLES = ("admin", "moderator")
-_ITEM_COLS = (
-    "id, clip_id, decision_id, queue, priority, reason, status, claimed_by, claimed_at, "
-    "due_at, created_at, resolved_at, resolution"
-)
 
 
 class ReviewService:
@@ -107,23 +103,10 @@ class ReviewService:
 
     def counts(self) -> dict[str, dict[str, Any]]:
         """Per queue: open, claimed, overdue items and the earliest due time."""
-        rows = self.store.query_dicts(
-            "SELECT queue, count(*) FILTER (WHERE status = 'open') AS open, "
-            "count(*) FILTER (WHERE status = 'claimed') AS claimed, "
-            "count(*) FILTER (WHERE due_at < ?) AS overdue, min(due_at) AS next_due "
-            "FROM queue_items WHERE status IN ('open', 'claimed') GROUP BY queue ORDER BY queue",
-            [now()],
-        )
-        return {r.pop("queue"): r for r in rows}
+        return self.queue.counts()
 
     def item(self, item_id: str, *, evidence: bool = True) -> dict[str, Any]:
-        rows = self.store.query_dicts(
-            f"SELECT {_ITEM_COLS} FROM queue_items WHERE id = ?", [str(item_id)[:64]]
-        )
-        if not rows:
-            raise NotFound(f"no queue item {str(item_id)[:64]}")
-        row = rows[0]
-        row["resolution"] = loads(row["resolution"])
+        row = self.queue.get(item_id)
         if evidence:
             row["evidence"] = self._evidence(row)
         return row
@@ -132,15 +115,8 @@ class ReviewService:
         self, queue: str, *, include_claimed: bool = True, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Unresolved items of a queue, most urgent first, each with its evidence."""
-        statuses = ("open", "claimed") if include_claimed else ("open",)
-        rows = self.store.query_dicts(
-            f"SELECT {_ITEM_COLS} FROM queue_items WHERE queue = ? AND status IN "
-            f"({', '.join('?' for _ in statuses)}) ORDER BY priority DESC, due_at, created_at "
-            "LIMIT ?",
-            [queue, *statuses, max(1, min(int(limit), 500))],
-        )
+        rows = self.queue.unresolved(queue, include_claimed=include_claimed, limit=limit)
         for row in rows:
-            row["resolution"] = loads(row["resolution"])
             row["evidence"] = self._evidence(row)
         return rows
 
