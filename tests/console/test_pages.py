@@ -7,6 +7,7 @@ with a claimed item's evidence) for the README.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -88,6 +89,8 @@ def test_admin_validates_a_broken_policy_and_sees_where(console_stack: ConsoleSt
         expect(main.get_by_text("This version is active.")).to_be_visible()
         main.get_by_role("tab", name="Edit and validate").click()
         editor = main.get_by_role("textbox", name="content.yaml")
+        # The textbox is drawn before its text arrives; appending to an empty box would replace the file.
+        expect(editor).to_have_value(re.compile(r"rules:"))
         editor.fill(editor.input_value() + BROKEN_RULE)
         main.get_by_role("button", name="Validate").click()
         settle(page)
