@@ -25,10 +25,15 @@ ACCESS_KEY = "x-greenroom-access"
 
 @dataclass(frozen=True)
 class Access:
-    """A route's rule: public, any signed-in user, or a set of roles."""
+    """A route's rule: public, any signed-in user, or a set of roles.
+
+    ``refusal`` is the sentence a signed-in caller whose role is not allowed
+    reads in the 403 (default: which role may not use the route).
+    """
 
     public: bool = False
     roles: frozenset[str] | None = None  # None with public=False: any signed-in user
+    refusal: str | None = None
 
     def allows(self, user: User | None) -> bool:
         if self.public:
@@ -53,7 +58,9 @@ class Access:
                     401, "authentication required: send 'Authorization: Bearer <token>'"
                 )
             if not access.allows(user):
-                raise HTTPException(403, f"the {user.role} role may not use this route")
+                raise HTTPException(
+                    403, access.refusal or f"the {user.role} role may not use this route"
+                )
             return user
 
         return check
@@ -63,15 +70,19 @@ PUBLIC = Access(public=True)
 SIGNED_IN = Access()
 
 
-def roles(*names: str) -> Access:
+def roles(*names: str, refusal: str | None = None) -> Access:
     unknown = set(names) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
-    return Access(roles=frozenset(names))
+    return Access(roles=frozenset(names), refusal=refusal)
 
 
+# Moderation (queues, decisions, banks, reports): admins and moderators only. Policy
+# authors are not staff: they write policy, they do not decide about people's clips.
 STAFF = roles("admin", "moderator")
 ADMIN = roles("admin")
+# Policy versions: read, validate, save, backtest, shadow. Activating stays ADMIN.
+POLICY_AUTHORS = roles("admin", "policy_author")
 
 
 class SecureRouter(APIRouter):

@@ -51,7 +51,7 @@ from store.events import (
     UserUpdated,
 )
 
-ROLES = ("admin", "moderator", "rights_holder", "user", "guardian")
+ROLES = ("admin", "moderator", "rights_holder", "user", "guardian", "policy_author")
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 ADULT_AGE = 18
 MIN_AGE = 13

@@ -98,6 +98,7 @@ ROLE_ACCOUNTS = {
     "adult": ("user", 1990),
     "teen": ("user", None),  # birth year set below relative to this year
     "guardian": ("guardian", 1970),
+    "policy_author": ("policy_author", None),
 }
 
 

@@ -33,7 +33,7 @@ Render = Callable[[Api, dict[str, Any]], None]
 PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("Overview", admin.overview, ALL),
     ("Review queue", review.review_queue, STAFF),
-    ("Policies", policies.policies, ("admin",)),
+    ("Policies", policies.policies, policies.ROLES),
     ("Characters", characters.characters, ("rights_holder", "admin", "moderator")),
     ("Safety", safety.safety, STAFF),
     ("My cameo", cameo.my_cameo, ("user",)),

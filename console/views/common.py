@@ -27,7 +27,7 @@ import streamlit as st
 
 from console.api import Api, ApiError
 
-ALL = ("admin", "moderator", "rights_holder", "user", "guardian")
+ALL = ("admin", "moderator", "rights_holder", "user", "guardian", "policy_author")
 STAFF = ("admin", "moderator")
 USERS = ("user",)
 

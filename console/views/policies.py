@@ -1,4 +1,9 @@
-"""Policy versions: list, read, edit + validate, save, activate / roll back, shadow, backtest."""
+"""Policy versions: list, read, edit + validate, save, activate / roll back, shadow, backtest.
+
+Admins and policy authors see this page. Policy authors do everything here but
+activate (or roll back): the server refuses them that, so the page offers
+them a note instead of the button.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,19 @@ from console.views.common import code, md
 _FLASH = "policy_flash"
 _CHECK = "policy_check"
 _BACKTEST = "policy_backtest"
+ROLES = ("admin", "policy_author")
+ACTIVATE_NOTE = "An admin activates versions."
 
 
-def _authors(api: Api) -> dict[str, str]:
+def _authors(api: Api, user: dict[str, Any]) -> dict[str, str]:
+    """Author ids to handles: the account list is admin-only, so others see their own handle."""
+    own = {str(user.get("id")): f"@{user.get('handle')}"} if user.get("id") else {}
+    if user.get("role") != "admin":
+        return own
     try:
-        return {u["id"]: f"@{u['handle']}" for u in api.get("/users")["users"]}
+        return {**own, **{u["id"]: f"@{u['handle']}" for u in api.get("/users")["users"]}}
     except ApiError:
-        return {}
+        return own
 
 
 def _label(v: dict[str, Any]) -> str:
@@ -36,7 +47,7 @@ def _versions_table(versions: list[dict[str, Any]], authors: dict[str, str]) -> 
                 "version": v["id"],
                 "state": "active" if v["active"] else "shadow" if v["shadow"] else "",
                 "message": v.get("message"),
-                "author": authors.get(v.get("author_id") or "", "shipped")
+                "author": authors.get(v["author_id"], v["author_id"])
                 if v.get("author_id")
                 else "shipped",
                 "created": common.when(v.get("created_at")),
@@ -48,9 +59,11 @@ def _versions_table(versions: list[dict[str, Any]], authors: dict[str, str]) -> 
     )
 
 
-def _actions(api: Api, doc: dict[str, Any], active_seq: int) -> None:
+def _actions(api: Api, doc: dict[str, Any], active_seq: int, can_activate: bool) -> None:
     cols = st.columns(3)
-    if not doc["active"]:
+    if not doc["active"] and not can_activate:
+        cols[0].info(ACTIVATE_NOTE)
+    elif not doc["active"]:
         label = "Roll back to this version" if doc["seq"] < active_seq else "Activate"
         if cols[0].button(label, type="primary"):
             result = api.post(f"/policies/{doc['id']}/activate")
@@ -77,7 +90,7 @@ def _files(doc: dict[str, Any]) -> dict[str, str]:
     return dict((doc.get("bundle") or {}).get("files") or {})
 
 
-def _editor(api: Api, doc: dict[str, Any]) -> None:
+def _editor(api: Api, doc: dict[str, Any], can_activate: bool) -> None:
     """Edit the chosen version's files; validation issues appear beside the file they are in."""
     files = _files(doc)
     check = st.session_state.get(_CHECK)
@@ -96,7 +109,9 @@ def _editor(api: Api, doc: dict[str, Any]) -> None:
         message = st.text_input("What changed (message for the new version)")
         cols = st.columns([1, 1, 1, 1, 2])
         last = cols[4].number_input("Backtest over the last N scans", 1, 100_000, 500)
-        activate = cols[3].checkbox("Activate on save")
+        activate = cols[3].checkbox("Activate on save") if can_activate else False
+        if not can_activate:
+            cols[3].caption(ACTIVATE_NOTE)
         validate = cols[0].form_submit_button("Validate")
         save = cols[1].form_submit_button("Save as new version", type="primary")
         backtest = cols[2].form_submit_button("Backtest edits")
@@ -181,7 +196,8 @@ def policies(api: Api, user: dict[str, Any]) -> None:
     common.flash(_FLASH)
     listing = api.get("/policies")
     versions: list[dict[str, Any]] = listing["versions"]
-    _versions_table(versions, _authors(api))
+    can_activate = user.get("role") == "admin"
+    _versions_table(versions, _authors(api, user))
     if not versions:
         return
     active_seq = next((v["seq"] for v in versions if v["active"]), 0)
@@ -189,7 +205,7 @@ def policies(api: Api, user: dict[str, Any]) -> None:
     chosen = st.selectbox("Version", versions, index=default, format_func=_label)
     doc = api.get(f"/policies/{chosen['id']}")
     with common.panel():
-        _actions(api, doc, active_seq)
+        _actions(api, doc, active_seq, can_activate)
     files_tab, rules_tab, edit_tab = st.tabs(["Files", "Rules", "Edit and validate"])
     with files_tab:
         for name, text in _files(doc).items():
@@ -198,7 +214,7 @@ def policies(api: Api, user: dict[str, Any]) -> None:
     with rules_tab:
         st.dataframe(doc.get("rules") or [], hide_index=True, use_container_width=True)
     with edit_tab, common.panel():
-        _editor(api, doc)
+        _editor(api, doc, can_activate)
     report = st.session_state.get(_BACKTEST)
     if report:
         _backtest_report(report)

@@ -1,25 +1,32 @@
 """Policy versions: list, read, validate, save, activate (and roll back), shadow, backtest.
 
-Policy authors are admins for now: every route here is ``ADMIN``. A policy
-that does not validate is refused with every issue's file, rule and field,
-and the active version keeps deciding.
+Policy authors (role ``policy_author``) and admins read, validate, save,
+backtest and shadow versions; activating one (and so rolling back) stays with
+admins: a policy author gets a 403 saying so, also for ``activate: true`` on
+save. A policy that does not validate is refused with every issue's file,
+rule and field, and the active version keeps deciding. Saves and pointer moves
+are audited with the caller's id, whatever the role.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from feed.access import ADMIN, SecureRouter
+from feed.access import POLICY_AUTHORS, SecureRouter, roles
 from feed.auth import current_user
 from feed.services import Services, services
 from pipeline.policy_store import DEFAULT_BACKTEST_SCANS, PolicyRejected
 from store.users import User
 
 router = SecureRouter()
+
+ACTIVATE_REFUSAL = "activating a policy version needs an admin"
+# Activation moves what decides every clip: admins only, with a sentence that says so.
+ACTIVATORS = roles("admin", refusal=ACTIVATE_REFUSAL)
 
 
 class PolicySource(BaseModel):
@@ -53,34 +60,36 @@ def _rejected(exc: PolicyRejected) -> JSONResponse:
     return JSONResponse({"error": str(exc), "errors": exc.issues}, status_code=422)
 
 
-@router.get("/policies", access=ADMIN, tags=["policies"])
+@router.get("/policies", access=POLICY_AUTHORS, tags=["policies"])
 def list_versions(svc: Services = Depends(services)) -> dict[str, Any]:
     policies = svc.pipeline.policies
     return {"versions": policies.versions(), **policies.state()}
 
 
-@router.get("/policies/active", access=ADMIN, tags=["policies"])
+@router.get("/policies/active", access=POLICY_AUTHORS, tags=["policies"])
 def active_version(svc: Services = Depends(services)) -> dict[str, Any]:
     policies = svc.pipeline.policies
     return policies.get(str(policies.state()["active"]))
 
 
-@router.get("/policies/{version_id}", access=ADMIN, tags=["policies"])
+@router.get("/policies/{version_id}", access=POLICY_AUTHORS, tags=["policies"])
 def get_version(version_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
     return svc.pipeline.policies.get(version_id[:64])
 
 
-@router.post("/policies/validate", access=ADMIN, tags=["policies"])
+@router.post("/policies/validate", access=POLICY_AUTHORS, tags=["policies"])
 def validate(body: PolicySource, svc: Services = Depends(services)) -> dict[str, Any]:
     """Check a policy set without saving it: ``{ok, errors: [{file, rule, field, message}]}``."""
     return svc.pipeline.policies.validate(body.source())
 
 
-@router.post("/policies", access=ADMIN, tags=["policies"], status_code=201)
+@router.post("/policies", access=POLICY_AUTHORS, tags=["policies"], status_code=201)
 def save_version(
     body: NewVersion, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> Any:
-    """Save a new immutable version (same content: the existing version); optionally activate."""
+    """Save a new immutable version (same content: the existing version); optionally activate (admins)."""
+    if body.activate and user.role != "admin":
+        raise HTTPException(403, ACTIVATE_REFUSAL + ": save without 'activate', then ask one")
     try:
         return svc.pipeline.policies.save(
             body.source(), user.id, body.message, activate=body.activate
@@ -89,7 +98,7 @@ def save_version(
         return _rejected(exc)
 
 
-@router.post("/policies/{version_id}/activate", access=ADMIN, tags=["policies"])
+@router.post("/policies/{version_id}/activate", access=ACTIVATORS, tags=["policies"])
 def activate(
     version_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -97,7 +106,7 @@ def activate(
     return svc.pipeline.policies.activate(version_id[:64], user.id)
 
 
-@router.post("/policies/shadow", access=ADMIN, tags=["policies"])
+@router.post("/policies/shadow", access=POLICY_AUTHORS, tags=["policies"])
 def set_shadow(
     body: ShadowRequest, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
@@ -105,7 +114,7 @@ def set_shadow(
     return svc.pipeline.policies.set_shadow(body.version_id, user.id)
 
 
-@router.post("/policies/backtest", access=ADMIN, tags=["policies"])
+@router.post("/policies/backtest", access=POLICY_AUTHORS, tags=["policies"])
 def run_backtest(body: BacktestRequest, svc: Services = Depends(services)) -> Any:
     """Re-decide the last N scans with a candidate (files, bundle or stored version); writes nothing."""
     policies = svc.pipeline.policies

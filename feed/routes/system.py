@@ -62,7 +62,7 @@ class SignupResponse(LoginResponse):
 
 class NewUser(BaseModel):
     handle: str = Field(min_length=2, max_length=32)
-    role: Literal["admin", "moderator", "rights_holder", "user", "guardian"]
+    role: Literal["admin", "moderator", "rights_holder", "user", "guardian", "policy_author"]
     birth_year: int | None = Field(
         default=None, ge=1890, le=2100, description="approximate: the youngest age it allows counts"
     )

@@ -22,6 +22,7 @@ ROLE_OF = {
     "adult": "user",
     "teen": "user",
     "guardian": "guardian",
+    "policy_author": "policy_author",
 }
 
 

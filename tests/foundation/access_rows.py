@@ -3,7 +3,7 @@
 Each area module defines ``ACCESS: dict[tuple[method, path], rule]`` where a
 rule is ``PUBLIC``, ``ANY`` (any signed-in account) or a set of the test
 accounts in ``tests.conftest.ROLE_ACCOUNTS``: admin, moderator,
-rights_holder, adult, teen, guardian.
+rights_holder, adult, teen, guardian, policy_author.
 """
 
 PUBLIC = "public"

@@ -21,7 +21,7 @@ from tests.conftest import ROLE_ACCOUNTS, LiveServer
 
 PUBLIC = "public"
 ANY = "any"
-ALL_ROLES = set(ROLE_ACCOUNTS)  # admin, moderator, rights_holder, adult, teen, guardian
+ALL_ROLES = set(ROLE_ACCOUNTS)  # one account per role, plus a teen
 STAFF = {"admin", "moderator"}
 USERS = {"adult", "teen"}
 

@@ -1,12 +1,15 @@
 """Access rows for the gate's routes: scans, prompt checks, clips, review queues, policy versions.
 
-Policy authors are admins for now; queues are staff work; any signed-in
-account scans its own uploads (ownership of clips is checked in the handlers).
+Policy authors (and admins) read, validate, save, backtest and shadow policy
+versions; activating one is admin work. Queues are staff work (admins and
+moderators; not policy authors); any signed-in account scans its own uploads
+(ownership of clips is checked in the handlers).
 """
 
 from tests.foundation.access_rows import ANY, STAFF
 
 ADMIN_ONLY = {"admin"}
+POLICY_AUTHORS = {"admin", "policy_author"}
 
 ACCESS = {
     ("POST", "/scan"): ANY,
@@ -19,12 +22,12 @@ ACCESS = {
     ("POST", "/queue-items/{item_id}/claim"): STAFF,
     ("POST", "/queue-items/{item_id}/release"): STAFF,
     ("POST", "/queue-items/{item_id}/decide"): STAFF,
-    ("GET", "/policies"): ADMIN_ONLY,
-    ("GET", "/policies/active"): ADMIN_ONLY,
-    ("GET", "/policies/{version_id}"): ADMIN_ONLY,
-    ("POST", "/policies/validate"): ADMIN_ONLY,
-    ("POST", "/policies"): ADMIN_ONLY,
+    ("GET", "/policies"): POLICY_AUTHORS,
+    ("GET", "/policies/active"): POLICY_AUTHORS,
+    ("GET", "/policies/{version_id}"): POLICY_AUTHORS,
+    ("POST", "/policies/validate"): POLICY_AUTHORS,
+    ("POST", "/policies"): POLICY_AUTHORS,
     ("POST", "/policies/{version_id}/activate"): ADMIN_ONLY,
-    ("POST", "/policies/shadow"): ADMIN_ONLY,
-    ("POST", "/policies/backtest"): ADMIN_ONLY,
+    ("POST", "/policies/shadow"): POLICY_AUTHORS,
+    ("POST", "/policies/backtest"): POLICY_AUTHORS,
 }
