@@ -27,6 +27,7 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"handle": "bob", "role": "user", "display_name": "Bob (adult)", "age": 34},
     {"handle": "tess", "role": "user", "display_name": "Tess (teen)", "age": 15},
     {"handle": "gina", "role": "guardian", "display_name": "Gina (Tess's guardian)", "age": 45},
+    {"handle": "pat", "role": "policy_author", "display_name": "Pat Policy"},
 ]
 
 Seeder = Callable[[Store, Settings, dict[str, User]], dict[str, Any]]

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from store.db import load_migrations
+from store.users import ROLES
 from tests.conftest import free_port
 
 GREENROOM = [sys.executable, "-m", "greenroom"]
@@ -113,7 +114,7 @@ def test_demo_seed_has_every_role_and_logins_work(tmp_path: Path) -> None:
     assert seeded.returncode == 0, seeded.stderr
     doc = json.loads(seeded.stdout)
     roles = {login["role"] for login in doc["logins"]}
-    assert roles == {"admin", "moderator", "rights_holder", "user", "guardian"}
+    assert roles == set(ROLES)
     assert json.loads((data / "demo-logins.json").read_text())["logins"] == doc["logins"]
     # Passwords on disk: readable by their owner only.
     assert (data / "demo-logins.json").stat().st_mode & 0o777 == 0o600
