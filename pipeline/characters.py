@@ -45,6 +45,7 @@ from store.characters import (
     Characters,
     check_policy,
     clean_aliases,
+    clean_attribution,
     clean_text,
 )
 from store.db import NotFound, now
@@ -198,8 +199,13 @@ class CharacterService:
         description: str | None = None,
         policy: str | None = None,
         refs: Sequence[RefUpload] = (),
+        attribution: str | None = None,
     ) -> CharacterRecord:
-        """Register a character for ``owner`` (a rights holder); policy ``block`` unless given."""
+        """Register a character for ``owner`` (a rights holder); policy ``block`` unless given.
+
+        ``attribution``: the text shown on clips when the policy is
+        ``allow_with_attribution`` (None or empty: the default sentence).
+        """
         if owner.role != "rights_holder":
             raise CharacterInputError(
                 f"{owner.handle} is not a rights holder; characters belong to rights holders"
@@ -210,6 +216,7 @@ class CharacterService:
         clean_al = clean_aliases(aliases, clean_name)
         desc = clean_text(description, "description", MAX_DESCRIPTION_CHARS, required=False)
         pol = check_policy(policy if policy is not None else "block")
+        credit = clean_attribution(attribution)
         decoded = self._decode_refs(refs)
         with self.store.transaction() as tx:
             cid = self.repo.create(
@@ -221,6 +228,7 @@ class CharacterService:
                 policy=pol,
                 actor_id=actor.id if actor else None,
                 refs=len(decoded),
+                attribution=credit,
             )
             self._store_refs(tx, cid, decoded, actor)
         rec = self.repo.get(cid)
@@ -258,9 +266,12 @@ class CharacterService:
     def update(
         self, actor: User | None, character_id: str, changes: dict[str, Any]
     ) -> tuple[CharacterRecord, dict[str, Any]]:
-        """Change name, aliases, description and/or policy; returns the character and field -> [old, new]."""
+        """Change name, aliases, description, policy and/or attribution (empty: the default).
+
+        Returns the character and field -> [old, new].
+        """
         rec = self.visible(character_id, actor, manage=True)
-        unknown = set(changes) - {"name", "aliases", "description", "policy"}
+        unknown = set(changes) - {"name", "aliases", "description", "policy", "attribution"}
         if unknown:
             raise CharacterInputError(f"cannot change {', '.join(sorted(unknown))}")
         clean: dict[str, Any] = {}
@@ -277,13 +288,15 @@ class CharacterService:
             )
         if changes.get("policy") is not None:
             clean["policy"] = check_policy(changes["policy"])
+        if changes.get("attribution") is not None:
+            clean["attribution"] = clean_attribution(changes["attribution"])
         with self.store.transaction() as tx:
             diff = self.repo.update(tx, rec, clean, actor.id if actor else None)
         rec = self.repo.get(rec.id)
         if diff:
             with self._lock:
-                if set(diff) == {"policy"} and self._detectors is not None:
-                    # Policy is read at signal time; the matchers need no rebuild.
+                if set(diff) <= {"policy", "attribution"} and self._detectors is not None:
+                    # Policy is read at signal time, attribution at display; no matcher rebuild.
                     self._live[rec.id] = (rec.owner_id, rec.policy)
                 else:
                     self._apply(rec, removed_id=rec.id)
@@ -397,6 +410,12 @@ class CharacterService:
                 if s.kind == SIGNAL_KIND
             ]
         }
+
+    # -- attribution on clips ---------------------------------------------------------------------
+
+    def attribution(self, clip_id: str) -> list[dict[str, str]]:
+        """``[{character_id, name, text}]`` when the clip's latest decision attributed characters."""
+        return self.repo.attributions([clip_id]).get(clip_id, [])
 
     # -- matches and disputes ---------------------------------------------------------------------
 

@@ -11,6 +11,10 @@ stops at a daily limit. How it is ordered is the reader's choice
   counting a little less;
 - not personalised: only the people you follow, newest first, and nothing
   else (an instruction is not applied; the answer says so).
+
+Every item carries ``attribution``: ``[{character_id, name, text}]`` for the
+characters its latest decision labelled under ``character_attribution``
+(their rights holders' current text), ``[]`` otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from store.characters import Characters
 from store.db import as_aware, now
 from store.users import User
 
@@ -119,6 +124,7 @@ class FeedService:
     ) -> None:
         self.store = store
         self.teens = teens
+        self.characters = Characters(store)
         self.threads = threads
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
@@ -204,6 +210,9 @@ class FeedService:
                 _item(clip, ["from a mutual" if clip["follows_you"] else "from someone you follow"])
                 for clip in clips[:take]
             ]
+        credits = self.characters.attributions([it["clip_id"] for it in items])
+        for it in items:
+            it["attribution"] = credits.get(it["clip_id"], [])
         doc["items"] = items
         if remaining is not None:
             limits.record_views(user, [it["clip_id"] for it in items])

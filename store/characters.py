@@ -6,6 +6,12 @@ opt-out. Deletion is soft (``deleted_at``): a removed character no longer
 matches, but decisions that cited it keep their evidence. Every change here is
 written with its typed audit event in the caller's transaction.
 
+A character allowed with attribution carries an attribution text (plain
+text, at most :data:`MAX_ATTRIBUTION_CHARS`); without one, :func:`default_attribution`
+builds it from the character's name and its rights holder's display name (or
+handle). :meth:`Characters.attributions` reads, for feed items and the clip
+view, which characters a clip's latest decision attributed and their text.
+
 Duplicate names are compared by :func:`name_key` (Unicode NFKC, accents off,
 case folded, everything but letters and digits dropped, so "Pepper & Carrot",
 "pepper&carrot" and "PepperCarrot" are one name):
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +43,7 @@ from store.events import (
     CharacterRemoved,
     CharacterUpdated,
 )
+from store.jsondoc import loads
 
 POLICIES: tuple[str, ...] = ("block", "allow", "allow_with_attribution", "review")
 DEFAULT_POLICY = "block"
@@ -44,6 +51,11 @@ MAX_NAME_CHARS = 120
 MAX_ALIASES = 32
 MAX_DESCRIPTION_CHARS = 2000
 MAX_REFS = 32
+MAX_ATTRIBUTION_CHARS = 200
+# What the shipped policy names the rule and the signal an attribution comes from.
+ATTRIBUTION_POLICY = "allow_with_attribution"
+ATTRIBUTION_RULE = "character_attribution"
+CHARACTER_SIGNAL = "character.match"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -92,6 +104,17 @@ def clean_aliases(values: Iterable[object], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def clean_attribution(value: object) -> str | None:
+    """Plain attribution text, or None (empty: use the default sentence)."""
+    text = clean_text(value, "attribution", MAX_ATTRIBUTION_CHARS, required=False)
+    return text or None
+
+
+def default_attribution(name: str, holder: str) -> str:
+    """The attribution shown when the rights holder wrote none."""
+    return f"{name} © {holder}, used with permission."
+
+
 def check_policy(policy: object) -> str:
     if policy not in POLICIES:
         raise CharacterInputError(
@@ -132,6 +155,14 @@ class CharacterRecord:
     updated_at: datetime
     deleted_at: datetime | None
     refs: tuple[RefRecord, ...] = ()
+    # The rights holder's own attribution text (None: the default sentence) and
+    # how the default names them (display name, else @handle).
+    attribution: str | None = None
+    holder: str = ""
+
+    @property
+    def attribution_text(self) -> str:
+        return self.attribution or default_attribution(self.name, self.holder)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +172,8 @@ class CharacterRecord:
             "aliases": list(self.aliases),
             "description": self.description,
             "policy": self.policy,
+            "attribution": self.attribution_text,
+            "attribution_is_default": self.attribution is None,
             "refs": [r.to_dict() for r in self.refs],
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -149,12 +182,29 @@ class CharacterRecord:
 
 
 _COLS = "id, owner_id, name, aliases, description, policy, created_at, updated_at, deleted_at"
+# How the default attribution names the rights holder.
+_HOLDER = (
+    "(SELECT coalesce(nullif(trim(u.display_name), ''), '@' || u.handle) FROM users u "
+    "WHERE u.id = characters.owner_id)"
+)
+_SELECT = f"{_COLS}, attribution, {_HOLDER} AS holder"
 
 
 def _record(row: tuple[Any, ...], refs: tuple[RefRecord, ...] = ()) -> CharacterRecord:
     aliases = json.loads(row[3]) if isinstance(row[3], str) else (row[3] or [])
     return CharacterRecord(
-        row[0], row[1], row[2], tuple(aliases), row[4], row[5], row[6], row[7], row[8], refs
+        row[0],
+        row[1],
+        row[2],
+        tuple(aliases),
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        refs,
+        attribution=row[9],
+        holder=str(row[10] or ""),
     )
 
 
@@ -181,7 +231,7 @@ class Characters:
 
     def get(self, character_id: str, *, include_deleted: bool = False) -> CharacterRecord:
         rows = self.store.query(
-            f"SELECT {_COLS} FROM characters WHERE id = ?", [str(character_id)[:64]]
+            f"SELECT {_SELECT} FROM characters WHERE id = ?", [str(character_id)[:64]]
         )
         if not rows or (rows[0][8] is not None and not include_deleted):
             raise NotFound(f"no character {str(character_id)[:64]}")
@@ -196,7 +246,7 @@ class Characters:
             params.append(owner_id)
         if not include_deleted:
             where.append("deleted_at IS NULL")
-        sql = f"SELECT {_COLS} FROM characters"
+        sql = f"SELECT {_SELECT} FROM characters"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.store.query(sql + " ORDER BY created_at, id LIMIT ?", [*params, int(limit)])
@@ -262,14 +312,25 @@ class Characters:
         policy: str,
         actor_id: str | None,
         refs: int = 0,
+        attribution: str | None = None,
     ) -> str:
         """Insert a character (fields already cleaned) after the duplicate check; returns its id."""
         self.check_names(tx, owner_id, name, aliases)
         cid = new_id("chr")
         at = now()
         tx.execute(
-            f"INSERT INTO characters ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [cid, owner_id, name, json.dumps(list(aliases)), description, policy, at, at],
+            f"INSERT INTO characters ({_COLS}, attribution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            [
+                cid,
+                owner_id,
+                name,
+                json.dumps(list(aliases)),
+                description,
+                policy,
+                at,
+                at,
+                attribution,
+            ],
         )
         tx.audit(
             CharacterRegistered(
@@ -318,18 +379,23 @@ class Characters:
     def update(
         self, tx: Tx, current: CharacterRecord, changes: dict[str, Any], actor_id: str | None
     ) -> dict[str, Any]:
-        """Apply cleaned ``changes`` (name, aliases, description, policy); returns field -> [old, new]."""
+        """Apply cleaned ``changes`` (name, aliases, description, policy, attribution).
+
+        Returns field -> [old, new]; ``attribution`` None goes back to the default sentence.
+        """
         new = {
             "name": changes.get("name", current.name),
             "aliases": tuple(changes.get("aliases", current.aliases)),
             "description": changes.get("description", current.description),
             "policy": changes.get("policy", current.policy),
+            "attribution": changes.get("attribution", current.attribution),
         }
         old = {
             "name": current.name,
             "aliases": current.aliases,
             "description": current.description,
             "policy": current.policy,
+            "attribution": current.attribution,
         }
         diff = {k: [_jsonable(old[k]), _jsonable(new[k])] for k in new if new[k] != old[k]}
         if not diff:
@@ -340,12 +406,13 @@ class Characters:
             )
         tx.execute(
             "UPDATE characters SET name = ?, aliases = ?, description = ?, policy = ?, "
-            "updated_at = ? WHERE id = ?",
+            "attribution = ?, updated_at = ? WHERE id = ?",
             [
                 new["name"],
                 json.dumps(list(new["aliases"])),
                 new["description"],
                 new["policy"],
+                new["attribution"],
                 now(),
                 current.id,
             ],
@@ -359,6 +426,74 @@ class Characters:
             [now(), now(), character_id],
         )
         tx.audit(CharacterRemoved(actor_id, character_id=character_id))
+
+    # -- attribution on clips --------------------------------------------------------------
+
+    def attributions(self, clip_ids: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+        """Per clip, the characters its latest decision attributes: ``[{character_id, name, text}]``.
+
+        A clip is attributed when its latest decision fired the
+        ``character_attribution`` rule; the characters are that decision's
+        scan's ``character.match`` signals recorded with policy
+        ``allow_with_attribution`` at or above their threshold. Name and text
+        are read now, so an edited attribution shows at once (a removed
+        character keeps its credit: the decision that labelled the clip
+        stands). Clips without an attribution are left out.
+        """
+        ids = list(dict.fromkeys(str(c)[:64] for c in clip_ids))
+        if not ids:
+            return {}
+        latest = self.store.query(
+            "SELECT clip_id, scan_id, rules FROM (SELECT clip_id, scan_id, rules, row_number() "
+            "OVER (PARTITION BY clip_id ORDER BY created_at DESC, id DESC) AS n FROM decisions "
+            "WHERE list_contains(?, clip_id)) WHERE n = 1",
+            [ids],
+        )
+        scans: dict[str, str] = {}
+        for clip_id, scan_id, rules in latest:
+            fired = loads(rules) or []
+            if scan_id and any(
+                isinstance(r, dict) and r.get("id") == ATTRIBUTION_RULE for r in fired
+            ):
+                scans[str(scan_id)] = str(clip_id)
+        if not scans:
+            return {}
+        wanted: dict[str, list[str]] = {}
+        for scan_id, data in self.store.query(
+            "SELECT scan_id, data FROM signals WHERE kind = ? AND list_contains(?, scan_id)",
+            [CHARACTER_SIGNAL, list(scans)],
+        ):
+            doc = loads(data) or {}
+            score, threshold, cid = doc.get("score"), doc.get("threshold"), doc.get("character_id")
+            if (
+                doc.get("policy") != ATTRIBUTION_POLICY
+                or not isinstance(cid, str)
+                or not isinstance(score, int | float)
+                or not isinstance(threshold, int | float)
+                or score < threshold
+            ):
+                continue
+            found = wanted.setdefault(scans[str(scan_id)], [])
+            if cid not in found:
+                found.append(cid)
+        if not wanted:
+            return {}
+        records = {
+            row[0]: _record(row)
+            for row in self.store.query(
+                f"SELECT {_SELECT} FROM characters WHERE list_contains(?, id)",
+                [sorted({c for cids in wanted.values() for c in cids})],
+            )
+        }
+        out: dict[str, list[dict[str, str]]] = {}
+        for clip_id, cids in wanted.items():
+            shown = sorted((records[c] for c in cids if c in records), key=lambda r: (r.name, r.id))
+            if shown:
+                out[clip_id] = [
+                    {"character_id": r.id, "name": r.name, "text": r.attribution_text}
+                    for r in shown
+                ]
+        return out
 
     # -- disputes ----------------------------------------------------------------------
 

@@ -37,6 +37,10 @@ def _register(api: Api, user: dict[str, Any]) -> None:
         aliases = st.text_area("Aliases (comma or one per line)", height=68)
         description = st.text_area("Description (used to match prompts)", height=68)
         policy = st.selectbox("Policy", list(POLICIES), format_func=POLICIES.__getitem__)
+        attribution = st.text_input(
+            "Attribution shown on clips (allow with attribution; empty: name © rights holder)",
+            max_chars=200,
+        )
         owner = st.text_input("Rights holder's handle") if user["role"] == "admin" else None
         refs = st.file_uploader(
             "Reference images", type=["png", "jpg", "jpeg", "webp"], accept_multiple_files=True
@@ -47,6 +51,8 @@ def _register(api: Api, user: dict[str, Any]) -> None:
     data: dict[str, Any] = {"name": name.strip(), "policy": policy, "aliases": _aliases(aliases)}
     if description.strip():
         data["description"] = description.strip()
+    if attribution.strip():
+        data["attribution"] = attribution.strip()
     if owner:
         data["owner"] = owner.strip().lstrip("@")
     files = _refs(refs)
@@ -73,10 +79,21 @@ def _manage(api: Api, char: dict[str, Any]) -> None:
         )
         aliases = st.text_area("Aliases", ", ".join(char.get("aliases") or []), height=68)
         description = st.text_area("Description", char.get("description") or "", height=68)
+        attribution = st.text_input(
+            "Attribution shown on clips (empty: the default)",
+            "" if char.get("attribution_is_default", True) else char.get("attribution") or "",
+            max_chars=200,
+            placeholder=str(char.get("attribution") or ""),
+        )
         if st.form_submit_button("Save changes"):
             result = api.patch(
                 f"/characters/{char['id']}",
-                json={"policy": policy, "aliases": _aliases(aliases), "description": description},
+                json={
+                    "policy": policy,
+                    "aliases": _aliases(aliases),
+                    "description": description,
+                    "attribution": attribution.strip(),
+                },
             )
             common.set_flash("success", f"Saved {result['name']}: {result.get('changes')}", _FLASH)
             st.rerun()
@@ -180,6 +197,9 @@ def characters(api: Api, user: dict[str, Any]) -> None:
             st.markdown(f"id {code(char['id'])} · aliases: {md(aliases)}")
             if char.get("description"):
                 common.text(char["description"])
+            if char.get("policy") == "allow_with_attribution" and char.get("attribution"):
+                st.caption("Attribution shown on clips")
+                common.text(char["attribution"])
             if manager:
                 with common.panel():
                     _manage(api, char)

@@ -38,6 +38,12 @@ class NewCharacter(BaseModel):
     owner: str | None = Field(
         default=None, max_length=64, description="admin only: the rights holder's handle"
     )
+    attribution: str | None = Field(
+        default=None,
+        max_length=400,
+        description="plain text shown on clips when allowed with attribution (at most 200 "
+        "characters after trimming; none: '<name> © <rights holder>, used with permission.')",
+    )
 
 
 class CharacterChanges(BaseModel):
@@ -45,6 +51,9 @@ class CharacterChanges(BaseModel):
     aliases: list[str] | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=4000)
     policy: str | None = None
+    attribution: str | None = Field(
+        default=None, max_length=400, description="new attribution text; empty: the default"
+    )
 
 
 class PromptOnly(BaseModel):
@@ -102,7 +111,9 @@ async def register_character(
     if _is_multipart(request):
         form = await request.form()
         raw: dict[str, Any] = {
-            k: form.get(k) for k in ("name", "description", "policy", "owner") if form.get(k)
+            k: form.get(k)
+            for k in ("name", "description", "policy", "owner", "attribution")
+            if form.get(k)
         }
         raw["aliases"] = [a for a in form.getlist("aliases") if isinstance(a, str) and a.strip()]
         refs = await _read_files(form, "refs", svc.config.max_upload_bytes)
@@ -132,6 +143,7 @@ async def register_character(
             description=body.description,
             policy=body.policy,
             refs=refs,
+            attribution=body.attribution,
         )
         return rec.to_dict()
 
@@ -206,7 +218,7 @@ def update_character(
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Change name, aliases, description or policy; the next check uses the change."""
+    """Change name, aliases, description, policy or attribution; the next check uses the change."""
     rec, diff = svc.pipeline.characters.update(
         user, character_id, body.model_dump(exclude_none=True)
     )

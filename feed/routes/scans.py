@@ -95,8 +95,9 @@ def _visible_clip(svc: Services, clip_id: str, user: User) -> dict[str, Any]:
 def get_clip(
     clip_id: str, user: User = Depends(current_user), svc: Services = Depends(services)
 ) -> dict[str, Any]:
-    """A clip (its creator or staff): status, audience, origin, lineage, latest decision."""
+    """A clip (its creator or staff): status, audience, origin, lineage, latest decision, attribution."""
     clip = _visible_clip(svc, clip_id, user)
+    clip["attribution"] = svc.pipeline.characters.attribution(clip["id"])
     return clip if _is_staff(user) else clip_for_user(clip)
 
 

@@ -34,6 +34,11 @@ def add(
         None, "--policy", help="block (default) | allow | allow_with_attribution | review"
     ),
     ref: list[Path] = typer.Option([], "--ref", help="a reference image (repeatable)"),
+    attribution: str | None = typer.Option(
+        None,
+        "--attribution",
+        help="text shown on clips when allowed with attribution (default: name © holder)",
+    ),
     data_dir: Path | None = DATA_DIR_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -57,6 +62,7 @@ def add(
                 description=description,
                 policy=policy,
                 refs=refs,
+                attribution=attribution,
             )
             doc = {**rec.to_dict(), "owner": user.handle}
         emit(
