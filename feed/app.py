@@ -12,7 +12,18 @@ from feed.access import assert_all_routes_secured
 from feed.config import ServerConfig
 from feed.errors import BodyLimitMiddleware, install_error_handlers
 from feed.ratelimit import RateLimiter
-from feed.routes import banks, cameos, characters, feed, generate, policies, scans, system, teens
+from feed.routes import (
+    accounts,
+    banks,
+    cameos,
+    characters,
+    feed,
+    generate,
+    policies,
+    scans,
+    system,
+    teens,
+)
 from feed.services import Services
 from store.jobs import default_worker_id
 
@@ -73,7 +84,18 @@ def create_app(
         max_bytes=config.max_json_body_bytes,
         max_upload_bytes=config.max_upload_bytes,
     )
-    for module in (system, scans, policies, generate, characters, feed, banks, teens, cameos):
+    for module in (
+        system,
+        scans,
+        policies,
+        generate,
+        characters,
+        feed,
+        banks,
+        teens,
+        cameos,
+        accounts,
+    ):
         app.include_router(module.router)
     assert_all_routes_secured(app)
     return app

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feed.access import iter_api_routes, route_access
 from pipeline.errors import DetectorError
+from store.accounts import AccountRestricted
 from store.db import Conflict, DataDirHeldError, NotFound, StoreError
 from store.users import AuthError
 
@@ -79,6 +80,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataDirHeldError)
     async def held(_: Request, exc: DataDirHeldError) -> JSONResponse:
         return _error(503, str(exc))
+
+    @app.exception_handler(AccountRestricted)
+    async def restricted(_: Request, exc: AccountRestricted) -> JSONResponse:
+        action = exc.action
+        return _error(
+            403,
+            str(exc),
+            restriction={k: action.get(k) for k in ("kind", "ends_at", "decision_id", "reason")},
+        )
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:

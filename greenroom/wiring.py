@@ -19,6 +19,7 @@ from feed.ratelimit import rates_from
 from feed.services import Services
 from greenroom import __version__
 from greenroom.settings import DEFAULT_PEPPER, LOOPBACK_HOSTS, Settings
+from pipeline.accounts import AccountStanding
 from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
@@ -120,7 +121,8 @@ def build_pipeline(
     gate = Gate(store, users, intake, path, config)
     takedown = TakedownService(store, users, path, likeness)
     generation = GenerationService(store, users, blobs, gate, provenance, config)
-    review = ReviewService(store, users, path, generation, provenance, banks)
+    accounts = AccountStanding(store, users, path)
+    review = ReviewService(store, users, path, generation, provenance, banks, accounts)
     feed = FeedService(store, teens, threads=config.threads)
     posting = PostingService(store, gate)
     reports = ReportService(store, users, path)
@@ -148,6 +150,7 @@ def build_pipeline(
         gate=gate,
         generation=generation,
         review=review,
+        accounts=accounts,
         feed=feed,
         posting=posting,
         reports=reports,

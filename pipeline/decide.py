@@ -31,6 +31,7 @@ person who asked.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ from detectors.base import MediaError, Signal
 from pipeline.judge import judge
 from pipeline.sources import ScanInput, SignalSource
 from policies.schema import SIGNAL_ROOTS, SignalView
+from store.accounts import strike_summary
 from store.clips import NewClip
 from store.db import Store, Tx
 from store.decisions import (
@@ -151,11 +153,16 @@ class DecisionRequest:
     replay_scan_id: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     override: Override | None = None
+    # A door's conditional override, decided from the policy's decision document
+    # (an overturned prompt appeal waives the reasons the moderator cleared).
+    waiver: Callable[[dict[str, Any]], Override | None] | None = None
     # A door's own queue (reports), fixed or computed from the policy's decision document.
     queue: QueueRequest | Callable[[dict[str, Any]], QueueRequest] | None = None
     # Clip status the door decides itself (a report moves only a live clip); None: from the outcome.
     status_rule: Callable[[dict[str, Any]], str | None] | None = None
     job_id: str | None = None
+    # False: no signal source runs (the account door judges the account's history only).
+    live_sources: bool = True
     before: Callable[[Tx], Any] | None = None
     also: Callable[[Tx, RecordedDecision], Any] | None = None
 
@@ -248,13 +255,12 @@ class DecisionPath:
 
     # -- context ------------------------------------------------------------------------
 
-    def _strikes(self, creator: User | None) -> int:
+    def _strikes(self, creator: User | None) -> dict[str, Any]:
         if creator is None:
-            return 0
+            return {}
         # Strikes are counted by moderators (pipeline.review), not inferred from
         # clip status: a takedown for a revoked cameo is not the creator's fault.
-        row = self.store.query("SELECT count(*) FROM strikes WHERE user_id = ?", [creator.id])
-        return int(row[0][0]) if row else 0
+        return strike_summary(self.store, creator.id)
 
     def context_for(
         self, req: DecisionRequest, extra: Mapping[str, Any], base: Mapping[str, Any] | None = None
@@ -269,7 +275,7 @@ class DecisionPath:
                     "role": creator.role if creator else "user",
                     "is_teen": bool(creator and creator.is_teen),
                     "verified": False,
-                    "strikes": self._strikes(creator),
+                    **self._strikes(creator),
                 },
                 # A teen's clip is judged by the teen thresholds; an adult's clip is
                 # judged as adult content and separately checked for teen viewers.
@@ -302,7 +308,7 @@ class DecisionPath:
         # Live sources always run. A replaying door (report, takedown, a verdict)
         # hands them no media, so only the text side re-runs -- today's character
         # registry, today's consents for the lineage -- on top of the stored view.
-        signals, view, extra, ran, errors = self.run_sources(scan)
+        signals, view, extra, ran, errors = self.run_sources(scan, None if req.live_sources else ())
         base: dict[str, Any] = {}
         if req.replay_view is not None:
             stored = dict(req.replay_view)
@@ -325,6 +331,8 @@ class DecisionPath:
         audience = judgement.audience
         policy_outcome = doc["outcome"]
         override = req.override
+        if override is None and req.waiver is not None:
+            override = req.waiver(doc)
         if override is not None:
             doc["policy_outcome"] = policy_outcome
             doc["outcome"] = override.outcome
@@ -389,6 +397,7 @@ class DecisionPath:
                     "sources_run": ran,
                     "source_errors": errors,
                     "requested_cameos": scan.requested_cameos,
+                    "prompt_digest": prompt_digest(scan.prompt) if scan.prompt else None,
                     "media": req.media.to_dict() if req.media else None,
                 },
                 view={**view, "context": context},
@@ -438,8 +447,8 @@ class DecisionPath:
         audience: str,
         override: Override | None,
     ) -> ClipChange | None:
-        if req.scan.stage == "prompt" and req.clip is None:
-            return None  # a prompt makes no clip until it is generated
+        if req.scan.stage in ("prompt", "account") and req.clip is None:
+            return None  # a prompt makes no clip until it is generated; an account has none
         if override is not None:
             if override.status is None or req.clip is None:
                 return None
@@ -475,8 +484,10 @@ class DecisionPath:
     def _queue_request(
         self, req: DecisionRequest, doc: dict[str, Any], override: Override | None
     ) -> QueueRequest | None:
-        if override is not None and override.decided_by is not None:
-            return None  # a human decided: nothing more to queue
+        if override is not None and (
+            override.decided_by is not None or override.outcome == "allow"
+        ):
+            return None  # a human decided (now or on appeal): nothing more to queue
         if req.queue is not None:
             return req.queue(doc) if callable(req.queue) else req.queue
         if not doc.get("queue"):
@@ -488,7 +499,9 @@ class DecisionPath:
         if req.clip is None and req.scan.stage == "prompt":
             creator = req.scan.creator
             # One item per creator and prompt: repeating a flagged prompt does not flood the queue.
-            dedupe = f"prompt:{creator.id if creator else ''}:{_digest(req.scan.prompt or '')}"
+            dedupe = (
+                f"prompt:{creator.id if creator else ''}:{prompt_digest(req.scan.prompt or '')}"
+            )
         return QueueRequest(
             queue=str(doc["queue"]),
             priority=int(doc.get("priority") or 0),
@@ -497,7 +510,6 @@ class DecisionPath:
         )
 
 
-def _digest(text: str) -> str:
-    import hashlib
-
+def prompt_digest(text: str) -> str:
+    """One prompt however it is spaced or cased: queue dedupe and appeal waivers match on it."""
     return hashlib.sha256(" ".join(text.lower().split()).encode("utf-8")).hexdigest()[:32]

@@ -15,15 +15,23 @@ worker, once, even across a restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.answers import stored_decision_for_user
-from pipeline.decide import Decided, DecisionPath, DecisionRequest, clip_status_for
+from pipeline.decide import (
+    Decided,
+    DecisionPath,
+    DecisionRequest,
+    Override,
+    clip_status_for,
+    prompt_digest,
+)
 from pipeline.intake import MediaItem, keyframes
 from pipeline.lineage import require_remixable
 from pipeline.sources import ScanInput, Stage
+from policies.schema import UNOVERRIDABLE_REASON
 from store import clips as clip_rows
 from store import jobs
 from store.clips import Clips, NewClip
@@ -31,6 +39,7 @@ from store.db import new_id
 from store.decisions import AlreadyRecorded, Decisions
 from store.jsondoc import loads
 from store.queue import due_in
+from store.reports import overturned_prompt_appeal
 from store.users import User, Users
 
 if TYPE_CHECKING:
@@ -105,7 +114,11 @@ class Gate:
             requested_cameos=cameos,
             parent_clip_id=parent_clip_id,
         )
-        return self.path.decide(DecisionRequest(door=door, scan=scan, origin="generated"))
+        return self.path.decide(
+            DecisionRequest(
+                door=door, scan=scan, origin="generated", waiver=self._waiver(creator, prompt)
+            )
+        )
 
     def scan(
         self,
@@ -172,9 +185,49 @@ class Gate:
         )
         return self.path.decide(
             DecisionRequest(
-                door=door, scan=scan, clip=clip, origin=origin, media=item, job_id=job_id
+                door=door,
+                scan=scan,
+                clip=clip,
+                origin=origin,
+                media=item,
+                job_id=job_id,
+                # The output of a prompt cleared on appeal is not blocked again for the same reasons.
+                waiver=self._waiver(creator, prompt) if stage == "output" else None,
             )
         )
+
+    def _waiver(
+        self, creator: User | None, prompt: str | None
+    ) -> Callable[[dict[str, Any]], Override | None] | None:
+        """Waive a blocked prompt's reasons a moderator cleared on appeal (never sexual_minors).
+
+        Only when every reason the policy gives now was cleared, and no source
+        failed: a new reason, or a finding in the generated media, decides as usual.
+        """
+        if creator is None or not prompt:
+            return None
+        cleared = overturned_prompt_appeal(self.store, creator.id, prompt_digest(prompt))
+        if cleared is None:
+            return None
+        reasons_cleared = set(cleared["reasons"])
+
+        def waive(doc: dict[str, Any]) -> Override | None:
+            reasons = set(doc.get("reasons") or [])
+            if doc["outcome"] == "allow" or doc.get("errors") or not reasons:
+                return None
+            if UNOVERRIDABLE_REASON in reasons or not reasons <= reasons_cleared:
+                return None
+            return Override(
+                outcome="allow",
+                reason=f"appeal {cleared['appeal_id']} overturned the block of this prompt",
+                details={
+                    "appeal_id": cleared["appeal_id"],
+                    "appealed_decision": cleared["decision_id"],
+                    "waived_reasons": sorted(reasons),
+                },
+            )
+
+        return waive
 
     # -- asynchronous scans -----------------------------------------------------------------------
 

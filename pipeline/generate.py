@@ -45,6 +45,7 @@ from generator.signing import GenerationInfo, Parent, SigningError, SigningIdent
 from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
 from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
 from pipeline.answers import user_decision
+from store import accounts as account_rows
 from store import clips as clip_rows
 from store import jobs
 from store.db import NotFound, now
@@ -229,7 +230,12 @@ class GenerationService:
         return doc
 
     def check_quota(self, user: User) -> dict[str, Any]:
-        """The quota if the account may generate now, else :class:`QuotaExceeded`."""
+        """The quota if the account may generate now, else :class:`QuotaExceeded`.
+
+        An account whose generation is suspended or banned is refused first
+        (:class:`store.accounts.AccountRestricted`), whatever its quota.
+        """
+        account_rows.require(self.store, user, "generate")
         doc = self.quota(user)
         if doc["remaining_today"] <= 0:
             raise QuotaExceeded(doc)

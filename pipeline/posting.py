@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.answers import answer
 from pipeline.decide import Decided
 from pipeline.lineage import can_see, require_remixable
+from store import accounts as account_rows
 from store.clips import Clips
 from store.users import User
 
@@ -49,6 +50,7 @@ class PostingService:
         declared_name: str | None = None,
     ) -> dict[str, Any]:
         """Post a new clip: scanned by the gate (stage ``upload``), then published, queued or blocked."""
+        account_rows.require(self.store, creator, "upload")
         result = self.gate.scan(
             media,
             creator,
@@ -69,6 +71,7 @@ class PostingService:
         declared_name: str | None = None,
     ) -> dict[str, Any]:
         """Post a remix: the parent must be live and visible; the gate (stage ``remix``) checks consents."""
+        account_rows.require(self.store, creator, "upload")
         # The creator and staff can see their blocked clip, but not give it a second life.
         parent = require_remixable(self.clips, parent_clip_id, creator)
         result = self.gate.scan(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.decide import DecisionRequest
 from pipeline.lineage import can_see
 from pipeline.sources import ScanInput
+from store import accounts as account_rows
 from store.clips import Clips
 from store.db import Conflict, NotFound, as_aware, now
 from store.decisions import Decisions, RecordedDecision
@@ -85,6 +86,7 @@ class ReportService:
         blocks it from a detector's finding; a re-decision naming its own queue
         (``child_safety`` at 90+) also opens or escalates an item there.
         """
+        account_rows.require(self.store, user, "report")
         reason = (reason or "").strip().lower()
         if reason not in REPORT_REASONS:
             raise ValueError(f"reason must be one of: {', '.join(REPORT_REASONS)}")
@@ -207,6 +209,28 @@ class ReportService:
             "specialist_item_id": specialist_item.item_id if specialist_item else None,
         }
 
+    def _appeal_kind(self, decision: dict[str, Any]) -> str:
+        """clip, prompt or account; refuses a decision that is not (or no longer) appealable."""
+        if decision["clip_id"]:
+            latest = self.store.query(
+                "SELECT id FROM decisions WHERE clip_id = ? ORDER BY created_at DESC, id DESC "
+                "LIMIT 1",
+                [decision["clip_id"]],
+            )
+            if latest and latest[0][0] != decision["id"]:
+                raise Conflict("a newer decision replaced this one; appeal the latest decision")
+            return "clip"
+        if decision["door"] == "account":
+            if not any(
+                a["decision_id"] == decision["id"] and a["active"]
+                for a in account_rows.actions_of(self.store, str(decision["subject_id"]))
+            ):
+                raise ValueError("this account decision has no action in force to appeal")
+            return "account"
+        if decision["stage"] == "prompt":
+            return "prompt"
+        raise ValueError("this decision cannot be appealed")
+
     def reporter_weight(self, reporter_ids: list[str]) -> float:
         """How much a set of distinct reporters counts: new accounts count less."""
         if not reporter_ids:
@@ -223,7 +247,12 @@ class ReportService:
         return total
 
     def appeal(self, user: User, decision_id: str, message: str) -> dict[str, Any]:
-        """The clip's creator appeals the latest decision on it: an ``appeals`` item with a deadline."""
+        """Appeal a decision about you: an ``appeals`` item with a deadline.
+
+        Appealable: the latest decision on your own clip, a block of your
+        prompt (the prompt check or a generation request), and an account
+        decision whose action (suspension, ban) is in force.
+        """
         message = (message or "").strip()
         if not message:
             raise ValueError("an appeal needs a message")
@@ -231,20 +260,20 @@ class ReportService:
             raise ValueError(f"the message is longer than {MAX_DETAILS_CHARS} characters")
         decision_id = str(decision_id)[:64]
         rows = self.store.query_dicts(
-            "SELECT d.id, d.clip_id, d.outcome, c.creator_id FROM decisions d "
-            "JOIN clips c ON c.id = d.clip_id WHERE d.id = ?",
+            "SELECT d.id, d.clip_id, d.outcome, d.door, c.creator_id, s.stage, "
+            "json_extract_string(s.context, '$.creator.id') AS subject_id FROM decisions d "
+            "LEFT JOIN clips c ON c.id = d.clip_id LEFT JOIN scans s ON s.id = d.scan_id "
+            "WHERE d.id = ?",
             [decision_id],
         )
+        decision = rows[0] if rows else None
+        owner = None
+        if decision is not None:
+            owner = decision["creator_id"] if decision["clip_id"] else decision["subject_id"]
         # Someone else's decision answers like a missing one: it is not theirs to know of.
-        if not rows or rows[0]["creator_id"] != user.id:
+        if decision is None or owner != user.id:
             raise NotFound(f"no decision {decision_id}")
-        decision = rows[0]
-        latest = self.store.query(
-            "SELECT id FROM decisions WHERE clip_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-            [decision["clip_id"]],
-        )
-        if latest and latest[0][0] != decision_id:
-            raise Conflict("a newer decision replaced this one; appeal the latest decision")
+        kind = self._appeal_kind(decision)
         if decision["outcome"] not in APPEALABLE:
             raise ValueError(
                 f"a decision with outcome {decision['outcome']!r} cannot be appealed; "
@@ -260,8 +289,10 @@ class ReportService:
                 QueueRequest(
                     APPEALS_QUEUE,
                     APPEAL_PRIORITY,
-                    f"appeal of {decision['outcome']}: {message[:200]}",
+                    f"appeal of {kind} {decision['outcome']}: {message[:200]}",
                     due,
+                    # A clip-less decision (a prompt, an account) has one item per decision.
+                    dedupe_key=None if decision["clip_id"] else f"appeal:{decision_id}",
                 ),
                 user.id,
             )
@@ -272,6 +303,7 @@ class ReportService:
         return {
             "appeal_id": appeal_id,
             "decision_id": decision_id,
+            "kind": kind,
             "clip_id": decision["clip_id"],
             "queue": APPEALS_QUEUE,
             "queue_item_id": item_id,

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.decide import DecisionRequest, Override
 from pipeline.sources import ScanInput
+from policies.schema import STRIKE_CATEGORIES
+from store import accounts as account_rows
 from store import queue as queue_rows
 from store.clips import Clips
 from store.db import Conflict, NotFound
@@ -32,10 +34,11 @@ from store.decisions import Decisions, RecordedDecision
 from store.evidence import EvidenceHolds
 from store.jsondoc import loads
 from store.queue import QueueItems
-from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports
+from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports, void_strikes
 from store.users import User, Users
 
 if TYPE_CHECKING:
+    from pipeline.accounts import AccountStanding
     from pipeline.banks import BankService
     from pipeline.decide import DecisionPath
     from pipeline.generate import GenerationService
@@ -55,18 +58,8 @@ BLOCKING = frozenset({"block", "takedown"})
 REPORTS_QUEUE = "reports"
 APPEALS_QUEUE = "appeals"
 MAX_REASON_CHARS = 2000
-# Reason categories a moderator files a decision under.
-CATEGORIES = (
-    "sexual_minors",
-    "sexual",
-    "violence",
-    "hate",
-    "self_harm",
-    "likeness",
-    "character",
-    "spam",
-    "other",
-)
+# Reason categories a moderator files a decision under (the policy's strike categories).
+CATEGORIES = STRIKE_CATEGORIES
 CHILD_SAFETY = "sexual_minors"
 # The bank a sexual_minors takedown feeds: the first bank of the hash-bank category
 # sexual_minors (the category the default policy's minor_sexual rule reads on a match),
@@ -87,7 +80,9 @@ class ReviewService:
         generation: GenerationService,
         provenance: ProvenanceService,
         banks: BankService,
+        accounts: AccountStanding,
     ) -> None:
+        self.accounts = accounts
         self.store = store
         self.users = users
         self.path = path
@@ -221,9 +216,12 @@ class ReviewService:
             raise ValueError("only a block or takedown can add the clip to a hash bank")
         if strike and outcome not in ("block", "takedown"):
             raise ValueError("only a block or takedown can count a strike")
-        creator_id = self._creator_of(item["clip_id"])
+        creator_id = self._creator_of(item["clip_id"]) or self._subject_of(reviewed)
         if strike and creator_id is None:
             raise ValueError("this item has no clip creator to strike")
+        if category == CHILD_SAFETY and outcome in BLOCKING and item["clip_id"] is not None:
+            # A confirmed sexual_minors removal always counts: the account rules ban on it.
+            strike = strike or creator_id is not None
         pending = None
         work: tempfile.TemporaryDirectory[str] | None = None
         if clip_status == "published" and item["clip_id"] is not None:
@@ -311,6 +309,16 @@ class ReviewService:
             [decision_id],
         )
         return rows[0] if rows else None
+
+    def _subject_of(self, reviewed: dict[str, Any] | None) -> str | None:
+        """Whose prompt or account a clip-less decision was about (from its scan's context)."""
+        if reviewed is None or reviewed.get("scan_id") is None:
+            return None
+        rows = self.store.query(
+            "SELECT json_extract_string(context, '$.creator.id') FROM scans WHERE id = ?",
+            [reviewed["scan_id"]],
+        )
+        return str(rows[0][0]) if rows and rows[0][0] else None
 
     def _creator_of(self, clip_id: str | None) -> str | None:
         if clip_id is None:
@@ -411,7 +419,7 @@ class ReviewService:
                 )
             if strike and creator_id is not None:
                 closed["strike"] = add_strike(
-                    tx, creator_id, decision_id, clip_id, reason, moderator.id
+                    tx, creator_id, decision_id, clip_id, reason, moderator.id, category
                 )
             closed.update(
                 self._close_origin(tx, item, origin, decision_id, action, outcome, reason, moderator)
@@ -454,6 +462,11 @@ class ReviewService:
                 also=also,
             )
         )
+        if "strike" in closed and creator_id is not None:
+            # Its own transaction, after the strike is committed: the account decision
+            # reads the strike history it is judged on. A crash in between leaves the
+            # strike counted; the next strike judges the account again.
+            closed["account"] = self.accounts.evaluate(creator_id, decided.decision_id, moderator)
         return {
             "decision_id": decided.decision_id,
             "outcome": outcome,
@@ -493,6 +506,14 @@ class ReviewService:
                 decision_id, clip_id,
             )  # fmt: skip
             closed["appeal"] = {"id": origin["id"], "status": status}
+            if status == "overturned":
+                # The contested decision was wrong: its strikes stop counting and the
+                # account actions it took end now.
+                voided = void_strikes(tx, origin["decision_id"], moderator.id)
+                lifted = account_rows.lift_for_decision(
+                    tx, origin["decision_id"], moderator.id, f"appeal overturned: {reason}"
+                )
+                closed["appeal"].update(voided_strikes=voided, lifted_actions=lifted)
         elif origin["kind"] == "dispute":
             verdict = action if action in VERDICTS else (
                 "uphold" if outcome == self._contested(item) else "overturn"
@@ -528,8 +549,8 @@ class ReviewService:
     def strikes(self, user_id: str) -> list[dict[str, Any]]:
         """A user's strikes, newest first (staff view)."""
         return self.store.query_dicts(
-            "SELECT id, user_id, decision_id, clip_id, reason, created_by, created_at "
-            "FROM strikes WHERE user_id = ? ORDER BY created_at DESC, id",
+            "SELECT id, user_id, decision_id, clip_id, reason, category, created_by, created_at, "
+            "voided_at FROM strikes WHERE user_id = ? ORDER BY created_at DESC, id",
             [str(user_id)[:64]],
         )
 

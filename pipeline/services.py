@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.accounts import AccountStanding
 from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
@@ -61,6 +62,7 @@ class PipelineServices:
     gate: Gate
     generation: GenerationService
     review: ReviewService
+    accounts: AccountStanding
     feed: FeedService
     posting: PostingService
     reports: ReportService

@@ -19,7 +19,7 @@ from detectors.base import Signal
 from pipeline.media import Frame
 from store.users import User
 
-Stage = Literal["prompt", "output", "upload", "remix", "report"]
+Stage = Literal["prompt", "output", "upload", "remix", "report", "account"]
 
 
 @dataclass

@@ -73,9 +73,14 @@ class FiredRule:
     status: str = "active"
     file: str = ""
     overridden_by: str | None = None
+    # An account rule's action ({kind, days}); acted on only at the account door.
+    account_action: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["account_action"] is None:
+            del data["account_action"]  # clip decisions keep their stored shape
+        return data
 
 
 @dataclass
@@ -498,6 +503,7 @@ class PolicySet:
                 spec.priority,
                 spec.status,
                 rule.file,
+                account_action=spec.account_action.model_dump() if spec.account_action else None,
             )
             (fired if spec.status == "active" else shadow).append(hit)
         active_failures = [f for f in failures if f.status == "active"]

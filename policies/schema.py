@@ -36,8 +36,9 @@ never errors on absent data:
   cameo nor a consenting one); ``photorealistic`` is the detector's
   confidence plus a not-a-flat-colour-drawing check
   (``detectors.faces.realism``); default ``[]``.
-- ``context``: ``{creator: {id, role, is_teen, verified, strikes}, audience:
-  "teen"|"adult", stage: "prompt"|"output"|"upload"|"remix"|"report",
+- ``context``: ``{creator: {id, role, is_teen, verified, strikes, strikes_90d,
+  strike_categories: {CATEGORY: count}}, audience:
+  "teen"|"adult", stage: "prompt"|"output"|"upload"|"remix"|"report"|"account",
   consent: {required, granted, missing, revoked}, report: {reason, count,
   reasons}, published, is_remix, parent_id}``.
 """
@@ -45,7 +46,7 @@ never errors on absent data:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -92,6 +93,30 @@ class ThresholdSpec(_Strict):
     models: dict[str, float | ModelThreshold] = Field(default_factory=dict)
 
 
+AccountActionKind = Literal["suspend_generation", "suspend_uploads", "ban"]
+MAX_ACTION_DAYS = 3650
+
+
+class AccountActionSpec(_Strict):
+    """What an account rule does to the account when it fires (``stage == "account"``).
+
+    A suspension lasts ``days``; a ban lasts until an appeal or staff lift it.
+    """
+
+    kind: AccountActionKind
+    days: Annotated[int, Field(ge=1, le=MAX_ACTION_DAYS)] | None = None
+
+    @field_validator("days")
+    @classmethod
+    def _days_for_kind(cls, value: int | None, info: Any) -> int | None:
+        kind = info.data.get("kind")
+        if kind == "ban" and value is not None:
+            raise ValueError("a ban has no days: it lasts until an appeal or staff lift it")
+        if kind != "ban" and value is None:
+            raise ValueError(f"{kind} needs days (how long it lasts)")
+        return value
+
+
 class RuleSpec(_Strict):
     """One rule: when ``condition`` (CEL) is true, propose ``outcome``."""
 
@@ -109,6 +134,8 @@ class RuleSpec(_Strict):
     overrides: list[str] = Field(default_factory=list)
     # Keep media and signals beyond normal retention (legal hold / reporting).
     preserve_evidence: bool = False
+    # An account rule: what happens to the account (acted on only at the account door).
+    account_action: AccountActionSpec | None = None
 
     @field_validator("condition")
     @classmethod
@@ -254,12 +281,31 @@ class UnknownFace(_View):
     detector: str = ""
 
 
+# Moderators file decisions (and so strikes) under these reason categories.
+STRIKE_CATEGORIES: tuple[str, ...] = (
+    "sexual_minors",
+    "sexual",
+    "violence",
+    "hate",
+    "self_harm",
+    "likeness",
+    "character",
+    "spam",
+    "other",
+)
+
+
 class Creator(_View):
     id: str = ""
     role: str = "user"
     is_teen: bool = False
     verified: bool = False
-    strikes: int = 0
+    strikes: int = 0  # upheld (not voided on appeal), all time
+    strikes_90d: int = 0
+    # Upheld strikes in the last 90 days by category; every category is present (0: none).
+    strike_categories: dict[str, int] = Field(
+        default_factory=dict, json_schema_extra={"keys": list(STRIKE_CATEGORIES)}
+    )
 
 
 class ConsentSummary(_View):
@@ -278,7 +324,7 @@ class ReportContext(_View):
 class DecisionContext(_View):
     creator: Creator = Field(default_factory=Creator)
     audience: Audience = "adult"
-    stage: Literal["prompt", "output", "upload", "remix", "report"] = "output"
+    stage: Literal["prompt", "output", "upload", "remix", "report", "account"] = "output"
     consent: ConsentSummary = Field(default_factory=ConsentSummary)
     report: ReportContext = Field(default_factory=ReportContext)
     # The clip is live: harms found now call for a takedown, not a block.

@@ -39,6 +39,7 @@ DOORS = (
     "dispute_verdict",
     "takedown",
     "moderator",
+    "account",
 )
 
 
@@ -116,6 +117,8 @@ class RecordedDecision:
     queue_transition: str | None = None
     queue_priority: int | None = None
     queue_due_at: Any = None
+    # The rules that fired (the policy's, as recorded): a door's ``also`` may act on them.
+    rules: tuple[dict[str, Any], ...] = ()
 
 
 _SCAN_COLUMNS = ("id", "clip_id", "stage", "context", "created_at", "duration_ms", "view", "job_id")
@@ -250,6 +253,7 @@ def apply(tx: Tx, rec: DecisionRecord) -> RecordedDecision:
         queue_transition=opened.transition if opened else None,
         queue_priority=opened.priority if opened else None,
         queue_due_at=opened.due_at if opened else None,
+        rules=tuple(rec.rules),
     )
 
 

@@ -651,7 +651,58 @@ class StrikeAdded(AuditEvent):
     decision_id: str = ""
     clip_id: str | None = None
     reason: str = ""
+    category: str | None = None
     strikes: int = 0
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class StrikesVoided(AuditEvent):
+    """An appeal overturned the decision that counted these strikes: they no longer count."""
+
+    name: ClassVar[str] = "user.strikes_voided"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    decision_id: str = ""
+    strike_ids: list[str] = field(default_factory=list)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class AccountActionTaken(AuditEvent):
+    """A policy rule on the account's strikes suspended generation or uploads, or banned it."""
+
+    name: ClassVar[str] = "account.action_taken"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    action_id: str = ""
+    kind: str = ""
+    rule_id: str = ""
+    decision_id: str = ""
+    trigger_decision_id: str | None = None
+    ends_at: str | None = None
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class AccountActionLifted(AuditEvent):
+    """An account action ended early: an appeal overturned it or staff lifted it."""
+
+    name: ClassVar[str] = "account.action_lifted"
+    subject_type: ClassVar[str | None] = "user"
+    user_id: str = ""
+    action_id: str = ""
+    kind: str = ""
+    reason: str = ""
 
     @property
     def subject_id(self) -> str | None:

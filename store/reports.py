@@ -18,7 +18,9 @@ from store.events import (
     DisputeDecided,
     ReportsResolved,
     StrikeAdded,
+    StrikesVoided,
 )
+from store.jsondoc import loads
 
 
 def open_reports(tx: Tx | Any, clip_id: str) -> list[tuple[str, str]]:
@@ -179,15 +181,18 @@ def add_strike(
     clip_id: str | None,
     reason: str,
     moderator_id: str,
+    category: str | None = None,
 ) -> dict[str, Any]:
     strike_id = new_id("strk")
     tx.execute(
-        "INSERT INTO strikes (id, user_id, decision_id, clip_id, reason, created_by, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [strike_id, user_id, decision_id, clip_id, reason, moderator_id, now()],
+        "INSERT INTO strikes (id, user_id, decision_id, clip_id, reason, category, created_by, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [strike_id, user_id, decision_id, clip_id, reason, category, moderator_id, now()],
     )
     count = int(
-        tx.execute("SELECT count(*) FROM strikes WHERE user_id = ?", [user_id]).fetchone()[0]
+        tx.execute(
+            "SELECT count(*) FROM strikes WHERE user_id = ? AND voided_at IS NULL", [user_id]
+        ).fetchone()[0]
     )
     tx.audit(
         StrikeAdded(
@@ -197,7 +202,54 @@ def add_strike(
             decision_id=decision_id,
             clip_id=clip_id,
             reason=reason[:500],
+            category=category,
             strikes=count,
         )
     )
-    return {"id": strike_id, "user_id": user_id, "strikes": count}
+    return {"id": strike_id, "user_id": user_id, "strikes": count, "category": category}
+
+
+def void_strikes(tx: Tx, decision_id: str, moderator_id: str) -> list[str]:
+    """Void the strikes a decision counted (its appeal was overturned); their ids."""
+    rows = tx.execute(
+        "SELECT id, user_id FROM strikes WHERE decision_id = ? AND voided_at IS NULL",
+        [decision_id],
+    ).fetchall()
+    if not rows:
+        return []
+    tx.execute(
+        "UPDATE strikes SET voided_at = ?, voided_by = ? WHERE decision_id = ? "
+        "AND voided_at IS NULL",
+        [now(), moderator_id, decision_id],
+    )
+    ids = [str(r[0]) for r in rows]
+    tx.audit(
+        StrikesVoided(
+            moderator_id, user_id=str(rows[0][1]), decision_id=decision_id, strike_ids=ids
+        )
+    )
+    return ids
+
+
+def overturned_prompt_appeal(store: Any, user_id: str, digest: str) -> dict[str, Any] | None:
+    """The latest overturned appeal of a block of this user's prompt (by prompt digest), if any.
+
+    ``reasons`` are the reasons the overturned decision gave: what the moderator cleared.
+    """
+    rows = store.query_dicts(
+        "SELECT a.id AS appeal_id, a.decision_id, d.rules FROM appeals a "
+        "JOIN decisions d ON d.id = a.decision_id JOIN scans s ON s.id = d.scan_id "
+        "WHERE a.appellant_id = ? AND a.status = 'overturned' AND a.clip_id IS NULL "
+        "AND s.stage = 'prompt' AND json_extract_string(s.context, '$.prompt_digest') = ? "
+        "ORDER BY a.decided_at DESC LIMIT 1",
+        [user_id, digest],
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    rules = loads(row["rules"]) if isinstance(row["rules"], str) else row["rules"]
+    return {
+        "appeal_id": row["appeal_id"],
+        "decision_id": row["decision_id"],
+        "reasons": sorted({str(r.get("reason")) for r in rules or [] if r.get("reason")}),
+    }

@@ -89,6 +89,18 @@ class LiveServer:
         # Generous: the first request of a fresh server loads every model on a busy CI machine.
         return httpx.Client(base_url=self.url, headers=headers, timeout=240.0)
 
+    def add_account(self, handle: str, role: str = "user", birth_year: int | None = 1990) -> str:
+        """A further account with a token, for a test whose actions must not touch the shared ones."""
+        svc = self.services
+        with svc.store.transaction() as tx:
+            user = svc.users.create(
+                tx, handle, role, birth_year=birth_year, password=f"{handle}-pw"
+            )
+            _, token = svc.users.issue_token(tx, user.id, label="test")
+        self.tokens[handle] = token
+        self.users[handle] = user
+        return handle
+
 
 # Accounts every live server has: one per role, plus a teen.
 ROLE_ACCOUNTS = {

@@ -119,6 +119,8 @@ def world(
     appeal = ctx.reports.appeal(ada, blocked["decision_id"], "please look again")
     verdict = ctx.review.decide(appeal["queue_item_id"], mo, "uphold", "stands")
     w.by_door["appeal_verdict"] = verdict["decision_id"]
+    # The account door: the account judged on its strikes (no signal source runs there).
+    w.by_door["account"] = ctx.accounts.evaluate(ada.id, blocked["decision_id"], mo)["decision_id"]
 
     # A rights holder's dispute of the remix decision, and its verdict.
     character = ctx.characters.register(
@@ -173,14 +175,17 @@ def test_shadow_version_compared(world: World, door: str) -> None:
     assert {"outcome", "baseline_outcome", "changed"} <= set(shadow["comparison"])
 
 
-@pytest.mark.parametrize("door", [d for d in DOORS if d != "prompt" and d != "generate_prompt"])
+MEDIA_DOORS = [d for d in DOORS if d not in ("prompt", "generate_prompt", "account")]
+
+
+@pytest.mark.parametrize("door", MEDIA_DOORS)
 def test_audience_check_on_every_media_door(world: World, door: str) -> None:
     check = world.decision(world.by_door[door])["details"]["explanation"]["teen_audience_check"]
     assert check is not None and check["outcome"] in ("allow", "label", "age_restrict", "review",
                                                       "block", "takedown")  # fmt: skip
 
 
-@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("door", [d for d in DOORS if d != "account"])
 def test_failed_source_forces_review(world: World, door: str) -> None:
     record = world.decision(world.by_door[door])
     details = record["details"]

@@ -69,7 +69,9 @@ def test_a_child_safety_takedown_banks_the_clip_and_holds_the_evidence(
     live = shared_live_server
     store = live.services.store
     review = live.services.pipeline.review
-    posted = _post(live, "adult", bunny, prompt="a bunny in a meadow")
+    # Its own poster: a confirmed sexual_minors removal bans the account that posted it.
+    poster = live.add_account("cs-poster-1")
+    posted = _post(live, poster, bunny, prompt="a bunny in a meadow")
     assert posted["status"] == "published", posted
     clip_id = posted["clip_id"]
     report = _report(live, "guardian", clip_id, "child_safety")
@@ -83,6 +85,7 @@ def test_a_child_safety_takedown_banks_the_clip_and_holds_the_evidence(
     assert out["category"] == "sexual_minors" and out["clip_status"] == "taken_down"
     banked = out["closed"]["banked"]
     assert banked["bank"] == "child_safety" and banked["added"] >= 1
+    assert [a["kind"] for a in out["closed"]["account"]["actions"]] == ["ban"]
     hold_id = out["closed"]["evidence_hold"]
 
     # The bank was created on first use with the category the minor_sexual rule reads.
@@ -165,7 +168,7 @@ def test_a_child_safety_block_of_a_held_upload_banks_into_the_same_bank(
 ) -> None:
     live = shared_live_server
     photo = fixtures_dir / "faces" / "deepface" / "img2.jpg"
-    posted = _post(live, "adult", photo)
+    posted = _post(live, live.add_account("cs-poster-2"), photo)
     assert posted["status"] == "queued" and posted["queue_item_id"], posted  # real_people
     r = _decide(live, posted["queue_item_id"], "block", category="sexual_minors")
     assert r.status_code == 200, r.text

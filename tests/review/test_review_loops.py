@@ -209,7 +209,12 @@ def test_overturned_appeal_republishes_and_records_who_decided(
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["clip_status"] == "published" and doc["outcome"] == "allow"
-    assert doc["closed"]["appeal"] == {"id": appeal["appeal_id"], "status": "overturned"}
+    assert doc["closed"]["appeal"] == {
+        "id": appeal["appeal_id"],
+        "status": "overturned",
+        "voided_strikes": [],
+        "lifted_actions": [],
+    }
     row = _one(
         live,
         "SELECT status, decided_by, decision_reason, resolution_decision_id FROM appeals "
