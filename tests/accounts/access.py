@@ -24,6 +24,10 @@ ACCESS = {
     ("GET", "/users/{handle}/invite-tree"): STAFF,
     ("POST", "/users/{handle}/invites/stop"): STAFF,
     ("POST", "/users/{handle}/invites/resume"): STAFF,
+    # Account standing: strikes and account actions (issue 13).
+    ("GET", "/me/standing"): ANY,
+    ("GET", "/users/{handle}/standing"): STAFF,
+    ("POST", "/account-actions/{action_id}/lift"): STAFF,
 }
 
 # Calling these uses up the caller's token: the access table gives each call a throwaway one.
