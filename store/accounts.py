@@ -197,8 +197,8 @@ def add_action(
     )
 
 
-def lift(tx: Tx, action_id: str, by: str, reason: str) -> dict[str, Any]:
-    """End an action in force now (staff, or an overturned appeal); audited."""
+def lift(tx: Tx, action_id: str, by: str | None, reason: str) -> dict[str, Any]:
+    """End an action in force now (staff, an overturned appeal, or the CLI: ``by`` None); audited."""
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("lifting an account action needs a reason")

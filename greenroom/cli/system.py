@@ -180,6 +180,68 @@ def user_unsuspend(
     )
 
 
+@user_app.command("standing")
+def user_standing(
+    handle: str,
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """An account's upheld strikes and account actions (suspensions, bans), in force and past."""
+    from store import accounts
+    from store.db import NotFound
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir) as store:
+            try:
+                target = _users(store, data_dir).by_handle(handle)
+            except NotFound as exc:
+                raise BadInput(str(exc)) from None
+            return {
+                "handle": target.handle,
+                **accounts.strike_summary(store, target.id),
+                "actions": accounts.actions_of(store, target.id),
+            }
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: "\n".join(
+            [f"@{d['handle']}: {d['strikes']} upheld strike(s), {d['strikes_90d']} in 90 days"]
+            + [
+                f"  {a['id']} {a['kind']:<18} {'IN FORCE' if a['active'] else 'ended':<8} "
+                f"{a['sentence']}"
+                for a in d["actions"]
+            ]
+        ),
+    )
+
+
+@user_app.command("lift-action")
+def user_lift_action(
+    action_id: str,
+    reason: str = typer.Option(..., "--reason", help="why (kept in the audit log)"),
+    data_dir: Path | None = DATA_DIR_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """End an account action (a suspension or a ban) now, with a reason (audited)."""
+    from store import accounts
+    from store.db import Conflict, NotFound
+
+    def body() -> dict[str, Any]:
+        with open_store(data_dir) as store:
+            try:
+                with store.transaction() as tx:
+                    return accounts.lift(tx, action_id, None, reason)
+            except (NotFound, Conflict) as exc:
+                raise BadInput(str(exc)) from None
+
+    emit(
+        run_command(as_json, body),
+        as_json,
+        lambda d: f"lifted {d['id']} ({d['kind']}): {d['lift_reason']}",
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(data_dir: Path | None = DATA_DIR_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Check the audit log's hash chain; exit 1 when it is broken."""

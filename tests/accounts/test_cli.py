@@ -65,3 +65,55 @@ def test_suspend_and_unsuspend_keep_the_cli_contract(tmp_path: Path) -> None:
         users = Users(store, pepper=PEPPER)
         assert users.authenticate(token).handle == "kid"
         assert store.verify_audit().ok
+
+
+def test_standing_and_lift_action_keep_the_cli_contract(tmp_path: Path) -> None:
+    from store import accounts
+    from store.reports import add_strike
+
+    data = str(tmp_path / "d")
+    assert run("init", "--data-dir", data, "--json").returncode == 0
+    added = run("user", "add", "sam", "--role", "user", "--data-dir", data, "--json")
+    assert added.returncode == 0, added.stderr
+    user_id = json.loads(added.stdout)["id"]
+    with Store(Path(data)) as store, store.transaction() as tx:
+        for n in range(3):
+            add_strike(tx, user_id, f"dec_cli_{n}", None, "spam", "mod", "spam")
+        action = accounts.add_action(
+            tx, user_id=user_id, kind="suspend_generation", rule_id="r", reason="repeat_strikes",
+            decision_id="dec_account", trigger_decision_id="dec_cli_2", days=7,
+        )  # fmt: skip
+    assert action is not None
+
+    shown = run("user", "standing", "sam", "--data-dir", data, "--json")
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["strikes"] == 3 and doc["strike_categories"] == {"spam": 3}
+    assert [(a["id"], a["kind"], a["active"]) for a in doc["actions"]] == [
+        (action["id"], "suspend_generation", True)
+    ]
+    text = run("user", "standing", "sam", "--data-dir", data)
+    assert "IN FORCE" in text.stdout and "appeal" in text.stdout
+
+    for bad in (
+        ("user", "standing", "nobody"),
+        ("user", "lift-action", action["id"], "--reason", "  "),
+        ("user", "lift-action", "act_missing", "--reason", "x"),
+    ):
+        r = run(*bad, "--data-dir", data, "--json")
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert set(json.loads(r.stdout)) == {"error"}
+
+    lifted = run(
+        "user", "lift-action", action["id"], "--reason", "test over", "--data-dir", data, "--json"
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    assert json.loads(lifted.stdout)["active"] is False
+    again = run(
+        "user", "lift-action", action["id"], "--reason", "twice", "--data-dir", data, "--json"
+    )
+    assert again.returncode == 2
+    with Store(Path(data)) as store:
+        events = [r[0] for r in store.query("SELECT event FROM audit_log ORDER BY seq")]
+        assert events.count("account.action_lifted") == 1
+        assert store.verify_audit().ok
