@@ -14,6 +14,7 @@ from feed.errors import BodyLimitMiddleware, install_error_handlers
 from feed.ratelimit import RateLimiter
 from feed.routes import (
     accounts,
+    audit,
     banks,
     cameos,
     characters,
@@ -95,6 +96,7 @@ def create_app(
         teens,
         cameos,
         accounts,
+        audit,
     ):
         app.include_router(module.router)
     assert_all_routes_secured(app)

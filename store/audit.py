@@ -9,8 +9,11 @@ with :func:`chain_row`), inside the caller's transaction.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -172,28 +175,171 @@ def verify_chain(conn: duckdb.DuckDBPyConnection) -> ChainReport:
     return ChainReport(True, len(rows), None)
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit rows to read: every given field must match (None: any)."""
+
+    actor_id: str | None = None
+    subject_id: str | None = None
+    subject_type: str | None = None
+    # An exact event name, or a family ending in ".": "account." matches every account event.
+    event: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    # Words that must appear in the payload (case-insensitive).
+    text: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("actor_id", "subject_id", "subject_type"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.event is not None:
+            if self.event.endswith("."):
+                clauses.append("starts_with(event, ?)")
+            else:
+                clauses.append("event = ?")
+            params.append(self.event)
+        if self.since is not None:
+            clauses.append("logged_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            clauses.append("logged_at < ?")
+            params.append(self.until)
+        if self.text:
+            # contains() on the lowered text: no LIKE pattern characters to escape.
+            clauses.append("contains(lower(CAST(payload AS VARCHAR)), ?)")
+            params.append(self.text.lower())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _shape(row: tuple[Any, ...]) -> dict[str, Any]:
+    seq, at, actor, event, s_type, s_id, payload, row_hash = row
+    return {
+        "seq": seq,
+        "at": _at_text(at),
+        "actor_id": actor,
+        "event": event,
+        "subject_type": s_type,
+        "subject_id": s_id,
+        "payload": json.loads(payload) if isinstance(payload, str) else payload,
+        "row_hash": row_hash,
+    }
+
+
+_SELECT = "SELECT seq, logged_at, actor_id, event, subject_type, subject_id, payload, row_hash FROM audit_log"
+
+
+def search(
+    conn: duckdb.DuckDBPyConnection,
+    where: AuditFilter | None = None,
+    *,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of matching rows, newest first, and the ``before_seq`` of the next page (None: last).
+
+    Keyset paging on ``seq``: a page costs the same at row 10 and at row 100,000,
+    and rows appended while someone pages do not shift what they see next.
+    """
+    sql, params = (where or AuditFilter()).where()
+    if before_seq is not None:
+        sql += (" AND" if sql else " WHERE") + " seq < ?"
+        params.append(before_seq)
+    rows = conn.execute(
+        f"{_SELECT}{sql} ORDER BY seq DESC LIMIT ?", [*params, limit + 1]
+    ).fetchall()
+    page = [_shape(r) for r in rows[:limit]]
+    return page, (page[-1]["seq"] if len(rows) > limit else None)
+
+
+def count(conn: duckdb.DuckDBPyConnection, where: AuditFilter | None = None) -> int:
+    sql, params = (where or AuditFilter()).where()
+    row = conn.execute(f"SELECT count(*) FROM audit_log{sql}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def export(
+    conn_for: Any, where: AuditFilter | None = None, *, batch: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every matching row, oldest first, read in batches (``conn_for()`` gives a connection per batch).
+
+    For streaming: nothing is held between batches, so a slow reader holds no
+    cursor or lock, and memory stays at one batch however long the log is.
+    """
+    sql, params = (where or AuditFilter()).where()
+    after = 0
+    while True:
+        page_sql = sql + (" AND" if sql else " WHERE") + " seq > ?"
+        rows = (
+            conn_for()
+            .execute(f"{_SELECT}{page_sql} ORDER BY seq LIMIT ?", [*params, after, batch])
+            .fetchall()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield _shape(row)
+        after = int(rows[-1][0])
+        if len(rows) < batch:
+            return
+
+
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "actor_id",
+    "event",
+    "subject_type",
+    "subject_id",
+    "payload",
+    "row_hash",
+)
+
+
+def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The export as CSV text, a header then one line per row (payload as compact JSON).
+
+    No cell can start a spreadsheet formula: people's words live only inside
+    the payload, which starts with ``{``; the other cells are our ids, names and times.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def take() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield take()
+    for row in rows:
+        writer.writerow(
+            [
+                json.dumps(row[c], sort_keys=True, separators=(",", ":"))
+                if c == "payload"
+                else row[c]
+                for c in CSV_COLUMNS
+            ]
+        )
+        yield take()
+
+
+def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The export as JSON lines, one row per line."""
+    for row in rows:
+        yield json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 def recent(
     conn: duckdb.DuckDBPyConnection, limit: int = 100, subject_id: str | None = None
 ) -> list[dict[str, Any]]:
     """The latest audit rows, newest first (for the console and the API)."""
-    sql = "SELECT seq, logged_at, actor_id, event, subject_type, subject_id, payload FROM audit_log"
-    params: list[Any] = []
-    if subject_id is not None:
-        sql += " WHERE subject_id = ?"
-        params.append(subject_id)
-    sql += " ORDER BY seq DESC LIMIT ?"
-    params.append(limit)
-    out = []
-    for seq, at, actor, event, s_type, s_id, payload in conn.execute(sql, params).fetchall():
-        out.append(
-            {
-                "seq": seq,
-                "at": _at_text(at),
-                "actor_id": actor,
-                "event": event,
-                "subject_type": s_type,
-                "subject_id": s_id,
-                "payload": json.loads(payload) if isinstance(payload, str) else payload,
-            }
-        )
-    return out
+    page, _ = search(conn, AuditFilter(subject_id=subject_id), limit=limit)
+    for row in page:
+        row.pop("row_hash")
+    return page

@@ -24,7 +24,6 @@ from feed.access import ADMIN, PUBLIC, SIGNED_IN, STAFF, SecureRouter, roles
 from feed.auth import current_token_id, current_user
 from feed.ratelimit import limiter_of
 from feed.services import Services, services
-from store import audit
 from store.db import NotFound
 from store.invites import MAX_CODE_INPUT, InviteRefused, Invites
 from store.users import MAX_REASON_CHARS, ROLES, User, validate_birth, validate_handle
@@ -534,17 +533,3 @@ def remove_my_guardian(
     except NotFound:
         raise _no_link(guardian_handle) from None
     return {"guardian": guardian.handle, "teen": user.handle, "unlinked": True, "was": was}
-
-
-@router.get("/audit", access=ADMIN, tags=["audit"])
-def audit_log(
-    limit: int = Query(default=100, ge=1, le=1000),
-    subject_id: str | None = Query(default=None, max_length=64),
-    svc: Services = Depends(services),
-) -> dict[str, Any]:
-    return {"events": audit.recent(svc.store.conn, limit=limit, subject_id=subject_id)}
-
-
-@router.get("/audit/verify", access=ADMIN, tags=["audit"])
-def audit_verify(svc: Services = Depends(services)) -> dict[str, Any]:
-    return svc.store.verify_audit().to_dict()

@@ -42,6 +42,7 @@ FOUNDATION: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/guardians/{teen_handle}"): {"guardian", "admin"},
     ("GET", "/audit"): {"admin"},
     ("GET", "/audit/verify"): {"admin"},
+    ("GET", "/audit/export"): {"admin"},
 }
 
 
