@@ -24,6 +24,7 @@ from console.views import (
     review,
     safety,
     settings,
+    standing,
     teens,
 )
 from console.views.common import ALL, STAFF
@@ -41,8 +42,10 @@ PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("Teens", teens.teens, ("guardian", "admin")),
     ("Guardians", teens.my_guardians, ("user",)),
     ("My settings", settings.my_settings, ALL),
+    ("My standing", standing.my_standing, ALL),
     ("Invites", invites.my_invites, ALL),
     ("Invites and quotas", invites.staff, STAFF),
+    ("Account standing", standing.staff, STAFF),
     ("Audit log", admin.audit_log, ("admin",)),
     ("People", admin.people, ("admin",)),
 ]

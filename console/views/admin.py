@@ -80,6 +80,7 @@ def people(api: Api, user: dict[str, Any]) -> None:
     common.flash(_FLASH)
     users = api.get("/users")["users"]
     st.dataframe(users, use_container_width=True)
+    st.caption("An account's strikes and account actions (and lifting one): **Account standing**.")
     with common.panel():
         _suspension(api, users)
     with st.form("new-user"):

@@ -81,7 +81,20 @@ def panel() -> Iterator[None]:
     except ApiError as exc:
         if exc.status == 401:
             raise  # the app signs the person out
-        error(exc.message)
+        refusal(exc)
+
+
+def refusal(exc: ApiError) -> None:
+    """The server's refusal in its own words; for an account action in force, where to appeal it.
+
+    A door an account action stops (generation, posting, reporting) answers
+    ``403`` with the sentence the holder reads in ``error`` and the action in
+    ``restriction`` (kind, ends_at, decision_id, reason).
+    """
+    error(exc.message)
+    restriction = exc.body.get("restriction") if isinstance(exc.body, dict) else None
+    if isinstance(restriction, dict) and restriction.get("decision_id"):
+        st.caption(f"To appeal decision {code(restriction['decision_id'])}, open **My standing**.")
 
 
 def unavailable(api: Api, method: str, path: str, what: str) -> bool:

@@ -128,10 +128,9 @@ def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) ->
         body["strike"] = True
     result = api.post(f"/queue-items/{item['id']}/decide", json=body)
     st.session_state.pop(_CURRENT, None)
-    message = (
-        f"Decided {choices[action].lower()} on item {item['id']} "
-        f"(clip now {result.get('clip_status')})."
-    )
+    message = f"Decided {choices[action].lower()} on item {item['id']}"
+    # An appeal of a prompt's or an account's decision has no clip.
+    message += f" (clip now {result['clip_status']})." if result.get("clip_status") else "."
     if auto_next:
         following = _claim_next(api, item["queue"], me)
         if following is None:
