@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     quota_generate_per_day_teen: int = Field(default=10, ge=0, le=10_000)
     # Sign-up is by invitation: the codes each account may make (GREENROOM_INVITES_PER_USER).
     invites_per_user: int = Field(default=5, ge=0, le=1000)
+    # How long a moderator may undo their own decision (GREENROOM_UNDO_WINDOW_SECONDS; 0: never).
+    undo_window_seconds: int = Field(default=600, ge=0, le=7 * 24 * 3600)
 
     # Runtime tuning for a small machine.
     threads: int = Field(default=2, ge=1)

@@ -10,6 +10,7 @@ receives its collaborators in its constructor.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -72,6 +73,7 @@ def pipeline_config(settings: Settings, store: Store | None = None) -> PipelineC
         quota_generate_per_day=settings.quota_generate_per_day,
         quota_generate_per_day_teen=settings.quota_generate_per_day_teen,
         invites_per_user=settings.invites_per_user,
+        undo_window_seconds=settings.undo_window_seconds,
     )
 
 
@@ -122,7 +124,10 @@ def build_pipeline(
     takedown = TakedownService(store, users, path, likeness)
     generation = GenerationService(store, users, blobs, gate, provenance, config)
     accounts = AccountStanding(store, users, path)
-    review = ReviewService(store, users, path, generation, provenance, banks, accounts)
+    review = ReviewService(
+        store, users, path, generation, provenance, banks, accounts,
+        undo_window=timedelta(seconds=config.undo_window_seconds),
+    )  # fmt: skip
     feed = FeedService(store, teens, threads=config.threads)
     posting = PostingService(store, gate)
     reports = ReportService(store, users, path)

@@ -41,3 +41,5 @@ class PipelineConfig:
     quota_generate_per_day_teen: int = 10
     # Invite codes each account may make (sign-up is by invitation).
     invites_per_user: int = 5
+    # Seconds a moderator may undo their own decision (0: never).
+    undo_window_seconds: int = 600

@@ -20,6 +20,8 @@ re-upload is caught at the gate, and puts the evidence on hold
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +31,20 @@ from policies.schema import STRIKE_CATEGORIES
 from store import accounts as account_rows
 from store import queue as queue_rows
 from store.clips import Clips
-from store.db import Conflict, NotFound
+from store.db import Conflict, NotFound, as_aware, now
 from store.decisions import Decisions, RecordedDecision
+from store.events import DecisionUndone
 from store.evidence import EvidenceHolds
 from store.jsondoc import loads
 from store.queue import QueueItems
-from store.reports import add_strike, decide_appeal, decide_dispute, resolve_reports, void_strikes
+from store.reports import (
+    add_strike,
+    decide_appeal,
+    decide_dispute,
+    reopen_closed_by,
+    resolve_reports,
+    void_strikes,
+)
 from store.users import User, Users
 
 if TYPE_CHECKING:
@@ -55,6 +65,8 @@ ACTIONS: dict[str, tuple[str, str, str | None]] = {
 # Verdicts on an appeal or a character dispute: the contested decision stands or is reversed.
 VERDICTS = ("uphold", "overturn")
 BLOCKING = frozenset({"block", "takedown"})
+# The doors whose decisions a moderator may undo (their own, in the undo window).
+UNDOABLE_DOORS = ("moderator", "appeal_verdict", "dispute_verdict")
 REPORTS_QUEUE = "reports"
 APPEALS_QUEUE = "appeals"
 MAX_REASON_CHARS = 2000
@@ -81,8 +93,12 @@ class ReviewService:
         provenance: ProvenanceService,
         banks: BankService,
         accounts: AccountStanding,
+        undo_window: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = now,
     ) -> None:
         self.accounts = accounts
+        self.undo_window = undo_window
+        self.clock = clock  # what "now" is for the undo window
         self.store = store
         self.users = users
         self.path = path
@@ -399,6 +415,9 @@ class ReviewService:
             "strike": strike,
             "signed_on_publish": pending is not None,
             "category": category,
+            # What an undo restores.
+            "clip_status_before": clip["status"] if clip else None,
+            "audience_before": clip.get("audience") if clip else None,
         }
         child_safety = category == CHILD_SAFETY and outcome in BLOCKING and clip_id is not None
 
@@ -475,6 +494,146 @@ class ReviewService:
             "clip_status": self._clip_status(clip_id),
             "closed": closed,
         }
+
+    # -- undo ---------------------------------------------------------------------------------
+
+    def undo(self, decision_id: str, moderator: User, reason: str | None = None) -> dict[str, Any]:
+        """Undo your own decision within the undo window; the reversal is a decision (door ``undo``).
+
+        In one transaction: the clip goes back to its status and audience
+        before the decision, the item comes back claimed by you (items it
+        superseded come back open), the reports, appeal or dispute it closed
+        open again, its strikes are voided and account actions it triggered
+        are lifted. Refused: someone else's decision, one outside the window,
+        one already undone or followed by a later decision on the clip, and
+        one that banked the clip's hashes (remove those from the bank instead).
+        """
+        decision_id = str(decision_id)[:64]
+        rows = self.store.query_dicts(
+            "SELECT id, clip_id, door, outcome, decided_by, created_at, details FROM decisions "
+            "WHERE id = ?",
+            [decision_id],
+        )
+        if not rows or rows[0]["decided_by"] is None:
+            raise NotFound(f"no moderator decision {decision_id}")
+        row = rows[0]
+        details = loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+        self._check_undoable(row, details or {}, moderator)
+        details = details or {}
+        item_id = str(details["item_id"])
+        clip_id = row["clip_id"]
+        reviewed = self._reviewed(details.get("reviewed_decision"))
+        scan_id = reviewed["scan_id"] if reviewed else None
+        view, stage = self.records.view_of_scan(scan_id) if scan_id else ({}, None)
+        clip = self.clips.find(clip_id) if clip_id else None
+        creator_id = self._creator_of(clip_id) or self._subject_of(reviewed)
+        creator = self.users.get(creator_id) if creator_id else None
+        restored = (reviewed or {}).get("outcome") or "review"
+        note = (reason or "").strip()[:MAX_REASON_CHARS]
+        undone: dict[str, Any] = {}
+
+        def before(tx: Any) -> None:
+            # Inside the transaction: a second undo, or a decision made meanwhile, loses the race.
+            if tx.execute(
+                "SELECT 1 FROM decisions WHERE door = 'undo' "
+                "AND json_extract_string(details, '$.undoes') = ?",
+                [decision_id],
+            ).fetchone():
+                raise Conflict("this decision was already undone")
+            if clip_id is not None:
+                latest = tx.execute(
+                    "SELECT id FROM decisions WHERE clip_id = ? ORDER BY created_at DESC, id DESC "
+                    "LIMIT 1",
+                    [clip_id],
+                ).fetchone()
+                if latest and latest[0] != decision_id:
+                    raise Conflict(
+                        "a later decision on this clip replaced this one; it cannot be undone"
+                    )
+
+        def also(tx: Any, recorded: RecordedDecision) -> dict[str, Any]:
+            undone["items"] = queue_rows.reopen_resolved_by(tx, decision_id, moderator.id, item_id)
+            undone.update(reopen_closed_by(tx, decision_id))
+            undone["voided_strikes"] = void_strikes(tx, decision_id, moderator.id)
+            undone["lifted_actions"] = [
+                a["id"]
+                for a in account_rows.lift_for_trigger(
+                    tx, decision_id, moderator.id, f"the decision {decision_id} was undone"
+                )
+            ]
+            tx.audit(
+                DecisionUndone(
+                    moderator.id,
+                    decision_id=decision_id,
+                    undo_decision_id=recorded.decision_id,
+                    clip_id=clip_id,
+                    reopened=dict(undone),
+                )
+            )
+            return undone
+
+        decided = self.path.decide(
+            DecisionRequest(
+                door="undo",
+                scan=ScanInput(
+                    stage=stage or ("prompt" if clip_id is None else "upload"),  # type: ignore[arg-type]
+                    creator=creator,
+                    audience="teen" if creator is not None and creator.is_teen else "adult",
+                    prompt=clip["prompt"] if clip else None,
+                    clip_id=clip_id,
+                ),
+                actor=moderator,
+                clip=clip,
+                replay_view=view,
+                replay_scan_id=scan_id,
+                override=Override(
+                    outcome=restored,
+                    reason=f"undo of {decision_id}" + (f": {note}" if note else ""),
+                    decided_by=moderator.id,
+                    status=details.get("clip_status_before"),
+                    audience=details.get("audience_before"),
+                    details={"undoes": decision_id, "undone_outcome": row["outcome"]},
+                ),
+                before=before,
+                also=also,
+            )
+        )
+        return {
+            "decision_id": decided.decision_id,
+            "undoes": decision_id,
+            "outcome": restored,
+            "clip_status": self._clip_status(clip_id),
+            "item": self.item(item_id, evidence=False),
+            "reopened": undone,
+        }
+
+    def _check_undoable(
+        self, row: dict[str, Any], details: dict[str, Any], moderator: User
+    ) -> None:
+        if row["door"] not in UNDOABLE_DOORS or "item_id" not in details:
+            raise Conflict("only a moderator's decision on a queue item can be undone")
+        if row["decided_by"] != moderator.id:
+            raise Conflict("only the moderator who made a decision can undo it")
+        window = self.undo_window
+        if window.total_seconds() <= 0:
+            raise Conflict("undo is turned off on this server")
+        at = self.clock()
+        if at - as_aware(row["created_at"], at) > window:
+            minutes = int(window.total_seconds() // 60)
+            raise Conflict(
+                f"the undo window ({minutes} min) has passed; the clip can be decided again "
+                "through a report or an appeal"
+            )
+        banked = details.get("add_to_bank") or (
+            details.get("category") == CHILD_SAFETY and row["outcome"] in BLOCKING
+        )
+        if banked:
+            raise Conflict(
+                "this decision added the clip's hashes to a bank and cannot be undone here; "
+                "remove the entries from the bank and decide the clip again"
+            )
+        if "clip_status_before" not in details:
+            raise Conflict("this decision predates undo and cannot be undone")
 
     def _clip_status(self, clip_id: str | None) -> str | None:
         if clip_id is None:

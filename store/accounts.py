@@ -246,6 +246,19 @@ def lift_for_decision(tx: Tx, decision_id: str, by: str, reason: str) -> list[di
     return lifted
 
 
+def lift_for_trigger(
+    tx: Tx, trigger_decision_id: str, by: str, reason: str
+) -> list[dict[str, Any]]:
+    """Lift every action in force that a (now undone) moderator's decision triggered."""
+    at = now()
+    rows = _rows(
+        tx,
+        "SELECT * FROM account_actions WHERE trigger_decision_id = ? AND lifted_at IS NULL",
+        [trigger_decision_id],
+    )
+    return [lift(tx, str(r["id"]), by, reason) for r in rows if _shape(r, at)["active"]]
+
+
 def user_of_action(store: Store, action_id: str) -> str:
     rows = store.query("SELECT user_id FROM account_actions WHERE id = ?", [action_id])
     if not rows:

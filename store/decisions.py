@@ -40,6 +40,7 @@ DOORS = (
     "takedown",
     "moderator",
     "account",
+    "undo",
 )
 
 

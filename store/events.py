@@ -660,6 +660,22 @@ class StrikeAdded(AuditEvent):
 
 
 @dataclass(frozen=True)
+class DecisionUndone(AuditEvent):
+    """A moderator undid their own decision in the undo window; what it had closed is open again."""
+
+    name: ClassVar[str] = "decision.undone"
+    subject_type: ClassVar[str | None] = "decision"
+    decision_id: str = ""
+    undo_decision_id: str = ""
+    clip_id: str | None = None
+    reopened: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject_id(self) -> str | None:
+        return self.decision_id
+
+
+@dataclass(frozen=True)
 class StrikesVoided(AuditEvent):
     """An appeal overturned the decision that counted these strikes: they no longer count."""
 

@@ -224,6 +224,48 @@ def resolve(
     )
 
 
+def reopen_resolved_by(tx: Tx, decision_id: str, moderator_id: str, item_id: str) -> list[str]:
+    """Undo: the items a decision resolved are unresolved again; ids.
+
+    ``item_id`` (the one the moderator decided) comes back claimed by them, so
+    they decide it again; items it superseded come back open.
+    """
+    rows = tx.execute(
+        "SELECT id FROM queue_items WHERE status = 'resolved' "
+        "AND json_extract_string(resolution, '$.decision_id') = ?",
+        [decision_id],
+    ).fetchall()
+    ids = sorted({str(r[0]) for r in rows} | {item_id})
+    at = now()
+    for other in ids:
+        status, _, queue, clip_id, _, _ = _state(tx, other)
+        if status != "resolved":
+            continue
+        mine = other == item_id
+        tx.execute(
+            "UPDATE queue_items SET status = ?, claimed_by = ?, claimed_at = ?, "
+            "resolved_at = NULL, resolution = NULL WHERE id = ?",
+            [
+                "claimed" if mine else "open",
+                moderator_id if mine else None,
+                at if mine else None,
+                other,
+            ],
+        )
+        tx.audit(
+            QueueItemChanged(
+                moderator_id,
+                item_id=other,
+                queue=queue,
+                transition="reopened",
+                clip_id=clip_id,
+                decision_id=decision_id,
+                detail="the decision that resolved it was undone",
+            )
+        )
+    return ids
+
+
 def expire_claims(tx: Tx) -> int:
     """Re-open every item whose claim lease ran out; returns how many."""
     at = now()

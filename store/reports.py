@@ -81,8 +81,9 @@ def resolve_reports(tx: Tx, clip_id: str, decision_id: str, actor_id: str) -> in
     )
     if n:
         tx.execute(
-            "UPDATE reports SET status = 'resolved' WHERE clip_id = ? AND status = 'open'",
-            [clip_id],
+            "UPDATE reports SET status = 'resolved', resolution_decision_id = ? "
+            "WHERE clip_id = ? AND status = 'open'",
+            [decision_id, clip_id],
         )
         tx.audit(ReportsResolved(actor_id, clip_id=clip_id, decision_id=decision_id, reports=n))
     return n
@@ -253,3 +254,48 @@ def overturned_prompt_appeal(store: Any, user_id: str, digest: str) -> dict[str,
         "decision_id": row["decision_id"],
         "reasons": sorted({str(r.get("reason")) for r in rules or [] if r.get("reason")}),
     }
+
+
+def reopen_closed_by(tx: Tx, decision_id: str) -> dict[str, Any]:
+    """Open again what a (now undone) decision closed: its reports, appeal and dispute.
+
+    Writes no audit row of its own: the undo's ``decision.undone`` event lists
+    what was reopened, in the same transaction.
+    """
+    reports = int(
+        tx.execute(
+            "SELECT count(*) FROM reports WHERE resolution_decision_id = ?", [decision_id]
+        ).fetchone()[0]
+    )
+    if reports:
+        tx.execute(
+            "UPDATE reports SET status = 'open', resolution_decision_id = NULL "
+            "WHERE resolution_decision_id = ?",
+            [decision_id],
+        )
+    appeals = [
+        str(r[0])
+        for r in tx.execute(
+            "SELECT id FROM appeals WHERE resolution_decision_id = ?", [decision_id]
+        ).fetchall()
+    ]
+    if appeals:
+        tx.execute(
+            "UPDATE appeals SET status = 'open', decided_by = NULL, decided_at = NULL, "
+            "decision_reason = NULL, resolution_decision_id = NULL WHERE resolution_decision_id = ?",
+            [decision_id],
+        )
+    disputes = [
+        str(r[0])
+        for r in tx.execute(
+            "SELECT id FROM character_disputes WHERE resolution_decision_id = ?", [decision_id]
+        ).fetchall()
+    ]
+    if disputes:
+        tx.execute(
+            "UPDATE character_disputes SET status = 'open', resolved_at = NULL, outcome = NULL, "
+            "decided_by = NULL, decision_reason = NULL, resolution_decision_id = NULL "
+            "WHERE resolution_decision_id = ?",
+            [decision_id],
+        )
+    return {"reports": reports, "appeals": appeals, "disputes": disputes}

@@ -194,3 +194,23 @@ def decide_item(
         strike=body.strike,
         category=body.category,
     )
+
+
+class UndoBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/decisions/{decision_id}/undo", access=STAFF, tags=["review"])
+def undo_decision(
+    decision_id: str,
+    body: UndoBody | None = None,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """Undo your own decision within the undo window: the reversal is a decision, audited.
+
+    The clip returns to where it was, the item comes back claimed by you, and
+    what the decision closed (reports, an appeal, a dispute, strikes, account
+    actions it triggered) is open again. ``409`` with a sentence when it cannot be.
+    """
+    return svc.pipeline.review.undo(decision_id, user, body.reason if body else None)

@@ -22,6 +22,7 @@ ACCESS = {
     ("POST", "/queue-items/{item_id}/claim"): STAFF,
     ("POST", "/queue-items/{item_id}/release"): STAFF,
     ("POST", "/queue-items/{item_id}/decide"): STAFF,
+    ("POST", "/decisions/{decision_id}/undo"): STAFF,
     ("GET", "/policies"): POLICY_AUTHORS,
     ("GET", "/policies/active"): POLICY_AUTHORS,
     ("GET", "/policies/{version_id}"): POLICY_AUTHORS,
