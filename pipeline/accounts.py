@@ -84,9 +84,19 @@ class AccountStanding:
 
     def standing(self, user: User) -> dict[str, Any]:
         """What the account holder sees: upheld strikes, actions in force and past, each appealable."""
+        actions = account_rows.actions_of(self.store, user.id)
+        for action in actions:
+            appeal = self.store.query_dicts(
+                "SELECT id, status, created_at FROM appeals WHERE decision_id = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                [action["decision_id"]],
+            )
+            action["appeal"] = (
+                {"id": appeal[0]["id"], "status": appeal[0]["status"]} if appeal else None
+            )
         return {
             **account_rows.strike_summary(self.store, user.id),
-            "actions": account_rows.actions_of(self.store, user.id),
+            "actions": actions,
             "restricted": sorted(
                 {a["kind"] for a in account_rows.actions_of(self.store, user.id, active_only=True)}
             ),

@@ -398,6 +398,8 @@ class DecisionPath:
                     "source_errors": errors,
                     "requested_cameos": scan.requested_cameos,
                     "prompt_digest": prompt_digest(scan.prompt) if scan.prompt else None,
+                    # A prompt-stage decision has no clip to hold the prompt: the reviewer reads it here.
+                    "prompt": scan.prompt if scan.stage == "prompt" else None,
                     "media": req.media.to_dict() if req.media else None,
                 },
                 view={**view, "context": context},

@@ -163,7 +163,44 @@ class ReviewService:
                         )
                     ]
         holds = self.evidence.for_clip(item["clip_id"]) if item["clip_id"] else []
-        return {"clip": clip, "decision": decision, "signals": signals, "holds": holds}
+        doc = {"clip": clip, "decision": decision, "signals": signals, "holds": holds}
+        if clip is None and decision is not None:
+            doc["subject"] = self._clipless_subject(decision)
+        if item["queue"] == APPEALS_QUEUE and item["decision_id"]:
+            appeal = self.store.query_dicts(
+                "SELECT a.id, a.message, a.status, a.created_at, u.handle AS appellant "
+                "FROM appeals a JOIN users u ON u.id = a.appellant_id WHERE a.decision_id = ? "
+                "ORDER BY a.created_at DESC LIMIT 1",
+                [item["decision_id"]],
+            )
+            doc["appeal"] = appeal[0] if appeal else None
+        return doc
+
+    def _clipless_subject(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """Whom a prompt or account decision was about, and (for a prompt) the prompt itself."""
+        found = (
+            self.store.query_dicts(
+                "SELECT s.stage, json_extract_string(s.context, '$.prompt') AS prompt, u.handle, "
+                "u.id FROM scans s LEFT JOIN users u "
+                "ON u.id = json_extract_string(s.context, '$.creator.id') WHERE s.id = ?",
+                [decision["scan_id"]],
+            )
+            if decision.get("scan_id")
+            else []
+        )
+        if not found:
+            return {}
+        row = found[0]
+        subject = {"stage": row["stage"], "handle": row["handle"], "user_id": row["id"]}
+        if row["stage"] == "prompt":
+            subject["prompt"] = row["prompt"]
+        if row["stage"] == "account" and row["id"]:
+            subject["actions"] = [
+                a
+                for a in account_rows.actions_of(self.store, str(row["id"]))
+                if a["decision_id"] == decision["id"]
+            ]
+        return subject
 
     # -- changing -----------------------------------------------------------------------------
 

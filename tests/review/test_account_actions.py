@@ -195,8 +195,17 @@ def test_a_confirmed_sexual_minors_removal_bans_and_an_overturned_appeal_lifts_i
     assert appealed.status_code == 200, appealed.text
     assert appealed.json()["kind"] == "account" and appealed.json()["clip_id"] is None
     assert twice.status_code == 409, twice.text
+    assert _standing(live, who)["actions"][0]["appeal"]["status"] == "open"
 
-    verdict = _decide(live, _appeal_item(live, ban["decision_id"]), "overturn")
+    # The moderator sees whose account, which action, and the appeal's words.
+    appeal_item = _appeal_item(live, ban["decision_id"])
+    with live.client("moderator") as mod:
+        evidence = mod.get(f"/queue-items/{appeal_item}").json()["evidence"]
+    assert evidence["subject"]["handle"] == who
+    assert [a["id"] for a in evidence["subject"]["actions"]] == [ban["id"]]
+    assert evidence["appeal"]["message"] == "that was not me"
+
+    verdict = _decide(live, appeal_item, "overturn")
     assert verdict["closed"]["appeal"]["status"] == "overturned"
     assert [a["id"] for a in verdict["closed"]["appeal"]["lifted_actions"]] == [ban["id"]]
     standing = _standing(live, who)
@@ -244,7 +253,14 @@ def test_a_blocked_prompt_is_appealable_and_an_overturn_clears_that_prompt_only(
             c.post("/prompt-check", json={"prompt": HATEFUL}).json()["decision"]["outcome"]
             == "block"
         )
-    verdict = _decide(live, _appeal_item(live, decision_id), "overturn")
+    appeal_item = _appeal_item(live, decision_id)
+    with live.client("moderator") as mod:
+        evidence = mod.get(f"/queue-items/{appeal_item}").json()["evidence"]
+    # The reviewer reads the prompt and the appeal (a prompt decision has no clip to show).
+    assert evidence["clip"] is None and evidence["subject"]["prompt"] == HATEFUL
+    assert evidence["subject"]["handle"] == who
+    assert evidence["appeal"]["message"] == "a history documentary"
+    verdict = _decide(live, appeal_item, "overturn")
     assert verdict["closed"]["appeal"]["status"] == "overturned"
 
     with live.client(who) as c:
