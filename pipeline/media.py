@@ -383,13 +383,17 @@ def _decode(
     cpu_start = cpu_clock()
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        interval = 1.0 / info.fps if info.fps > 0 else 0.0
+        skipping = interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
+        # Frame threading decodes several frames ahead: turning non-reference skipping
+        # off mid-stream (below) would then take effect at a frame that depends on
+        # thread timing, and the sampled frames on machine load. Slice threading
+        # applies it at the next packet, the same on every run.
+        stream.thread_type = "SLICE" if skipping else "AUTO"
         if threads > 0:
             stream.thread_count = threads
         # FFmpeg refuses frames over the pixel limit before allocating them.
         stream.codec_context.options = {"max_pixels": str(limits.max_video_pixels_per_frame)}
-        interval = 1.0 / info.fps if info.fps > 0 else 0.0
-        skipping = interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
         if skipping:
             stream.codec_context.skip_frame = "NONREF"
         next_t = 0.0

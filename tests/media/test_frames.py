@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import shutil
+import threading
 from pathlib import Path
 
 import av
@@ -183,3 +185,47 @@ def test_garbage_with_a_video_header_is_a_media_error(tmp_path: Path) -> None:
     fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40)
     with pytest.raises(MediaError):
         list(iter_frames(fake, every_s=0.5))
+
+
+def _signature(path: Path, every_s: float, threads: int) -> list[tuple[float, str]]:
+    import hashlib
+
+    return [
+        (round(f.t, 4), hashlib.sha256(f.rgb.tobytes()).hexdigest())
+        for f in iter_frames(path, every_s=every_s, threads=threads, max_side=720)
+    ]
+
+
+def _busy(stop: threading.Event) -> None:
+    # numpy releases the GIL in matmul: this keeps the cores busy beside the decoders.
+    a = np.random.default_rng(0).random((300, 300))
+    while not stop.is_set():
+        a = a @ a
+        a /= np.abs(a).max() or 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("every_s", [0.5, 2.0])
+def test_the_same_file_gives_the_same_keyframes_under_contention(
+    videos: Path, every_s: float
+) -> None:
+    """Decoded alone with one thread, or six at once with 0-8 decoder threads beside busy cores:
+    the same frames at the same times (the frames a detector sees must not depend on load)."""
+    stop = threading.Event()
+    burners = [threading.Thread(target=_busy, args=(stop,), daemon=True) for _ in range(2)]
+    for b in burners:
+        b.start()
+    try:
+        for name in ("sintel_trailer_clip_720p.mp4", "liveportrait_d3_woman_talking.mp4"):
+            path = videos / name
+            alone = _signature(path, every_s, threads=1)
+            assert alone
+            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+                thread_counts = (0, 2, 4, 8, 0, 3)
+                runs = list(pool.map(_signature, [path] * 6, [every_s] * 6, thread_counts))
+            for threads, run in zip(thread_counts, runs, strict=True):
+                assert run == alone, (name, every_s, threads)
+    finally:
+        stop.set()
+        for b in burners:
+            b.join()
