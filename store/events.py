@@ -17,12 +17,14 @@ class AuditEvent:
 
     name: ClassVar[str] = "event"
     subject_type: ClassVar[str | None] = None
+    # The field naming the subject (``subject_id``); None: the event has no subject.
+    subject_field: ClassVar[str | None] = None
 
     actor_id: str | None
 
     @property
     def subject_id(self) -> str | None:
-        return None
+        return getattr(self, self.subject_field) if self.subject_field else None
 
     def payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,10 +46,7 @@ class UserCreated(AuditEvent):
     user_id: str = ""
     handle: str = ""
     role: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,7 @@ class UserUpdated(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     user_id: str = ""
     changes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -69,10 +65,7 @@ class TokenIssued(AuditEvent):
     user_id: str = ""
     token_id: str = ""
     label: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -81,10 +74,7 @@ class TokenRevoked(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     user_id: str = ""
     token_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -94,10 +84,7 @@ class FollowChanged(AuditEvent):
     follower_id: str = ""
     followee_id: str = ""
     following: bool = True
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.followee_id
+    subject_field: ClassVar[str | None] = "followee_id"
 
 
 @dataclass(frozen=True)
@@ -106,10 +93,7 @@ class GuardianLinked(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     guardian_id: str = ""
     teen_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.teen_id
+    subject_field: ClassVar[str | None] = "teen_id"
 
 
 @dataclass(frozen=True)
@@ -119,10 +103,7 @@ class BlobStored(AuditEvent):
     sha256: str = ""
     size: int = 0
     media_type: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.sha256
+    subject_field: ClassVar[str | None] = "sha256"
 
 
 @dataclass(frozen=True)
@@ -137,10 +118,7 @@ class JobEvent(AuditEvent):
     attempt: int = 0
     worker: str | None = None
     detail: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.job_id
+    subject_field: ClassVar[str | None] = "job_id"
 
 
 @dataclass(frozen=True)
@@ -152,10 +130,7 @@ class GenericEvent(AuditEvent):
     subject: str | None = None
     kind: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.subject
+    subject_field: ClassVar[str | None] = "subject"
 
 
 @dataclass(frozen=True)
@@ -169,10 +144,7 @@ class LikenessVectorsAdded(AuditEvent):
     model_id: str = ""
     count: int = 0
     dim: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.owner_id
+    subject_field: ClassVar[str | None] = "owner_id"
 
 
 @dataclass(frozen=True)
@@ -185,10 +157,7 @@ class LikenessVectorsRemoved(AuditEvent):
     owner_id: str = ""
     model_id: str | None = None
     count: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.owner_id
+    subject_field: ClassVar[str | None] = "owner_id"
 
 
 # -- the gate: scans, decisions, clips, review queues, policy versions ---------------
@@ -224,10 +193,7 @@ class ClipStatusChanged(AuditEvent):
     status: str = ""
     audience: str = ""
     decision_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -242,10 +208,7 @@ class QueueItemChanged(AuditEvent):
     clip_id: str | None = None
     decision_id: str | None = None
     detail: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.item_id
+    subject_field: ClassVar[str | None] = "item_id"
 
 
 @dataclass(frozen=True)
@@ -259,10 +222,7 @@ class HumanDecisionRecorded(AuditEvent):
     outcome: str = ""
     reason: str = ""
     item_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -275,10 +235,7 @@ class PolicyVersionSaved(AuditEvent):
     seq: int = 0
     message: str = ""
     rules: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.version_id
+    subject_field: ClassVar[str | None] = "version_id"
 
 
 @dataclass(frozen=True)
@@ -290,10 +247,7 @@ class PolicyStateChanged(AuditEvent):
     key: str = ""
     version_id: str | None = None
     previous: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.version_id
+    subject_field: ClassVar[str | None] = "version_id"
 
 
 @dataclass(frozen=True)
@@ -306,10 +260,7 @@ class ClipFingerprinted(AuditEvent):
     sha256: str | None = None
     keyframes: int = 0
     model_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -326,10 +277,7 @@ class ClipSigned(AuditEvent):
     signer: str | None = None
     development_certificate: bool = False
     parent_clip_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -344,10 +292,7 @@ class CharacterRegistered(AuditEvent):
     policy: str = ""
     aliases: int = 0
     refs: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.character_id
+    subject_field: ClassVar[str | None] = "character_id"
 
 
 @dataclass(frozen=True)
@@ -358,10 +303,7 @@ class CharacterUpdated(AuditEvent):
     subject_type: ClassVar[str | None] = "character"
     character_id: str = ""
     changes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.character_id
+    subject_field: ClassVar[str | None] = "character_id"
 
 
 @dataclass(frozen=True)
@@ -371,10 +313,7 @@ class CharacterRemoved(AuditEvent):
     name: ClassVar[str] = "character.removed"
     subject_type: ClassVar[str | None] = "character"
     character_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.character_id
+    subject_field: ClassVar[str | None] = "character_id"
 
 
 @dataclass(frozen=True)
@@ -386,10 +325,7 @@ class CharacterRefAdded(AuditEvent):
     character_id: str = ""
     ref_id: str = ""
     sha256: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.character_id
+    subject_field: ClassVar[str | None] = "character_id"
 
 
 @dataclass(frozen=True)
@@ -403,10 +339,7 @@ class CharacterDisputed(AuditEvent):
     decision_id: str | None = None
     clip_id: str | None = None
     queue_item_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.character_id
+    subject_field: ClassVar[str | None] = "character_id"
 
 
 # -- the feed: reports and appeals ---------------------------------------------------------
@@ -424,10 +357,7 @@ class ClipReported(AuditEvent):
     count: int = 0
     queue_item_id: str = ""
     decision_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -440,10 +370,7 @@ class DecisionAppealed(AuditEvent):
     decision_id: str = ""
     clip_id: str | None = None
     queue_item_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -455,10 +382,7 @@ class HashBankCreated(AuditEvent):
     bank_id: str = ""
     bank: str = ""
     category: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.bank_id
+    subject_field: ClassVar[str | None] = "bank_id"
 
 
 @dataclass(frozen=True)
@@ -476,10 +400,7 @@ class HashBankEntriesAdded(AuditEvent):
     clip_id: str | None = None
     reason: str | None = None
     file_bank: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.bank_id
+    subject_field: ClassVar[str | None] = "bank_id"
 
 
 @dataclass(frozen=True)
@@ -491,10 +412,7 @@ class UserSettingsChanged(AuditEvent):
     user_id: str = ""
     by: str = ""
     changes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -506,10 +424,7 @@ class FeedViewsRecorded(AuditEvent):
     user_id: str = ""
     day: str = ""
     added: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 # -- cameos and protected likenesses ----------------------------------------------------
@@ -524,10 +439,7 @@ class CameoChallengeIssued(AuditEvent):
     user_id: str = ""
     challenge_id: str = ""
     steps: tuple[str, ...] = ()
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -543,10 +455,7 @@ class CameoEnrolled(AuditEvent):
     reason: str | None = None
     recording_sha256: str | None = None
     challenge: tuple[str, ...] = ()
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.cameo_id
+    subject_field: ClassVar[str | None] = "cameo_id"
 
 
 @dataclass(frozen=True)
@@ -556,10 +465,7 @@ class CameoPermissionChanged(AuditEvent):
     cameo_id: str = ""
     previous: str = ""
     permission: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.cameo_id
+    subject_field: ClassVar[str | None] = "cameo_id"
 
 
 @dataclass(frozen=True)
@@ -571,10 +477,7 @@ class CameoGrantChanged(AuditEvent):
     cameo_id: str = ""
     grantee_id: str = ""
     granted: bool = True
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.cameo_id
+    subject_field: ClassVar[str | None] = "cameo_id"
 
 
 @dataclass(frozen=True)
@@ -587,10 +490,7 @@ class CameoRevoked(AuditEvent):
     user_id: str = ""
     takedown_job_id: str | None = None
     live_clips: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.cameo_id
+    subject_field: ClassVar[str | None] = "cameo_id"
 
 
 @dataclass(frozen=True)
@@ -603,10 +503,7 @@ class LikenessDataDeleted(AuditEvent):
     cameo_ids: tuple[str, ...] = ()
     vectors: int = 0
     frames: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -618,10 +515,7 @@ class ProtectedLikenessAdded(AuditEvent):
     likeness_id: str = ""
     likeness_name: str = ""
     photos: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.likeness_id
+    subject_field: ClassVar[str | None] = "likeness_id"
 
 
 @dataclass(frozen=True)
@@ -634,10 +528,7 @@ class CameoTakedownApplied(AuditEvent):
     cameo_id: str = ""
     outcome: str = ""
     decision_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 @dataclass(frozen=True)
@@ -653,10 +544,7 @@ class StrikeAdded(AuditEvent):
     reason: str = ""
     category: str | None = None
     strikes: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -669,10 +557,7 @@ class DecisionUndone(AuditEvent):
     undo_decision_id: str = ""
     clip_id: str | None = None
     reopened: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.decision_id
+    subject_field: ClassVar[str | None] = "decision_id"
 
 
 @dataclass(frozen=True)
@@ -684,10 +569,7 @@ class StrikesVoided(AuditEvent):
     user_id: str = ""
     decision_id: str = ""
     strike_ids: list[str] = field(default_factory=list)
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -703,10 +585,7 @@ class AccountActionTaken(AuditEvent):
     decision_id: str = ""
     trigger_decision_id: str | None = None
     ends_at: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -719,10 +598,7 @@ class AccountActionLifted(AuditEvent):
     action_id: str = ""
     kind: str = ""
     reason: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -736,10 +612,7 @@ class AppealDecided(AuditEvent):
     decision_id: str = ""
     clip_id: str | None = None
     status: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.appeal_id
+    subject_field: ClassVar[str | None] = "appeal_id"
 
 
 @dataclass(frozen=True)
@@ -754,10 +627,7 @@ class DisputeDecided(AuditEvent):
     decision_id: str = ""
     clip_id: str | None = None
     outcome: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.dispute_id
+    subject_field: ClassVar[str | None] = "dispute_id"
 
 
 @dataclass(frozen=True)
@@ -769,10 +639,7 @@ class ReportsResolved(AuditEvent):
     clip_id: str = ""
     decision_id: str = ""
     reports: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.clip_id
+    subject_field: ClassVar[str | None] = "clip_id"
 
 
 # -- accounts: sign-out, suspension, birth dates, guardian links (issue 11) ---------------
@@ -786,10 +653,7 @@ class UserLoggedOut(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     user_id: str = ""
     token_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -801,10 +665,7 @@ class UserSuspended(AuditEvent):
     user_id: str = ""
     reason: str = ""
     tokens_revoked: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -815,10 +676,7 @@ class UserReinstated(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     user_id: str = ""
     reason: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -829,10 +687,7 @@ class GuardianLinkRequested(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     guardian_id: str = ""
     teen_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.teen_id
+    subject_field: ClassVar[str | None] = "teen_id"
 
 
 @dataclass(frozen=True)
@@ -843,10 +698,7 @@ class GuardianLinkConfirmed(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     guardian_id: str = ""
     teen_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.teen_id
+    subject_field: ClassVar[str | None] = "teen_id"
 
 
 @dataclass(frozen=True)
@@ -859,10 +711,7 @@ class GuardianUnlinked(AuditEvent):
     teen_id: str = ""
     by: str = ""
     was: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.teen_id
+    subject_field: ClassVar[str | None] = "teen_id"
 
 
 # -- invites and generation quotas (issue 13) ---------------------------------------------
@@ -876,10 +725,7 @@ class InviteCodeCreated(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     owner_id: str = ""
     code_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.owner_id
+    subject_field: ClassVar[str | None] = "owner_id"
 
 
 @dataclass(frozen=True)
@@ -891,10 +737,7 @@ class InviteCodeVoided(AuditEvent):
     owner_id: str = ""
     code_id: str = ""
     cause: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.owner_id
+    subject_field: ClassVar[str | None] = "owner_id"
 
 
 @dataclass(frozen=True)
@@ -906,10 +749,7 @@ class InviteRedeemed(AuditEvent):
     user_id: str = ""
     inviter_id: str = ""
     code_id: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -922,10 +762,7 @@ class InvitesStopped(AuditEvent):
     reason: str = ""
     members: int = 0
     codes_voided: int = 0
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -936,10 +773,7 @@ class InvitesResumed(AuditEvent):
     subject_type: ClassVar[str | None] = "user"
     user_id: str = ""
     reason: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -952,10 +786,7 @@ class GenerationCounted(AuditEvent):
     usage_id: str = ""
     day: str = ""
     prompt_decision_id: str | None = None
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -967,10 +798,7 @@ class GenerationRefunded(AuditEvent):
     user_id: str = ""
     usage_id: str = ""
     reason: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"
 
 
 @dataclass(frozen=True)
@@ -983,7 +811,4 @@ class GenerationQuotaSet(AuditEvent):
     per_day: int | None = None
     previous: int | None = None
     reason: str = ""
-
-    @property
-    def subject_id(self) -> str | None:
-        return self.user_id
+    subject_field: ClassVar[str | None] = "user_id"

@@ -118,3 +118,22 @@ def test_failed_transaction_leaves_no_audit_row(chained: Store) -> None:
         tx.audit(GenericEvent(None, event="x"))
         raise RuntimeError("change failed")
     assert _rows(chained) == before and chained.verify_audit().ok
+
+
+def test_every_event_names_a_subject_field_it_has() -> None:
+    """An event's ``subject_field`` must be one of its own fields (a typo would log no subject)."""
+    import inspect
+
+    from store import events
+
+    classes = [
+        cls
+        for _, cls in inspect.getmembers(events, inspect.isclass)
+        if issubclass(cls, events.AuditEvent) and cls is not events.AuditEvent
+    ]
+    assert len(classes) > 50
+    for cls in classes:
+        if cls.subject_field is not None:
+            assert cls.subject_field in cls.__dataclass_fields__, cls.__name__
+            # GenericEvent names its subject's kind per event (``kind``), not per class.
+            assert cls.subject_type is not None or cls is events.GenericEvent, cls.__name__
