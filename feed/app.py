@@ -20,6 +20,7 @@ from feed.routes import (
     characters,
     feed,
     generate,
+    metrics,
     policies,
     scans,
     system,
@@ -97,6 +98,7 @@ def create_app(
         cameos,
         accounts,
         audit,
+        metrics,
     ):
         app.include_router(module.router)
     assert_all_routes_secured(app)
