@@ -438,7 +438,6 @@ class ReviewService:
             origin["kind"], "moderator"
         )
         scan_id = reviewed["scan_id"] if reviewed else None
-        view, stage = self.records.view_of_scan(scan_id) if scan_id else ({}, None)
         creator = self.users.get(creator_id) if creator_id else None
         clip = self.clips.find(clip_id) if clip_id else None
         details = {
@@ -493,20 +492,13 @@ class ReviewService:
             return closed
 
         decided = self.path.decide(
-            DecisionRequest(
-                door=door,
-                scan=ScanInput(
-                    stage=stage or ("prompt" if clip_id is None else "upload"),  # type: ignore[arg-type]
-                    creator=creator,
-                    audience="teen" if creator is not None and creator.is_teen else "adult",
-                    prompt=clip["prompt"] if clip else None,
-                    clip_id=clip_id,
-                ),
-                actor=moderator,
-                clip=clip,
-                replay_view=view,
-                replay_scan_id=scan_id,
-                override=Override(
+            self._human_request(
+                door,
+                moderator,
+                clip,
+                creator,
+                scan_id,
+                Override(
                     outcome=outcome,
                     reason=reason,
                     decided_by=moderator.id,
@@ -561,7 +553,6 @@ class ReviewService:
         clip_id = row["clip_id"]
         reviewed = self._reviewed(details.get("reviewed_decision"))
         scan_id = reviewed["scan_id"] if reviewed else None
-        view, stage = self.records.view_of_scan(scan_id) if scan_id else ({}, None)
         clip = self.clips.find(clip_id) if clip_id else None
         creator_id = self._creator_of(clip_id) or self._subject_of(reviewed)
         creator = self.users.get(creator_id) if creator_id else None
@@ -610,20 +601,13 @@ class ReviewService:
             return undone
 
         decided = self.path.decide(
-            DecisionRequest(
-                door="undo",
-                scan=ScanInput(
-                    stage=stage or ("prompt" if clip_id is None else "upload"),  # type: ignore[arg-type]
-                    creator=creator,
-                    audience="teen" if creator is not None and creator.is_teen else "adult",
-                    prompt=clip["prompt"] if clip else None,
-                    clip_id=clip_id,
-                ),
-                actor=moderator,
-                clip=clip,
-                replay_view=view,
-                replay_scan_id=scan_id,
-                override=Override(
+            self._human_request(
+                "undo",
+                moderator,
+                clip,
+                creator,
+                scan_id,
+                Override(
                     outcome=restored,
                     reason=f"undo of {decision_id}" + (f": {note}" if note else ""),
                     decided_by=moderator.id,
@@ -671,6 +655,39 @@ class ReviewService:
             )
         if "clip_status_before" not in details:
             raise Conflict("this decision predates undo and cannot be undone")
+
+    def _human_request(
+        self,
+        door: str,
+        moderator: User,
+        clip: dict[str, Any] | None,
+        creator: User | None,
+        scan_id: str | None,
+        override: Override,
+        *,
+        before: Callable[[Any], None],
+        also: Callable[[Any, RecordedDecision], Any],
+    ) -> DecisionRequest:
+        """A human's decision (or its undo) over what the reviewed scan found, replayed."""
+        view, stage = self.records.view_of_scan(scan_id) if scan_id else ({}, None)
+        clip_id = clip["id"] if clip else None
+        return DecisionRequest(
+            door=door,
+            scan=ScanInput(
+                stage=stage or ("prompt" if clip_id is None else "upload"),  # type: ignore[arg-type]
+                creator=creator,
+                audience="teen" if creator is not None and creator.is_teen else "adult",
+                prompt=clip["prompt"] if clip else None,
+                clip_id=clip_id,
+            ),
+            actor=moderator,
+            clip=clip,
+            replay_view=view,
+            replay_scan_id=scan_id,
+            override=override,
+            before=before,
+            also=also,
+        )
 
     def _clip_status(self, clip_id: str | None) -> str | None:
         if clip_id is None:
