@@ -20,6 +20,7 @@ from console.views import (
     characters,
     create,
     invites,
+    overview,
     policies,
     review,
     safety,
@@ -32,7 +33,7 @@ from console.views.common import ALL, STAFF
 Render = Callable[[Api, dict[str, Any]], None]
 
 PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
-    ("Overview", admin.overview, ALL),
+    ("Overview", overview.overview, ALL),
     ("Review queue", review.review_queue, STAFF),
     ("Policies", policies.policies, policies.ROLES),
     ("Characters", characters.characters, ("rights_holder", "admin", "moderator")),

@@ -1,4 +1,4 @@
-"""Admin pages: the overview every role sees, the audit log, and people (accounts, suspension)."""
+"""Admin pages: the audit log, and people (accounts, suspension)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,6 @@ from console.views import common
 from console.views.common import ALL, md
 
 _FLASH = "people_flash"
-
-
-def overview(api: Api, user: dict[str, Any]) -> None:
-    st.header("Overview")
-    me = api.get("/me")
-    ready = api.get("/readyz")
-    cols = st.columns(3)
-    cols[0].metric("Signed in as", f"@{me['handle']}")
-    cols[1].metric("Role", me["role"])
-    cols[2].metric("Schema version", ready["schema_version"])
 
 
 def audit_log(api: Api, user: dict[str, Any]) -> None:
