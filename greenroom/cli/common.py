@@ -13,6 +13,7 @@ from greenroom.cli.output import BadInput, DataDirHeld
 
 if TYPE_CHECKING:
     from feed.services import Services
+    from store.users import User
 from greenroom.settings import Settings, get_settings
 from store.db import DB_FILE, DataDirHeldError, Store
 
@@ -59,3 +60,15 @@ def open_services(data_dir: Path | None) -> Iterator[Services]:
             yield build_services(store, settings_for(data_dir))
         except (Conflict, NotFound) as exc:
             raise BadInput(str(exc)) from None
+
+
+def account(store: Store, handle: str) -> User:
+    """The account with this handle (``@`` and case ignored), or bad input (exit 2) saying so."""
+    from store.db import NotFound
+    from store.users import Users
+
+    try:
+        # Looking an account up reads no secret: the pepper only hashes tokens and passwords.
+        return Users(store, pepper="").by_handle(handle.strip().lstrip("@").lower())
+    except NotFound as exc:
+        raise BadInput(str(exc)) from None

@@ -13,24 +13,16 @@ from typing import Any
 
 import typer
 
-from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, account, open_store, settings_for
 from greenroom.cli.output import BadInput, emit, run_command
 from store.db import Conflict, NotFound, Store
 from store.invites import Invites
-from store.users import User, Users
 
 app = typer.Typer(help="Invite codes and the invite tree.", no_args_is_help=True)
 
 
 def _invites(store: Store, data_dir: Path | None) -> Invites:
     return Invites(store, per_user=settings_for(data_dir).invites_per_user)
-
-
-def _user(store: Store, handle: str) -> User:
-    try:
-        return Users(store, pepper="").by_handle(handle)
-    except NotFound as exc:
-        raise BadInput(str(exc)) from None
 
 
 @app.command("list")
@@ -43,7 +35,7 @@ def list_invites(
 
     def body() -> dict[str, Any]:
         with open_store(data_dir) as store:
-            user = _user(store, handle)
+            user = account(store, handle)
             invites = _invites(store, data_dir)
             return {
                 "handle": user.handle,
@@ -82,7 +74,7 @@ def tree(
 
     def body() -> dict[str, Any]:
         with open_store(data_dir) as store:
-            user = _user(store, handle)
+            user = account(store, handle)
             return {"handle": user.handle, **_invites(store, data_dir).tree(user.id)}
 
     emit(run_command(as_json, body), as_json, _render_tree)
@@ -117,7 +109,7 @@ def _render_tree(d: dict[str, Any]) -> str:
 
 def _stop_or_resume(handle: str, reason: str, data_dir: Path | None, stop: bool) -> dict[str, Any]:
     with open_store(data_dir) as store:
-        user = _user(store, handle)
+        user = account(store, handle)
         invites = _invites(store, data_dir)
         try:
             with store.transaction() as tx:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import typer
 
-from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, open_store, settings_for
+from greenroom.cli.common import DATA_DIR_OPTION, JSON_OPTION, account, open_store, settings_for
 from greenroom.cli.output import BadInput, emit, fail, log, run_command
 from store.db import Store
 from store.users import ROLES, Users
@@ -188,14 +188,10 @@ def user_standing(
 ) -> None:
     """An account's upheld strikes and account actions (suspensions, bans), in force and past."""
     from store import accounts
-    from store.db import NotFound
 
     def body() -> dict[str, Any]:
         with open_store(data_dir) as store:
-            try:
-                target = _users(store, data_dir).by_handle(handle)
-            except NotFound as exc:
-                raise BadInput(str(exc)) from None
+            target = account(store, handle)
             return {
                 "handle": target.handle,
                 **accounts.strike_summary(store, target.id),
@@ -257,7 +253,6 @@ def audit_export(
 ) -> None:
     """Export audit rows, oldest first, as CSV or JSON lines; with --out and --json, a summary."""
     from store import audit
-    from store.db import NotFound
 
     if fmt not in ("csv", "jsonl"):
         fail(BadInput("--format must be csv or jsonl"), as_json)
@@ -266,12 +261,7 @@ def audit_export(
 
     def body() -> dict[str, Any]:
         with open_store(data_dir) as store:
-            actor_id = None
-            if actor is not None:
-                try:
-                    actor_id = _users(store, data_dir).by_handle(actor).id
-                except NotFound as exc:
-                    raise BadInput(str(exc)) from None
+            actor_id = account(store, actor).id if actor is not None else None
             where = audit.AuditFilter(
                 actor_id=actor_id, subject_id=subject, event=event, since=_aware(since),
                 until=_aware(until), text=text,
