@@ -334,7 +334,7 @@ def detection_section(
     from detectors.faces.yunet_backend import YunetDetector
 
     runs: list[tuple[str, Any]] = [
-        ("yunet (default: pad 25 %, large-face pass)", build_detector("yunet", None, threads)),
+        ("yunet (pad 25 %, coarse large-face pass)", build_detector("yunet", None, threads)),
         (
             "yunet raw (no pad, one pass at 640)",
             YunetDetector(None, threads, pad=0.0, large_pass_side=0),

@@ -28,12 +28,12 @@ THRESHOLDS: dict[str, Threshold] = {
             "bench.faces on shared/fixtures/faces: 178 same-person PAIRS.tsv pairs vs 1968 "
             "impostor pairs (66 from PAIRS.tsv + all cross-identity MANIFEST pairs); max "
             "balanced accuracy, midpoint of the gap: 0.9217 (dlib-hog landmarks), 0.9198 "
-            "(SCRFD landmarks), 0.9179 (YuNet landmarks, padded two-pass backend, issue 15). "
+            "(SCRFD landmarks), 0.9215 (YuNet landmarks, padded two-pass backend, issue 15). "
             "Same-person min 0.930, impostor max 0.913, in-sample (dlib-hog). Held apart "
             "(identities split into tune/test halves, `python -m bench.faces --sections "
-            "verification`): chosen on the tune half 0.9265 (dlib-hog) / 0.9179 (YuNet); on the "
-            "test half (63 same / 330 impostor pairs) same min 0.930 / 0.928, impostor max "
-            "0.907 / 0.902: 0.92 gives TAR 1.0, FAR 0 there for both detectors"
+            "verification`): chosen on the tune half 0.9265 (dlib-hog) / 0.9266 (YuNet); on the "
+            "test half (63 same / 330 impostor pairs) same min 0.930 / 0.930, impostor max "
+            "0.907 / 0.898: 0.92 gives TAR 1.0, FAR 0 there for both detectors"
         ),
         false_accept_rate=0.0,
         true_accept_rate=1.0,
