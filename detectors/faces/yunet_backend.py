@@ -96,18 +96,36 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
     return inter / smaller if smaller > 0 else 0.0
 
 
-def _merge(fine: list[DetectedFace], coarse: list[DetectedFace]) -> list[DetectedFace]:
-    """Both passes' faces; of two that overlap, the higher-scoring one.
+# Largest face (px at the pass's scale) whose fine-pass landmarks are kept (YuNet is trained
+# on faces up to about 300 px and still scores 0.95 on 380 px close-ups); a fine-pass
+# face within it, found with at least FINE_TRUSTED_SCORE, keeps its finer landmarks.
+FINE_MAX_FACE = 400
+FINE_TRUSTED_SCORE = 0.7
+
+
+def _merge(
+    fine: list[DetectedFace], coarse: list[DetectedFace], fine_scale: float
+) -> list[DetectedFace]:
+    """Both passes' faces; of two that overlap, the fine pass's when it saw the face whole.
 
     Overlap: IoU at least 0.4, or 60 % of the smaller box inside the other (a
-    face seen whole by one pass and in part by the other: on tight crops the
-    fine pass sees parts of a face too big for it, at low scores). Known
-    cost: on big close-ups the coarse pass can win, and its landmarks are
-    coarser (the head pose read from them turns less; see the report in
-    issue 15).
+    face seen whole by one pass and in part by the other). A fine-pass face no
+    bigger than :data:`FINE_MAX_FACE` at its scale and scored at least
+    :data:`FINE_TRUSTED_SCORE` wins (its landmarks are twice as fine, and the
+    head pose read from them turns as dlib's does); otherwise the higher score
+    wins -- on tight crops the fine pass sees parts of a face too big for it,
+    at low scores, and the coarse pass sees it whole.
     """
+
+    def trusted(face: DetectedFace) -> bool:
+        x0, y0, x1, y1 = face.box
+        side = max(x1 - x0, y1 - y0) * fine_scale
+        return side <= FINE_MAX_FACE and face.score >= FINE_TRUSTED_SCORE
+
+    ranked = [(0 if trusted(f) else 1, -f.score, f) for f in fine]
+    ranked += [(1, -f.score, f) for f in coarse]
     kept: list[DetectedFace] = []
-    for face in sorted([*fine, *coarse], key=lambda f: -f.score):
+    for _, _, face in sorted(ranked, key=lambda r: (r[0], r[1])):
         if all(box_iou(face.box, k.box) < 0.4 and _overlap(face.box, k.box) < 0.6 for k in kept):
             kept.append(face)
     return kept
@@ -231,5 +249,6 @@ class YunetDetector(FaceDetector):
                         continue
                     faces.append(DetectedFace(box=box, score=face.score, landmarks=face.landmarks))
                 passes.append(faces)
-        faces = passes[0] if len(passes) == 1 else _merge(passes[0], passes[1])
+        fine_scale = min(1.0, self.max_side / max(h, w))
+        faces = passes[0] if len(passes) == 1 else _merge(passes[0], passes[1], fine_scale)
         return faces
