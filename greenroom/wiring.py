@@ -25,6 +25,7 @@ from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
 from pipeline.decide import DecisionPath
+from pipeline.dossier import ClipDossier
 from pipeline.feed import FeedService
 from pipeline.gate import SCAN_JOB, Gate
 from pipeline.generate import GENERATE_JOB, GenerationService
@@ -155,6 +156,7 @@ def build_pipeline(
         gate=gate,
         generation=generation,
         review=review,
+        dossier=ClipDossier(store, gate, review),
         accounts=accounts,
         feed=feed,
         posting=posting,

@@ -18,6 +18,7 @@ from pipeline.banks import BankService
 from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
 from pipeline.decide import DecisionPath
+from pipeline.dossier import ClipDossier
 from pipeline.feed import FeedService
 from pipeline.gate import Gate
 from pipeline.generate import GenerationService
@@ -62,6 +63,7 @@ class PipelineServices:
     gate: Gate
     generation: GenerationService
     review: ReviewService
+    dossier: ClipDossier
     accounts: AccountStanding
     feed: FeedService
     posting: PostingService

@@ -188,6 +188,8 @@ class AuditFilter:
     until: datetime | None = None
     # Words that must appear in the payload (case-insensitive).
     text: str | None = None
+    # Any of these subject ids (a clip's record: the clip, its items, its decisions).
+    subject_ids: tuple[str, ...] | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -197,6 +199,12 @@ class AuditFilter:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if self.subject_ids is not None:
+            if not self.subject_ids:
+                clauses.append("false")
+            else:
+                clauses.append(f"subject_id IN ({', '.join('?' for _ in self.subject_ids)})")
+                params.extend(self.subject_ids)
         if self.event is not None:
             if self.event.endswith("."):
                 clauses.append("starts_with(event, ?)")

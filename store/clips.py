@@ -151,3 +151,17 @@ class Clips:
             if current is not None:
                 out.append(current)
         return out
+
+    def remixes(self, clip_id: str, max_depth: int = 8) -> list[dict[str, Any]]:
+        """Remixes of the clip and of its remixes, with their depth (1: a direct remix)."""
+        return self.store.query_dicts(
+            "WITH RECURSIVE tree(id, depth) AS ("
+            "  SELECT id, 1 FROM clips WHERE parent_clip_id = ? "
+            "  UNION ALL "
+            "  SELECT c.id, t.depth + 1 FROM clips c JOIN tree t ON c.parent_clip_id = t.id "
+            "  WHERE t.depth < ?"
+            f") SELECT {', '.join('c.' + col.strip() for col in COLUMNS.split(','))}, "
+            "min(t.depth) AS depth FROM tree t JOIN clips c ON c.id = t.id "
+            f"GROUP BY ALL ORDER BY depth, c.created_at, c.id",
+            [str(clip_id)[:64], max_depth],
+        )

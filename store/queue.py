@@ -324,6 +324,16 @@ class QueueItems:
             row["resolution"] = json.loads(row["resolution"]) if row["resolution"] else None
         return rows
 
+    def for_clip(self, clip_id: str) -> list[dict[str, Any]]:
+        """Every item a clip ever had, in any state, oldest first (its review history)."""
+        rows = self.store.query_dicts(
+            f"SELECT {ITEM_COLUMNS} FROM queue_items WHERE clip_id = ? ORDER BY created_at, id",
+            [str(clip_id)[:64]],
+        )
+        for row in rows:
+            row["resolution"] = json.loads(row["resolution"]) if row["resolution"] else None
+        return rows
+
     def counts(self) -> dict[str, dict[str, Any]]:
         """Per queue: open, claimed, overdue items and the earliest due time."""
         rows = self.store.query_dicts(

@@ -299,3 +299,21 @@ def reopen_closed_by(tx: Tx, decision_id: str) -> dict[str, Any]:
             [decision_id],
         )
     return {"reports": reports, "appeals": appeals, "disputes": disputes}
+
+
+def for_clip(store: Any, clip_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A clip's reports (with reporter handles) and appeals (with appellant handles), oldest first."""
+    reports = store.query_dicts(
+        "SELECT r.id, r.reason, r.details, r.status, r.created_at, r.resolution_decision_id, "
+        "u.handle AS reporter FROM reports r LEFT JOIN users u ON u.id = r.reporter_id "
+        "WHERE r.clip_id = ? ORDER BY r.created_at, r.id",
+        [clip_id],
+    )
+    appeals = store.query_dicts(
+        "SELECT a.id, a.decision_id, a.message, a.status, a.created_at, a.decided_at, "
+        "a.decision_reason, a.resolution_decision_id, u.handle AS appellant FROM appeals a "
+        "LEFT JOIN users u ON u.id = a.appellant_id WHERE a.clip_id = ? "
+        "ORDER BY a.created_at, a.id",
+        [clip_id],
+    )
+    return {"reports": reports, "appeals": appeals}

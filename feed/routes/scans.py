@@ -101,6 +101,13 @@ def get_clip(
     return clip if _is_staff(user) else clip_for_user(clip)
 
 
+@router.get("/clips/{clip_id}/dossier", access=STAFF, tags=["review"])
+def clip_dossier(clip_id: str, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Everything known about a clip: lineage, decisions with signals, review history,
+    reports, appeals, evidence holds and its audit entries (staff)."""
+    return svc.pipeline.dossier.build(clip_id)
+
+
 @router.get("/clips/{clip_id}/decisions", access=SIGNED_IN, tags=["gate"])
 def clip_decisions(
     clip_id: str, user: User = Depends(current_user), svc: Services = Depends(services)

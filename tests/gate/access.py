@@ -16,6 +16,7 @@ ACCESS = {
     ("POST", "/prompt-check"): ANY,
     ("GET", "/clips/{clip_id}"): ANY,
     ("GET", "/clips/{clip_id}/decisions"): ANY,
+    ("GET", "/clips/{clip_id}/dossier"): STAFF,
     ("GET", "/queues"): STAFF,
     ("GET", "/queues/{queue}"): STAFF,
     ("GET", "/queue-items/{item_id}"): STAFF,
