@@ -18,6 +18,7 @@ from console.views import (
     admin,
     cameo,
     characters,
+    clip,
     create,
     invites,
     overview,
@@ -35,6 +36,7 @@ Render = Callable[[Api, dict[str, Any]], None]
 PAGES: list[tuple[str, Render, tuple[str, ...]]] = [
     ("Overview", overview.overview, ALL),
     ("Review queue", review.review_queue, STAFF),
+    ("Clip", clip.clip_page, STAFF),
     ("Policies", policies.policies, policies.ROLES),
     ("Characters", characters.characters, ("rights_holder", "admin", "moderator")),
     ("Safety", safety.safety, STAFF),

@@ -1,0 +1,59 @@
+"""The clip page in the console (Streamlit's AppTest over HTTP against a real server)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, LiveServer
+
+
+def _app(live: LiveServer, account: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(sys, "argv", ["app.py", "--server-url", live.url])
+    at = AppTest.from_file(str(REPO / "console" / "app.py"), default_timeout=120)
+    at.session_state["token"] = live.tokens[account]
+    at.session_state["user"] = live.users[account].to_self()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_staff_open_a_clip_and_read_its_record(
+    shared_live_server: LiveServer, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = shared_live_server
+    image = fixtures_dir / "characters" / "go_gopher" / "gophercolor.png"
+    with live.client("adult") as c:
+        posted = c.post(
+            "/clips", files={"file": (image.name, image.read_bytes())}, data={"prompt": "a gopher"}
+        ).json()
+    with live.client("guardian") as c:
+        assert (
+            c.post(f"/clips/{posted['clip_id']}/report", json={"reason": "spam"}).status_code == 200
+        )
+
+    at = _app(live, "moderator", monkeypatch)
+    at.sidebar.radio[0].set_value("Clip").run()
+    at.text_input[0].set_value(posted["clip_id"])
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    headers = [h.value for h in at.subheader]
+    assert any(h.startswith("Decisions (") for h in headers)
+    assert "Reports (1) and appeals (0)" in headers
+    assert any("Media hidden" in c.value for c in at.caption)
+    assert len(at.dataframe) >= 2  # review history, reports, audit
+
+    missing = _app(live, "moderator", monkeypatch)
+    missing.sidebar.radio[0].set_value("Clip").run()
+    missing.text_input[0].set_value("clip_nothing")
+    missing.button[0].click().run()
+    assert any("no clip" in e.value for e in missing.error)
+
+    user = _app(live, "adult", monkeypatch)
+    assert "Clip" not in user.sidebar.radio[0].options
