@@ -1,9 +1,10 @@
 """Demo content for the characters registry: free-licence fixture characters owned by the demo rights holder.
 
-Registered for ``studio`` from ``<fixtures_dir>/characters`` with a mix of
-policies so the console shows each one (a real registration starts at
-``block``; here the studio has already opted some in). Licences are those of
-the fixtures' MANIFEST.tsv and are kept in the descriptions' source notes.
+Registered for ``studio`` with reference images from the in-repo demo pack
+(``greenroom/demo_media/characters``, see :mod:`greenroom.demo_pack`) and a mix
+of policies so the console shows each one (a real registration starts at
+``block``; here the studio has already opted some in). Licences and
+attributions are those of the pack's MANIFEST.tsv.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from store.users import User
 
 DEMO_OWNER = "studio"
 
-# name, aliases, description, policy, reference images (under fixtures/characters), licence
+# name, aliases, description, policy, reference images (pack paths), licence
 DEMO_CHARACTERS: list[dict[str, Any]] = [
     {
         "name": "Go Gopher",
@@ -24,7 +25,7 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
         "description": "a light blue cartoon gopher with big round eyes and buck teeth, "
         "the mascot of the Go programming language",
         "policy": "allow_with_attribution",
-        "refs": ["go_gopher/gophercolor.png", "go_gopher/gopherbw.png"],
+        "refs": ["characters/go_gopher/gophercolor.png", "characters/go_gopher/gopherbw.png"],
         "licence": "CC-BY-4.0, Renee French",
     },
     {
@@ -33,7 +34,10 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
         "description": "an orange cartoon crab with little claws, the unofficial mascot of the "
         "Rust programming language",
         "policy": "review",
-        "refs": ["ferris/rustacean-flat-happy.png"],
+        "refs": [
+            "characters/ferris/rustacean-flat-happy.png",
+            "characters/ferris/rustacean-flat-gesture-tiny.png",
+        ],
         "licence": "CC0 / public domain, Karen Rustad Tölva",
     },
     {
@@ -42,7 +46,7 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
         "description": "a plump black and white penguin with a yellow beak and feet, sitting, "
         "the mascot of the Linux kernel",
         "policy": "allow",
-        "refs": ["tux/tux_boot.png"],
+        "refs": ["characters/tux/tux_boot.png"],
         "licence": "CC0 / public domain (Larry Ewing design, Garrett LeSage redraw)",
     },
     {
@@ -51,7 +55,10 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
         "description": "a huge fat white rabbit with grey fur and a kind face in a sunny green "
         "meadow, from a Blender open movie",
         "policy": "block",
-        "refs": ["big_buck_bunny/bbb_bunny_01.jpg"],
+        "refs": [
+            "characters/big_buck_bunny/bbb_bunny_01.jpg",
+            "characters/big_buck_bunny/bbb_bunny_02.jpg",
+        ],
         "licence": "CC-BY-3.0, Blender Foundation",
     },
     {
@@ -60,26 +67,26 @@ DEMO_CHARACTERS: list[dict[str, Any]] = [
         "description": "a young witch girl with messy red hair and her orange cat Carrot, "
         "from the webcomic by David Revoy",
         "policy": "block",
-        "refs": ["peppercarrot/peppercarrot_icon.png"],
+        "refs": ["characters/peppercarrot/peppercarrot_icon.png"],
         "licence": "CC-BY-4.0, David Revoy",
     },
 ]
 
 
 def seed_characters(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
-    """Register the demo characters for ``studio``; reference images only where the fixtures exist."""
+    """Register the demo characters for ``studio`` with their reference images from the pack."""
+    from greenroom.demo_pack import media
     from greenroom.wiring import build_pipeline
     from pipeline.characters import RefUpload
 
     owner = users.get(DEMO_OWNER)
     if owner is None:
         return {"characters": [], "characters_note": f"no demo user {DEMO_OWNER}"}
-    root = settings.fixtures_dir / "characters"
     service = build_pipeline(store, settings).characters
     created = []
     for spec in DEMO_CHARACTERS:
-        paths = [root / p for p in spec["refs"]]
-        refs = [RefUpload(p.read_bytes(), p.name) for p in paths if p.is_file()]
+        paths = [media(settings, rel) for rel in spec["refs"]]
+        refs = [RefUpload(p.read_bytes(), p.name) for p in paths if p is not None]
         rec = service.register(
             None,
             owner,

@@ -1,11 +1,14 @@
-"""Demo content for likeness: alice's cameo (mutuals may use it) and one protected public figure.
+"""Demo content for likeness: one protected likeness, and alice's cameo where a recording exists.
 
-Both come from the shared fixtures (``settings.fixtures_dir``): alice's cameo
-is enrolled through the real live check from the liveportrait_d3 talking-head
-video with the head movements that video really shows (the challenge the
-likeness tests fix), and the protected likeness from one photo of a public
-figure in the face fixtures. Without the fixtures the seeder skips and says so
-in its result. Costs a few CPU seconds (one 12 s recording at 10 samples/s).
+The protected likeness comes from the in-repo demo pack: a frame of Sintel,
+the animated heroine of the Blender open movie (CC-BY-3.0), standing in for a
+public figure. The pack holds no photo or video of a real person (no face
+fixture has a licence that allows redistribution), so alice's cameo is
+enrolled only when the shared fixtures are there: through the real live check
+from the liveportrait_d3 talking-head video with the head movements that video
+really shows (the challenge the likeness tests fix). With the fixtures a
+public figure's photo is protected too. Whatever is skipped is said in the
+result. The cameo costs a few CPU seconds (one 12 s recording at 10 samples/s).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from greenroom.settings import Settings
 from store.db import Store
 from store.users import User
 
+# In the pack: (pack path, name).
+PROTECTED = (
+    "likeness/sintel_face_14.5s.jpg",
+    "Sintel (Blender open-movie character; demo protected likeness)",
+)
+# Extras from the shared fixtures only (not redistributable, so not in the pack).
 RECORDING = "videos/liveportrait_d3_woman_talking.mp4"
 # The movements liveportrait_d3 makes (person's own directions), as in tests/likeness.
 CHALLENGE = ["right", "left", "right"]
@@ -24,31 +33,40 @@ PUBLIC_FIGURE = ("faces/deepface/img5.jpg", "Angelina Jolie (demo protected like
 
 def seed_likeness(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
+    from greenroom.demo_pack import extra, media
     from greenroom.wiring import build_pipeline
 
-    fixtures = settings.fixtures_dir
-    recording = fixtures / RECORDING
-    photo = fixtures / PUBLIC_FIGURE[0]
-    missing = [str(p) for p in (recording, photo) if not p.is_file()]
-    if missing or "alice" not in users:
-        note = f"fixtures not found: {', '.join(missing)}" if missing else "no user alice"
-        return {"likeness": {"skipped": True, "note": note}}
     ctx = build_pipeline(store, settings)
-    alice = users["alice"]
-    enrolled = ctx.likeness.enroll(alice, recording, CHALLENGE)
-    cameo: dict[str, Any] = {
-        "id": enrolled.id,
-        "status": enrolled.status,
-        "reason": enrolled.reason,
-        "embeddings": enrolled.embeddings,
-    }
-    if enrolled.status == "active":
-        cameo["permission"] = ctx.likeness.set_permission(alice, "mutuals").permission
-    protected = ctx.likeness.protect(users.get("admin"), PUBLIC_FIGURE[1], [photo])
-    return {
-        "likeness": {
-            "skipped": False,
-            "cameo": {"alice": cameo},
-            "protected": [{"id": protected.id, "name": protected.name}],
+    out: dict[str, Any] = {"skipped": False, "cameo": {}, "protected": [], "notes": []}
+    admin = users.get("admin")
+    for rel, name, where in (
+        (*PROTECTED, media(settings, PROTECTED[0])),
+        (*PUBLIC_FIGURE, extra(settings, PUBLIC_FIGURE[0])),
+    ):
+        if where is None:
+            out["notes"].append(f"protected likeness {name!r} skipped: {rel} not found")
+            continue
+        protected = ctx.likeness.protect(admin, name, [where])
+        out["protected"].append({"id": protected.id, "name": protected.name})
+    recording = extra(settings, RECORDING)
+    if recording is None or "alice" not in users:
+        why = (
+            f"{RECORDING} not in {settings.fixtures_dir}" if recording is None else "no user alice"
+        )
+        out["notes"].append(
+            f"cameo skipped: {why} (the demo pack holds no recording of a real person)"
+        )
+    else:
+        alice = users["alice"]
+        enrolled = ctx.likeness.enroll(alice, recording, CHALLENGE)
+        cameo: dict[str, Any] = {
+            "id": enrolled.id,
+            "status": enrolled.status,
+            "reason": enrolled.reason,
+            "embeddings": enrolled.embeddings,
         }
-    }
+        if enrolled.status == "active":
+            cameo["permission"] = ctx.likeness.set_permission(alice, "mutuals").permission
+        out["cameo"]["alice"] = cameo
+    out["skipped"] = not out["protected"] and not out["cameo"]
+    return {"likeness": out}

@@ -10,7 +10,6 @@ what it needs is missing, so a partial fixture set still seeds.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from greenroom.settings import Settings
@@ -24,13 +23,14 @@ DISPUTED_PROMPT = "Pepper the young witch flying on her broom"
 
 def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dict[str, Any]:
     import detectors  # noqa: F401  (installs the torch/torchvision import hook first)
+    from greenroom.demo_pack import media
     from greenroom.wiring import build_pipeline
 
     ctx = build_pipeline(store, settings)
     out: dict[str, Any] = {}
     # 1. A clip of a character with policy "review": the rights queue, with match evidence.
-    image = Path(settings.fixtures_dir) / REVIEW_CHARACTER_IMAGE
-    if image.is_file():
+    image = media(settings, REVIEW_CHARACTER_IMAGE)
+    if image is not None:
         doc = ctx.posting.upload(users["alice"], image, REVIEW_CHARACTER_PROMPT)
         out["review_character_clip"] = {
             "clip_id": doc["clip_id"],
@@ -38,7 +38,7 @@ def seed_review(store: Store, settings: Settings, users: dict[str, User]) -> dic
             "queued": doc["queued"],
         }
     else:
-        out["review_character_clip"] = {"skipped": "fixture not found"}
+        out["review_character_clip"] = {"skipped": "image not in the demo pack"}
     # 2. Reports on a published clip by two people (one item, escalated).
     target = store.query(
         "SELECT id FROM clips WHERE creator_id = ? AND status = 'published' "
