@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
+import pytest
 
 from store.db import load_migrations
 from store.users import ROLES
@@ -108,11 +111,41 @@ def test_data_dir_held_by_server_exits_3(tmp_path: Path) -> None:
     assert run("user", "list", "--data-dir", str(data), "--json").returncode == 0
 
 
+@pytest.mark.slow
 def test_demo_seed_has_every_role_and_logins_work(tmp_path: Path) -> None:
+    """A fresh clone's demo: seeded from the in-repo pack alone, with no shared fixtures."""
     data = tmp_path / "demo"
-    seeded = run("demo", "seed", "--data-dir", str(data), "--json")
+    no_fixtures = {**os.environ, "GREENROOM_FIXTURES_DIR": str(tmp_path / "no-such-fixtures")}
+    seeded = run("demo", "seed", "--data-dir", str(data), "--json", env=no_fixtures)
     assert seeded.returncode == 0, seeded.stderr
     doc = json.loads(seeded.stdout)
+    content = doc["content"]
+    with duckdb.connect(str(data / "greenroom.duckdb"), read_only=True) as db:
+        queues = dict(
+            db.execute(
+                "SELECT queue, count(*) FROM queue_items WHERE status = 'open' GROUP BY queue"
+            ).fetchall()
+        )
+        (published,) = db.execute(
+            "SELECT count(*) FROM clips WHERE status = 'published'"
+        ).fetchone() or (0,)
+    # Clips waiting in at least three review queues, a feed of at least five clips.
+    assert len(queues) >= 3, queues
+    assert {"rights_review", "reports", "appeals"} <= set(queues), queues
+    assert published >= 5, content["feed_clips"]
+    assert not [c for c in content["feed_clips"] if "skipped" in c], content["feed_clips"]
+    # Characters with reference images, a protected likeness; the dispute as before.
+    with_refs = [c for c in content["characters"] if c["refs"] >= 1]
+    assert len(with_refs) >= 2, content["characters"]
+    assert {c["name"] for c in with_refs} >= {"Go Gopher", "Ferris", "Tux"}
+    likeness = content["likeness"]
+    assert [p["name"] for p in likeness["protected"]] == [
+        "Sintel (Blender open-movie character; demo protected likeness)"
+    ]
+    # No recording of a real person in the pack: the cameo is skipped, and says so.
+    assert likeness["cameo"] == {}
+    assert any("cameo skipped" in note for note in likeness["notes"])
+    assert "queue_item_id" in content["review"]["dispute"], content["review"]
     roles = {login["role"] for login in doc["logins"]}
     assert roles == set(ROLES)
     assert json.loads((data / "demo-logins.json").read_text())["logins"] == doc["logins"]
