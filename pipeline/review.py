@@ -217,6 +217,23 @@ class ReviewService:
             queue_rows.release(tx, str(item_id)[:64], moderator.id, lead=moderator.role == "admin")
         return self.item(item_id, evidence=False)
 
+    def assign(self, item_id: str, lead: User, handle: str) -> dict[str, Any]:
+        """A lead (admin) hands an item to a moderator, taking it from whoever held it (audited).
+
+        The new holder must be staff and may not be the item's own subject
+        (their clip, their appeal).
+        """
+        if lead.role != "admin":
+            raise Conflict("only a lead (an admin) assigns items")
+        target = self.users.by_handle(str(handle).strip().lstrip("@").lower()[:64])
+        if target.role not in STAFF_ROLES or target.disabled:
+            raise ValueError(f"@{target.handle} is not an active moderator or admin")
+        item = self.queue.get(item_id)
+        self._not_own(item, target)
+        with self.store.transaction() as tx:
+            previous = queue_rows.assign(tx, item["id"], lead.id, target.id)
+        return {**self.item(item["id"], evidence=False), "previous_holder": previous}
+
     def _not_own(self, item: dict[str, Any], moderator: User) -> None:
         """Nobody decides about their own clip or their own appeal."""
         if item["clip_id"] is not None and self._creator_of(item["clip_id"]) == moderator.id:

@@ -186,6 +186,29 @@ def release(tx: Tx, item_id: str, actor_id: str, *, lead: bool = False) -> None:
     )
 
 
+def assign(tx: Tx, item_id: str, lead_id: str, moderator_id: str) -> str | None:
+    """A lead hands an unresolved item to a moderator (a fresh lease); the previous holder or None."""
+    status, claimed_by, queue, clip_id, decision_id, _ = _state(tx, item_id)
+    if status == "resolved":
+        raise Conflict("this item is already resolved")
+    tx.execute(
+        "UPDATE queue_items SET status = 'claimed', claimed_by = ?, claimed_at = ? WHERE id = ?",
+        [moderator_id, now(), item_id],
+    )
+    tx.audit(
+        QueueItemChanged(
+            lead_id,
+            item_id=item_id,
+            queue=queue,
+            transition="assigned",
+            clip_id=clip_id,
+            decision_id=decision_id,
+            detail=f"to {moderator_id}" + (f", taken from {claimed_by}" if claimed_by else ""),
+        )
+    )
+    return str(claimed_by) if claimed_by else None
+
+
 def check_decidable(tx: Tx, item_id: str, moderator_id: str) -> None:
     """Inside the deciding transaction: the item is unresolved and not held by someone else."""
     status, claimed_by, _, _, _, claimed_at = _state(tx, item_id)

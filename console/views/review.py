@@ -177,6 +177,8 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
                 hide_index=True,
                 use_container_width=True,
             )
+        if user.get("role") == "admin":
+            _assign_form(api, queue)
     if current is None:
         return
     with common.panel():
@@ -189,6 +191,42 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
         _evidence(api, item)
         st.divider()
         _decide_form(api, item, user["id"], common.has_area(api, "/banks"))
-        if st.button("Put aside (it stays claimed by you)"):
+        aside, release = st.columns(2)
+        if aside.button("Put aside (it stays claimed by you)"):
             st.session_state.pop(_CURRENT, None)
             st.rerun()
+        if release.button("Release (back to the queue)"):
+            api.post(f"/queue-items/{current}/release")
+            st.session_state.pop(_CURRENT, None)
+            common.set_flash("success", f"Released {current}: it is open for anyone again.")
+            st.rerun()
+
+
+def _assign_form(api: Api, queue: str) -> None:
+    """A lead hands an unresolved item to a moderator (taking it from whoever holds it)."""
+    with st.expander("Assign an item (lead)"), common.panel():
+        items = api.get(f"/queues/{queue}", params={"limit": 200})["items"]
+        if not items:
+            st.caption("Nothing to assign in this queue.")
+            return
+        with st.form(f"assign-{queue}"):
+            item_id = st.selectbox(
+                "Item",
+                [i["id"] for i in items],
+                format_func=lambda i: next(
+                    f"{x['id']} · {x['status']} · {x['reason'][:60]}" for x in items if x["id"] == i
+                ),
+            )
+            handle = st.text_input("To moderator (handle)")
+            if st.form_submit_button("Assign"):
+                if not handle.strip():
+                    common.error("Name the moderator to hand the item to.")
+                    return
+                done = api.post(f"/queue-items/{item_id}/assign", json={"handle": handle.strip()})
+                taken = done.get("previous_holder")
+                common.set_flash(
+                    "success",
+                    f"Assigned {item_id} to @{handle.strip().lstrip('@')}"
+                    + (" (taken from its previous holder)." if taken else "."),
+                )
+                st.rerun()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import Depends, File, Form, HTTPException, Query, UploadFile
 from pydantic import BaseModel, Field
 
-from feed.access import SIGNED_IN, STAFF, SecureRouter
+from feed.access import ADMIN, SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
 from feed.uploads import read_upload
@@ -147,6 +147,21 @@ def release_item(
 ) -> dict[str, Any]:
     """Give a claimed item back to its queue (its holder; an admin may release anyone's)."""
     return svc.pipeline.review.release(item_id, user)
+
+
+class AssignBody(BaseModel):
+    handle: str = Field(min_length=1, max_length=64, description="the moderator to hand it to")
+
+
+@router.post("/queue-items/{item_id}/assign", access=ADMIN, tags=["review"])
+def assign_item(
+    item_id: str,
+    body: AssignBody,
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    """A lead hands an item to a moderator (a fresh claim), taking it from its holder; audited."""
+    return svc.pipeline.review.assign(item_id, user, body.handle)
 
 
 @router.post("/queue-items/{item_id}/claim", access=STAFF, tags=["review"])

@@ -22,6 +22,7 @@ ACCESS = {
     ("GET", "/queue-items/{item_id}"): STAFF,
     ("POST", "/queue-items/{item_id}/claim"): STAFF,
     ("POST", "/queue-items/{item_id}/release"): STAFF,
+    ("POST", "/queue-items/{item_id}/assign"): ADMIN_ONLY,
     ("POST", "/queue-items/{item_id}/decide"): STAFF,
     ("POST", "/decisions/{decision_id}/undo"): STAFF,
     ("GET", "/policies"): POLICY_AUTHORS,
