@@ -2,8 +2,8 @@
 
 Lineage both ways, every decision with its rules, values and signals, the
 review history (queue items in every state), reports, appeals, evidence holds
-and the clip's audit entries. The media stays hidden until "Show media" is
-pressed: moderators look at harmful material only when they choose to.
+and the clip's audit entries. The media is blurred (a video hidden) until the
+moderator reveals it: they look at harmful material only when they choose to.
 """
 
 from __future__ import annotations
@@ -58,10 +58,7 @@ def clip_page(api: Api, user: dict[str, Any]) -> None:
     if clip.get("prompt"):
         st.caption("Prompt")
         common.text(clip["prompt"])
-    if st.toggle("Show media", key=f"reveal-{clip['id']}"):
-        common.clip_media(api, clip["id"])
-    else:
-        st.caption("Media hidden until you choose to see it.")
+    common.clip_media(api, clip["id"], guarded=True)
 
     lineage = doc.get("lineage") or {}
     st.subheader("Lineage")

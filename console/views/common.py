@@ -327,8 +327,34 @@ def decision(doc: dict[str, Any] | None, *, staff: bool = True) -> None:
                     st.markdown(f"- {md(s.get('source'))}: {md(str(s.get('error', ''))[:300])}")
 
 
-def clip_media(api: Api, clip_id: str | None) -> None:
-    """The clip itself (video player or image) fetched through the media route."""
+# Blur strong enough that nothing harmful can be made out, light enough to tell a scene from a face.
+PREVIEW_BLUR_RADIUS = 24
+
+
+def blurred(data: bytes) -> bytes | None:
+    """A blurred PNG preview of image bytes (None when they are not an image PIL reads)."""
+    import io
+
+    from PIL import Image, ImageFilter, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.thumbnail((640, 640))
+            preview = img.convert("RGB").filter(ImageFilter.GaussianBlur(PREVIEW_BLUR_RADIUS))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    out = io.BytesIO()
+    preview.save(out, format="PNG")
+    return out.getvalue()
+
+
+def clip_media(api: Api, clip_id: str | None, *, guarded: bool = False) -> None:
+    """The clip itself (video player or image) fetched through the media route.
+
+    ``guarded`` (review and clip pages): an image is blurred and a video
+    hidden until the moderator reveals this one item; a revealed video starts
+    muted. Looking at harmful material is the moderator's choice, item by item.
+    """
     if not clip_id:
         st.caption("no clip")
         return
@@ -339,8 +365,16 @@ def clip_media(api: Api, clip_id: str | None) -> None:
             raise
         st.caption(f"media not shown: {md(exc.message)}")
         return
+    revealed = not guarded or st.toggle("Reveal media", key=f"reveal-{clip_id}")
+    if not revealed:
+        preview = blurred(data) if media_type.startswith("image/") else None
+        if preview is not None:
+            st.image(preview, caption="blurred: reveal to see it")
+        else:
+            st.caption(f"{md(media_type.split('/')[0])} hidden: reveal to see it (starts muted)")
+        return
     if media_type.startswith("video/"):
-        st.video(data, format=media_type)
+        st.video(data, format=media_type, muted=guarded)
     elif media_type.startswith("image/"):
         st.image(data, use_container_width=True)
     else:

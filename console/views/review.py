@@ -72,7 +72,7 @@ def _evidence(api: Api, item: dict[str, Any]) -> None:
     )
     left, right = st.columns([2, 3])
     with left:
-        common.clip_media(api, clip.get("id"))
+        common.clip_media(api, clip.get("id"), guarded=True)
         if clip:
             st.markdown(
                 f"clip {code(clip.get('id'))} by **@{md(clip.get('creator'))}** · "

@@ -46,7 +46,10 @@ def test_staff_open_a_clip_and_read_its_record(
     headers = [h.value for h in at.subheader]
     assert any(h.startswith("Decisions (") for h in headers)
     assert "Reports (1) and appeals (0)" in headers
-    assert any("Media hidden" in c.value for c in at.caption)
+    # The media is blurred until revealed.
+    images = at.get("image")
+    assert images and images[0].captions == ["blurred: reveal to see it"]
+    assert not any(t.value for t in at.toggle)
     assert len(at.dataframe) >= 2  # review history, reports, audit
 
     missing = _app(live, "moderator", monkeypatch)
