@@ -20,6 +20,19 @@ ACTIONS = {
 VERDICTS = {"uphold": "Uphold the decision", "overturn": "Overturn the decision"}
 _VERDICT_QUEUES = ("appeals", "rights_disputes")
 _CURRENT = "review_item"
+_LAST = "review_last_decision"
+# The server's reason categories (policies.schema.STRIKE_CATEGORIES; a test keeps them equal).
+CATEGORIES = {
+    "other": "Other",
+    "spam": "Spam",
+    "sexual": "Sexual content",
+    "sexual_minors": "Sexual content involving minors (banks the hashes, bans the account)",
+    "violence": "Violence",
+    "hate": "Hate",
+    "self_harm": "Self-harm",
+    "likeness": "Likeness (cameo or real person)",
+    "character": "Character (rights holder)",
+}
 
 
 def _claim_next(api: Api, queue: str, me: str) -> str | None:
@@ -105,6 +118,7 @@ def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) ->
             horizontal=True,
         )
         reason = st.text_input("Reason (required, the creator sees it)")
+        category = st.selectbox("Category", list(CATEGORIES), format_func=CATEGORIES.__getitem__)
         bank = None
         if offers_banks:
             banks = [b["name"] for b in api.get("/banks")["banks"]]
@@ -121,13 +135,14 @@ def _decide_form(api: Api, item: dict[str, Any], me: str, offers_banks: bool) ->
     if not reason.strip():
         st.error("A decision needs a reason.")
         return
-    body: dict[str, Any] = {"outcome": action, "reason": reason.strip()}
+    body: dict[str, Any] = {"outcome": action, "reason": reason.strip(), "category": category}
     if bank:
         body["add_to_bank"] = bank
     if strike:
         body["strike"] = True
     result = api.post(f"/queue-items/{item['id']}/decide", json=body)
     st.session_state.pop(_CURRENT, None)
+    st.session_state[_LAST] = (result["decision_id"], item["id"], choices[action])
     message = f"Decided {choices[action].lower()} on item {item['id']}"
     # An appeal of a prompt's or an account's decision has no clip.
     message += f" (clip now {result['clip_status']})." if result.get("clip_status") else "."
@@ -147,6 +162,7 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
     common.flash()
     with common.panel():
         queues = _queue_overview(api)
+    _undo_last(api)
     current = st.session_state.get(_CURRENT)
     names = list(queues)
     if names:
@@ -200,6 +216,27 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
             st.session_state.pop(_CURRENT, None)
             common.set_flash("success", f"Released {current}: it is open for anyone again.")
             st.rerun()
+
+
+def _undo_last(api: Api) -> None:
+    """Undo my last decision (the server keeps the window); the item comes back to me."""
+    last = st.session_state.get(_LAST)
+    if not last:
+        return
+    decision_id, item_id, label = last
+    if not st.button(f"Undo: {label.lower()} on item {item_id}"):
+        return
+    st.session_state.pop(_LAST, None)
+    try:
+        api.post(f"/decisions/{decision_id}/undo", json={"reason": "undone from the console"})
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        common.refusal(exc)
+        return
+    st.session_state[_CURRENT] = item_id
+    common.set_flash("success", f"Undone: item {item_id} is back with you to decide again.")
+    st.rerun()
 
 
 def _assign_form(api: Api, queue: str) -> None:

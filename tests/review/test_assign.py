@@ -9,19 +9,8 @@ from typing import Any
 import pytest
 
 from console.views.review import _CURRENT as CURRENT
-from policies.loader import DEFAULT_DIR
 from tests.conftest import REPO, LiveServer
-
-REVIEW_UPLOADS = """
-  - id: assign_test_uploads_reviewed
-    description: Every upload goes to a human (assign test policy).
-    condition: context.stage == "upload"
-    outcome: review
-    severity: low
-    reason: upload_review
-    queue: uploads
-    priority: 30
-"""
+from tests.review.held import held_upload
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +21,7 @@ def live(shared_live_server: LiveServer) -> LiveServer:
 
 
 def _held(live: LiveServer, who: str, image: Path) -> str:
-    policies = live.services.pipeline.policies
-    default = policies.state()["active"]
-    texts = {p.name: p.read_text() for p in sorted(DEFAULT_DIR.glob("*.yaml"))}
-    texts["content.yaml"] = texts["content.yaml"].rstrip("\n") + "\n" + REVIEW_UPLOADS
-    policies.save(texts, None, "assign tests: review every upload", activate=True)
-    try:
-        with live.client(who) as c:
-            r = c.post("/clips", files={"file": (image.name, image.read_bytes())}, data={})
-    finally:
-        policies.activate(default, None)
-    assert r.status_code == 200 and r.json()["status"] == "queued", r.text
-    return str(r.json()["queue_item_id"])
+    return str(held_upload(live, who, image)["queue_item_id"])
 
 
 def _assign(live: LiveServer, who: str, item_id: str, handle: str) -> Any:

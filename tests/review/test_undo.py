@@ -18,20 +18,10 @@ from typing import Any
 import pytest
 
 from pipeline.review import ReviewService
-from policies.loader import DEFAULT_DIR
 from store.db import Conflict, now
 from tests.conftest import LiveServer
+from tests.review.held import held_upload
 
-REVIEW_UPLOADS = """
-  - id: undo_test_uploads_reviewed
-    description: Every upload goes to a human (undo test policy).
-    condition: context.stage == "upload"
-    outcome: review
-    severity: low
-    reason: upload_review
-    queue: uploads
-    priority: 30
-"""
 _n = itertools.count()
 
 
@@ -50,22 +40,8 @@ def images(fixtures_dir: Path) -> list[Path]:
 
 def _held(live: LiveServer, who: str, image: Path) -> tuple[str, str]:
     """(clip id, queue item id) of an upload a test policy holds for review."""
-    policies = live.services.pipeline.policies
-    default = policies.state()["active"]
-    texts = {p.name: p.read_text() for p in sorted(DEFAULT_DIR.glob("*.yaml"))}
-    texts["content.yaml"] = texts["content.yaml"].rstrip("\n") + "\n" + REVIEW_UPLOADS
-    policies.save(texts, None, "undo tests: review every upload", activate=True)
-    try:
-        with live.client(who) as c:
-            r = c.post(
-                "/clips",
-                files={"file": (image.name, image.read_bytes())},
-                data={"prompt": f"held for review {next(_n)}"},
-            )
-    finally:
-        policies.activate(default, None)
-    assert r.status_code == 200 and r.json()["status"] == "queued", r.text
-    return r.json()["clip_id"], r.json()["queue_item_id"]
+    doc = held_upload(live, who, image, prompt=f"held for review {next(_n)}")
+    return doc["clip_id"], doc["queue_item_id"]
 
 
 def _decide(
