@@ -19,6 +19,18 @@ ACTIONS = {
 # Appeals and rights-holder disputes are decided as verdicts on the earlier decision.
 VERDICTS = {"uphold": "Uphold the decision", "overturn": "Overturn the decision"}
 _VERDICT_QUEUES = ("appeals", "rights_disputes")
+# Keys a moderator presses instead of reaching for the mouse (never while typing in a field).
+SHORTCUTS: dict[str, str] = {
+    "p": "Publish",
+    "b": "Block",
+    "t": "Take down",
+    "a": "Age-restrict (adults only)",
+    "u": "Uphold the decision",
+    "o": "Overturn the decision",
+    "r": "Reveal media",
+}
+# Buttons: d decides (and claims the next item when that box is ticked), n claims the next item.
+SHORTCUT_BUTTONS: dict[str, str] = {"d": "Decide", "n": "Claim next"}
 _CURRENT = "review_item"
 _LAST = "review_last_decision"
 # The server's reason categories (policies.schema.STRIKE_CATEGORIES; a test keeps them equal).
@@ -162,6 +174,7 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
     common.flash()
     with common.panel():
         queues = _queue_overview(api)
+    _shortcuts()
     _undo_last(api)
     current = st.session_state.get(_CURRENT)
     names = list(queues)
@@ -216,6 +229,50 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
             st.session_state.pop(_CURRENT, None)
             common.set_flash("success", f"Released {current}: it is open for anyone again.")
             st.rerun()
+
+
+def _shortcuts() -> None:
+    """Keyboard shortcuts: a script in a zero-height frame clicks the labelled control.
+
+    Streamlit has no key bindings; the console is served from one origin, so
+    the frame reaches the page and clicks exactly what a person would click
+    (the server still checks everything). Keys typed into a text field are
+    left alone.
+    """
+    import json
+
+    import streamlit.components.v1 as components
+
+    components.html(
+        """<script>
+const doc = window.parent.document;
+const labels = __LABELS__, buttons = __BUTTONS__;
+const typing = (t) => !!t && (t.isContentEditable || t.tagName === "TEXTAREA" ||
+  (t.tagName === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(t.type)));
+const onKey = (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+  const key = e.key.toLowerCase();
+  const pick = (sel, text) => Array.from(doc.querySelectorAll(sel))
+    .find((el) => el.innerText.trim() === text);
+  let el = null;
+  if (labels[key]) el = pick("label", labels[key]);
+  else if (buttons[key]) el = pick("button", buttons[key]);
+  if (el) { e.preventDefault(); el.click(); }
+};
+// One listener, from the newest frame (a frame Streamlit replaced takes its listener with it).
+if (doc.__greenroomKeys) doc.removeEventListener("keydown", doc.__greenroomKeys);
+doc.__greenroomKeys = onKey;
+doc.addEventListener("keydown", onKey);
+</script>""".replace("__LABELS__", json.dumps(SHORTCUTS)).replace(
+            "__BUTTONS__", json.dumps(SHORTCUT_BUTTONS)
+        ),
+        height=0,
+    )
+    st.caption(
+        "Keys: "
+        + " · ".join(f"{k} {v.split(' (')[0].lower()}" for k, v in SHORTCUTS.items())
+        + " · d decide · n claim next"
+    )
 
 
 def _undo_last(api: Api) -> None:
