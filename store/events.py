@@ -548,6 +548,17 @@ class StrikeAdded(AuditEvent):
 
 
 @dataclass(frozen=True)
+class PreferencesChanged(AuditEvent):
+    """A person changed their own console preferences."""
+
+    name: ClassVar[str] = "user.preferences_changed"
+    subject_type: ClassVar[str | None] = "user"
+    subject_field: ClassVar[str | None] = "user_id"
+    user_id: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DecisionUndone(AuditEvent):
     """A moderator undid their own decision in the undo window; what it had closed is open again."""
 

@@ -58,7 +58,7 @@ def clip_page(api: Api, user: dict[str, Any]) -> None:
     if clip.get("prompt"):
         st.caption("Prompt")
         common.text(clip["prompt"])
-    common.clip_media(api, clip["id"], guarded=True)
+    common.clip_media(api, clip["id"], guarded=common.media_guarded(api))
 
     lineage = doc.get("lineage") or {}
     st.subheader("Lineage")

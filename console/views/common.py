@@ -348,6 +348,26 @@ def blurred(data: bytes) -> bytes | None:
     return out.getvalue()
 
 
+_MEDIA_PREF = "pref_review_media"
+
+
+def media_guarded(api: Api) -> bool:
+    """Whether this person wants review media blurred until revealed (asked once a session)."""
+    if _MEDIA_PREF not in st.session_state:
+        try:
+            prefs = api.get("/me/preferences")
+        except ApiError as exc:
+            if exc.status == 401:
+                raise
+            prefs = {}
+        st.session_state[_MEDIA_PREF] = prefs.get("review_media", "blur") != "show"
+    return bool(st.session_state[_MEDIA_PREF])
+
+
+def forget_media_preference() -> None:
+    st.session_state.pop(_MEDIA_PREF, None)
+
+
 def clip_media(api: Api, clip_id: str | None, *, guarded: bool = False) -> None:
     """The clip itself (video player or image) fetched through the media route.
 

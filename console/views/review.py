@@ -97,7 +97,7 @@ def _evidence(api: Api, item: dict[str, Any]) -> None:
     )
     left, right = st.columns([2, 3])
     with left:
-        common.clip_media(api, clip.get("id"), guarded=True)
+        common.clip_media(api, clip.get("id"), guarded=common.media_guarded(api))
         if clip:
             st.markdown(
                 f"clip {code(clip.get('id'))} by **@{md(clip.get('creator'))}** · "
@@ -191,21 +191,7 @@ def review_queue(api: Api, user: dict[str, Any]) -> None:
                 else:
                     st.session_state[_CURRENT] = current = claimed
         with st.expander(f"Items in {md(queue)}"), common.panel():
-            items = api.get(f"/queues/{queue}", params={"limit": 50})["items"]
-            st.dataframe(
-                [
-                    {
-                        "id": i["id"],
-                        "priority": i["priority"],
-                        "reason": i["reason"],
-                        "status": i["status"],
-                        "due": common.when(i.get("due_at")),
-                    }
-                    for i in items
-                ],
-                hide_index=True,
-                use_container_width=True,
-            )
+            _items_page(api, queue)
         if user.get("role") == "admin":
             _assign_form(api, queue)
     if current is None:
@@ -324,3 +310,49 @@ def _assign_form(api: Api, queue: str) -> None:
                     + (" (taken from its previous holder)." if taken else "."),
                 )
                 st.rerun()
+
+
+_ITEMS_PAGE = 50
+
+
+def _items_page(api: Api, queue: str) -> None:
+    """One page of the queue's unresolved items (server-side paging), filtered by status and words."""
+    cols = st.columns([1, 2])
+    status = cols[0].selectbox("Status", ["any", "open", "claimed"], key=f"items-status-{queue}")
+    words = cols[1].text_input("Words in the reason", key=f"items-q-{queue}").strip()
+    params: dict[str, Any] = {"limit": _ITEMS_PAGE}
+    if status != "any":
+        params["status"] = status
+    if words:
+        params["q"] = words
+    where = f"items-offset-{queue}"
+    if st.session_state.get(f"{where}-filter") != params:
+        st.session_state[f"{where}-filter"] = params
+        st.session_state[where] = 0
+    offset = int(st.session_state.get(where, 0))
+    page = api.get(f"/queues/{queue}", params={**params, "offset": offset})
+    items = page["items"]
+    st.caption(f"Items {offset + 1}–{offset + len(items)}" if items else "No items match.")
+    st.dataframe(
+        [
+            {
+                "id": i["id"],
+                "priority": i["priority"],
+                "reason": i["reason"],
+                "status": i["status"],
+                "due": common.when(i.get("due_at")),
+            }
+            for i in items
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+    prev, nxt = st.columns(2)
+    if prev.button("Previous items", disabled=offset == 0, key=f"items-prev-{queue}"):
+        st.session_state[where] = max(0, offset - _ITEMS_PAGE)
+        st.rerun()
+    if nxt.button(
+        "Next items", disabled=page.get("next_offset") is None, key=f"items-next-{queue}"
+    ):
+        st.session_state[where] = page["next_offset"]
+        st.rerun()

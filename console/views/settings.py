@@ -130,3 +130,22 @@ def my_settings(api: Api, user: dict[str, Any]) -> None:
             _form(api, doc, user)
     with common.panel():
         _quota(api)
+    if user.get("role") in common.STAFF:
+        with common.panel():
+            _review_preferences(api)
+
+
+def _review_preferences(api: Api) -> None:
+    """A moderator's own choice: review media blurred until revealed (the default) or shown."""
+    st.subheader("Review")
+    prefs = api.get("/me/preferences")
+    blur = st.toggle(
+        "Blur review media until I reveal it (videos hidden, then muted)",
+        value=prefs.get("review_media", "blur") == "blur",
+        key="pref-review-media",
+    )
+    wanted = "blur" if blur else "show"
+    if wanted != prefs.get("review_media"):
+        api.put("/me/preferences", json={"review_media": wanted})
+        common.forget_media_preference()
+        st.caption("Saved.")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from feed.access import SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
 from feed.services import Services, services
+from store import preferences
 from store.accounts import MAX_LIFT_REASON_CHARS
 from store.users import User
 
@@ -31,6 +32,29 @@ class LiftBody(BaseModel):
 def my_standing(user: User = Depends(current_user), svc: Services = Depends(services)) -> Any:
     """Your upheld strikes and every account action (in force or past), each with its decision to appeal."""
     return svc.pipeline.accounts.standing(user)
+
+
+class PreferencesBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+@router.get("/me/preferences", access=SIGNED_IN, tags=["accounts"])
+def my_preferences(user: User = Depends(current_user), svc: Services = Depends(services)) -> Any:
+    """Your console preferences (e.g. ``review_media``: blur until revealed, or show)."""
+    return preferences.get(svc.store, user.id)
+
+
+@router.put("/me/preferences", access=SIGNED_IN, tags=["accounts"])
+def change_my_preferences(
+    body: PreferencesBody, user: User = Depends(current_user), svc: Services = Depends(services)
+) -> Any:
+    """Change your console preferences; an unknown name or value is refused (422)."""
+    changes = body.model_dump()
+    if len(changes) > len(preferences.PREFERENCES):
+        raise ValueError("too many preferences in one change")
+    checked = preferences.check(changes)
+    with svc.store.transaction() as tx:
+        return preferences.put(tx, svc.store, user.id, checked)
 
 
 @router.get("/users/{handle}/standing", access=STAFF, tags=["accounts"])

@@ -26,6 +26,8 @@ ACCESS = {
     ("POST", "/users/{handle}/invites/resume"): STAFF,
     # Account standing: strikes and account actions (issue 13).
     ("GET", "/me/standing"): ANY,
+    ("GET", "/me/preferences"): ANY,
+    ("PUT", "/me/preferences"): ANY,
     ("GET", "/users/{handle}/standing"): STAFF,
     ("POST", "/account-actions/{action_id}/lift"): STAFF,
 }
