@@ -334,15 +334,37 @@ class QueueItems:
         return row
 
     def unresolved(
-        self, queue: str, *, include_claimed: bool = True, limit: int = 50
+        self,
+        queue: str,
+        *,
+        include_claimed: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+        status: str | None = None,
+        words: str | None = None,
     ) -> list[dict[str, Any]]:
-        statuses = ("open", "claimed") if include_claimed else ("open",)
-        rows = self.store.query_dicts(
+        """A page of a queue's unresolved items, most urgent first (ties by id, so pages are stable).
+
+        ``status`` keeps only open or only claimed items; ``words`` keeps items whose
+        reason holds every word (case-insensitive); ``offset`` skips that many rows.
+        """
+        statuses: tuple[str, ...] = ("open", "claimed") if include_claimed else ("open",)
+        if status is not None:
+            statuses = tuple(s for s in statuses if s == status)
+            if not statuses:
+                return []
+        sql = (
             f"SELECT {ITEM_COLUMNS} FROM queue_items WHERE queue = ? AND status IN "
-            f"({', '.join('?' for _ in statuses)}) ORDER BY priority DESC, due_at, created_at "
-            "LIMIT ?",
-            [queue, *statuses, max(1, min(int(limit), 500))],
+            f"({', '.join('?' for _ in statuses)})"
         )
+        params: list[Any] = [queue, *statuses]
+        for word in (words or "").split()[:8]:
+            sql += " AND reason ILIKE ? ESCAPE '\\'"
+            escaped = word[:64].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        sql += " ORDER BY priority DESC, due_at, created_at, id LIMIT ? OFFSET ?"
+        params += [max(1, min(int(limit), 501)), max(0, int(offset))]
+        rows = self.store.query_dicts(sql, params)
         for row in rows:
             row["resolution"] = json.loads(row["resolution"]) if row["resolution"] else None
         return rows

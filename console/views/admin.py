@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
 
-from console.api import Api
+from console.api import Api, ApiError
 from console.views import common
 from console.views.common import ALL, md
 
 _FLASH = "people_flash"
+
+
+_AUDIT_CURSORS = "audit_cursors"  # the before_seq of every page shown so far; last: this page
+_AUDIT_FILTER = "audit_filter"
+_AUDIT_PAGE = 100
+_AUDIT_COLUMNS = ("seq", "at", "event", "actor_id", "subject_type", "subject_id", "payload")
+
+
+def _audit_params() -> dict[str, Any]:
+    """The filter form's values as ``GET /audit`` parameters (empty ones left out)."""
+    cols = st.columns(3)
+    actor = cols[0].text_input("Actor handle", key="audit_actor").strip().lstrip("@")
+    subject = cols[1].text_input("Subject id", key="audit_subject").strip()
+    event = (
+        cols[2]
+        .text_input(
+            "Event or family", key="audit_event", placeholder='e.g. "account." or "review.decided"'
+        )
+        .strip()
+    )
+    cols = st.columns(3)
+    since = cols[0].date_input("Since", value=None, key="audit_since")
+    until = cols[1].date_input("Until (exclusive)", value=None, key="audit_until")
+    words = cols[2].text_input("Words in payload", key="audit_q").strip()
+    params: dict[str, Any] = {
+        "actor": actor,
+        "subject_id": subject,
+        "event": event,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+        "q": words,
+    }
+    return {k: v for k, v in params.items() if v}
 
 
 def audit_log(api: Api, user: dict[str, Any]) -> None:
@@ -19,13 +53,53 @@ def audit_log(api: Api, user: dict[str, Any]) -> None:
     if check["ok"]:
         st.success(f"Hash chain intact: {check['rows']} rows")
     else:
-        st.error(f"Hash chain broken at row {check['first_bad']}: {md(check['reason'])}")
-    events = api.get("/audit", params={"limit": 200})["events"]
+        st.error(
+            f"Hash chain broken at row {check['first_bad']} of {check['rows']}: "
+            f"{md(check['reason'])}"
+        )
+    params = _audit_params()
+    if st.session_state.get(_AUDIT_FILTER) != params:
+        # A new filter starts again at the newest page.
+        st.session_state[_AUDIT_FILTER] = params
+        st.session_state[_AUDIT_CURSORS] = [None]
+    cursors: list[int | None] = st.session_state.setdefault(_AUDIT_CURSORS, [None])
+    try:
+        cursor = {} if cursors[-1] is None else {"before_seq": cursors[-1]}
+        page = api.get("/audit", params={**params, **cursor, "limit": _AUDIT_PAGE})
+    except ApiError as exc:
+        st.error(md(exc.message))
+        return
+    events = page["events"]
+    shown = len(cursors) - 1
+    start = shown * _AUDIT_PAGE
+    if events:
+        st.caption(
+            f"{page['total']} matching events; showing {start + 1}–{start + len(events)}, newest first"
+        )
+    else:
+        st.caption(f"{page['total']} matching events")
+    nav = st.columns(4)
+    if nav[0].button("Newest", disabled=shown == 0):
+        st.session_state[_AUDIT_CURSORS] = [None]
+        st.rerun()
+    if nav[1].button("Newer", disabled=shown == 0):
+        cursors.pop()
+        st.rerun()
+    if nav[2].button("Older", disabled=page["next_before_seq"] is None):
+        cursors.append(page["next_before_seq"])
+        st.rerun()
+    if nav[3].button("Prepare CSV"):
+        data, _ = api.get_bytes("/audit/export", params={**params, "format": "csv"})
+        st.download_button("Download CSV", data, file_name="greenroom-audit.csv", mime="text/csv")
     st.dataframe(
         [
-            {k: e[k] for k in ("seq", "at", "event", "actor_id", "subject_type", "subject_id")}
+            {
+                k: (json.dumps(e.get(k), sort_keys=True) if k == "payload" else e.get(k))
+                for k in _AUDIT_COLUMNS
+            }
             for e in events
         ],
+        hide_index=True,
         use_container_width=True,
     )
 

@@ -126,14 +126,33 @@ def queues(svc: Services = Depends(services)) -> dict[str, Any]:
     return {"queues": svc.pipeline.review.counts()}
 
 
+_QUEUE_OFFSET_CAP = 100_000  # deeper than any queue should grow; past it, narrow the filter
+
+
 @router.get("/queues/{queue}", access=STAFF, tags=["review"])
 def queue_items(
     queue: str,
     limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0, le=_QUEUE_OFFSET_CAP, description="rows to skip"),
+    status: Literal["open", "claimed"] | None = Query(default=None),
+    q: str | None = Query(default=None, max_length=200, description="words in the reason"),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """A queue's unresolved items, most urgent first, each with its evidence."""
-    return {"queue": queue, "items": svc.pipeline.review.items(queue[:64], limit=limit)}
+    """A page of a queue's unresolved items, most urgent first, each with its evidence.
+
+    ``next_offset`` fetches the next page (null: this was the last).
+    """
+    review = svc.pipeline.review
+    rows = review.queue.unresolved(
+        queue[:64], limit=limit + 1, offset=offset, status=status, words=q
+    )
+    items = [review.item(row["id"]) for row in rows[:limit]]
+    return {
+        "queue": queue,
+        "items": items,
+        "offset": offset,
+        "next_offset": offset + limit if len(rows) > limit else None,
+    }
 
 
 @router.get("/queue-items/{item_id}", access=STAFF, tags=["review"])
