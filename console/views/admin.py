@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
@@ -16,6 +17,7 @@ _FLASH = "people_flash"
 
 _AUDIT_CURSORS = "audit_cursors"  # the before_seq of every page shown so far; last: this page
 _AUDIT_FILTER = "audit_filter"
+_AUDIT_CHAIN = "audit_chain"  # the last chain check, kept for the session
 _AUDIT_PAGE = 100
 _AUDIT_COLUMNS = ("seq", "at", "event", "actor_id", "subject_type", "subject_id", "payload")
 
@@ -47,16 +49,27 @@ def _audit_params() -> dict[str, Any]:
     return {k: v for k, v in params.items() if v}
 
 
-def audit_log(api: Api, user: dict[str, Any]) -> None:
-    st.header("Audit log")
-    check = api.get("/audit/verify")
+def _chain_status(api: Api) -> None:
+    """The hash chain's state, checked once a session (a full check reads every row) and on request."""
+    again = st.button("Check the chain again")
+    check = st.session_state.get(_AUDIT_CHAIN)
+    if check is None or again:
+        check = {**api.get("/audit/verify"), "checked": datetime.now(UTC).isoformat()}
+        st.session_state[_AUDIT_CHAIN] = check
     if check["ok"]:
-        st.success(f"Hash chain intact: {check['rows']} rows")
+        st.success(
+            f"Hash chain intact: {check['rows']} rows (checked {common.when(check['checked'])})"
+        )
     else:
         st.error(
             f"Hash chain broken at row {check['first_bad']} of {check['rows']}: "
-            f"{md(check['reason'])}"
+            f"{md(check['reason'])} (checked {common.when(check['checked'])})"
         )
+
+
+def audit_log(api: Api, user: dict[str, Any]) -> None:
+    st.header("Audit log")
+    _chain_status(api)
     params = _audit_params()
     if st.session_state.get(_AUDIT_FILTER) != params:
         # A new filter starts again at the newest page.
