@@ -24,6 +24,8 @@ from tests.conftest import IN_CI, REPO, free_port
 
 # GREENROOM_UPDATE_SCREENSHOTS=1 refreshes the README's screenshot in docs/.
 UPDATE_SCREENSHOTS = os.environ.get("GREENROOM_UPDATE_SCREENSHOTS") == "1"
+# Screenshots of every page, kept after the run (git ignores the folder).
+ARTEFACTS = Path(os.environ.get("GREENROOM_TEST_ARTEFACTS") or REPO / "test-artefacts")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -135,6 +137,19 @@ def test_admin_signs_in_and_sees_admin_pages(
         shots = REPO / "docs" if UPDATE_SCREENSHOTS else tmp_path
         shots.mkdir(exist_ok=True)
         page.screenshot(path=str(shots / "console.png"))
+        # Every page the admin has, rendered without an error, each kept as a screenshot.
+        from tests.console.browser import settle
+
+        artefacts = ARTEFACTS / "pages"
+        artefacts.mkdir(parents=True, exist_ok=True)
+        titles = page.get_by_test_id("stSidebar").get_by_test_id("stRadio").inner_text()
+        for title in [t for t in titles.split("\n") if t.strip()]:
+            page.get_by_test_id("stSidebar").get_by_text(title, exact=True).click()
+            settle(page)
+            main = page.get_by_test_id("stMain")
+            assert main.get_by_test_id("stException").count() == 0, title
+            slug = "".join(c if c.isalnum() else "-" for c in title.lower())
+            page.screenshot(path=str(artefacts / f"admin-{slug}.png"), full_page=True)
         browser.close()
 
 
