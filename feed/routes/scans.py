@@ -143,10 +143,15 @@ def queue_items(
     ``next_offset`` fetches the next page (null: this was the last).
     """
     review = svc.pipeline.review
-    rows = review.queue.unresolved(
-        queue[:64], limit=limit + 1, offset=offset, status=status, words=q
-    )
-    items = [review.item(row["id"]) for row in rows[:limit]]
+    if offset == 0 and status is None and not q:
+        # The common first page: one read, evidence added to each row.
+        rows = review.items(queue[:64], limit=limit + 1)
+        items = rows[:limit]
+    else:
+        rows = review.queue.unresolved(
+            queue[:64], limit=limit + 1, offset=offset, status=status, words=q
+        )
+        items = [review.item(row["id"]) for row in rows[:limit]]
     return {
         "queue": queue,
         "items": items,
