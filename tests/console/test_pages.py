@@ -60,7 +60,7 @@ def test_moderator_claims_reads_evidence_and_decides(
             "identifiable person without consent"
         )
         page.get_by_role("button", name="Decide").click()
-        expect(main.get_by_text(f"on item {stack.item_id}")).to_be_visible()
+        expect(main.get_by_text(f"Decided take down on item {stack.item_id}")).to_be_visible()
         settle(page)
         expect(main.get_by_text("Every queue is empty.")).to_be_visible()
 
