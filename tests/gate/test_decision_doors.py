@@ -119,6 +119,8 @@ def world(
     appeal = ctx.reports.appeal(ada, blocked["decision_id"], "please look again")
     verdict = ctx.review.decide(appeal["queue_item_id"], mo, "uphold", "stands")
     w.by_door["appeal_verdict"] = verdict["decision_id"]
+    # The moderator undoes the verdict (in the window): the reversal is a decision too.
+    w.by_door["undo"] = ctx.review.undo(verdict["decision_id"], mo, "wrong button")["decision_id"]
     # The account door: the account judged on its strikes (no signal source runs there).
     w.by_door["account"] = ctx.accounts.evaluate(ada.id, blocked["decision_id"], mo)["decision_id"]
 
