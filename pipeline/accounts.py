@@ -97,9 +97,7 @@ class AccountStanding:
         return {
             **account_rows.strike_summary(self.store, user.id),
             "actions": actions,
-            "restricted": sorted(
-                {a["kind"] for a in account_rows.actions_of(self.store, user.id, active_only=True)}
-            ),
+            "restricted": sorted({a["kind"] for a in actions if a["active"]}),
         }
 
     def require(self, user: User, capability: str) -> None:

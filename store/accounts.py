@@ -227,36 +227,28 @@ def lift(tx: Tx, action_id: str, by: str | None, reason: str) -> dict[str, Any]:
     return _shape({**row, "lifted_at": at, "lifted_by": by, "lift_reason": reason}, at)
 
 
+def _lift_in_force(
+    tx: Tx, column: str, decision_id: str, by: str, reason: str
+) -> list[dict[str, Any]]:
+    at = now()
+    rows = _rows(
+        tx,
+        f"SELECT * FROM account_actions WHERE {column} = ? AND lifted_at IS NULL",
+        [decision_id],
+    )
+    return [lift(tx, str(r["id"]), by, reason) for r in rows if _shape(r, at)["active"]]
+
+
 def lift_for_decision(tx: Tx, decision_id: str, by: str, reason: str) -> list[dict[str, Any]]:
     """Lift every action in force that an (overturned) account decision took."""
-    ids = [
-        str(r["id"])
-        for r in _rows(
-            tx,
-            "SELECT id FROM account_actions WHERE decision_id = ? AND lifted_at IS NULL",
-            [decision_id],
-        )
-    ]
-    at = now()
-    lifted = []
-    for action_id in ids:
-        rows = _rows(tx, "SELECT * FROM account_actions WHERE id = ?", [action_id])
-        if rows and _shape(rows[0], at)["active"]:
-            lifted.append(lift(tx, action_id, by, reason))
-    return lifted
+    return _lift_in_force(tx, "decision_id", decision_id, by, reason)
 
 
 def lift_for_trigger(
     tx: Tx, trigger_decision_id: str, by: str, reason: str
 ) -> list[dict[str, Any]]:
     """Lift every action in force that a (now undone) moderator's decision triggered."""
-    at = now()
-    rows = _rows(
-        tx,
-        "SELECT * FROM account_actions WHERE trigger_decision_id = ? AND lifted_at IS NULL",
-        [trigger_decision_id],
-    )
-    return [lift(tx, str(r["id"]), by, reason) for r in rows if _shape(r, at)["active"]]
+    return _lift_in_force(tx, "trigger_decision_id", trigger_decision_id, by, reason)
 
 
 def user_of_action(store: Store, action_id: str) -> str:
