@@ -11,12 +11,12 @@ through the store's home and judged by the account rules, as a moderator's decis
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, LiveServer
+from tests.conftest import LiveServer
+from tests.console.apptest import console_app as _app
 
 HATEFUL = "a white power rally"  # blocked by the default policy's prompt rules
 
@@ -24,19 +24,6 @@ HATEFUL = "a white power rally"  # blocked by the default policy's prompt rules
 @pytest.fixture(scope="module")
 def live(shared_live_server: LiveServer) -> LiveServer:
     return shared_live_server
-
-
-def _app(live: LiveServer, account: str, monkeypatch: pytest.MonkeyPatch, page: str) -> Any:
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setattr(sys, "argv", ["app.py", "--server-url", live.url])
-    at = AppTest.from_file(str(REPO / "console" / "app.py"), default_timeout=120)
-    at.session_state["token"] = live.tokens[account]
-    at.session_state["user"] = live.users[account].to_self()
-    at.run()
-    at.sidebar.radio[0].set_value(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _ok(at: Any) -> None:
