@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from console.views.review import _CURRENT as CURRENT
-from tests.conftest import REPO, LiveServer
+from tests.conftest import LiveServer
+from tests.console.apptest import console_app
 from tests.review.held import held_upload
 
 
@@ -74,19 +74,10 @@ def test_assignment_is_refused_with_a_reason(live: LiveServer, fixtures_dir: Pat
 def test_the_console_assigns_for_a_lead_and_releases_for_the_holder(
     live: LiveServer, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streamlit.testing.v1 import AppTest
-
     item = _held(live, "adult", fixtures_dir / "characters" / "ferris" / "rustacean-flat-happy.png")
 
     def app(account: str) -> Any:
-        monkeypatch.setattr(sys, "argv", ["app.py", "--server-url", live.url])
-        at = AppTest.from_file(str(REPO / "console" / "app.py"), default_timeout=120)
-        at.session_state["token"] = live.tokens[account]
-        at.session_state["user"] = live.users[account].to_self()
-        at.run()
-        at.sidebar.radio[0].set_value("Review queue").run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
+        return console_app(live, account, monkeypatch, "Review queue")
 
     lead = app("admin")
     lead.selectbox[0].set_value("uploads").run()
