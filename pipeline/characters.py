@@ -163,11 +163,18 @@ class CharacterService:
             return rec
         raise NotFound(f"no character {str(character_id)[:64]}")
 
-    def listing(self, user: User | None, owner_id: str | None = None) -> list[CharacterRecord]:
+    def listing(
+        self,
+        user: User | None,
+        owner_id: str | None = None,
+        *,
+        limit: int = 10_000,
+        offset: int = 0,
+    ) -> list[CharacterRecord]:
         """Staff (and the system) see all, optionally one owner's; a rights holder only their own."""
         if user is not None and user.role not in STAFF_ROLES:
-            return self.repo.records(user.id)
-        return self.repo.records(owner_id)
+            owner_id = user.id
+        return self.repo.records(owner_id, limit=limit, offset=offset)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -569,7 +576,9 @@ class CharacterService:
             "status": "open",
         }
 
-    def disputes(self, user: User | None) -> list[dict[str, Any]]:
-        if user is None or user.role in STAFF_ROLES:
-            return self.repo.disputes()
-        return self.repo.disputes(user.id)
+    def disputes(
+        self, user: User | None, *, limit: int = 10_000, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every dispute for staff (and the system); a rights holder only their own."""
+        owner_id = None if user is None or user.role in STAFF_ROLES else user.id
+        return self.repo.disputes(owner_id, limit=limit, offset=offset)

@@ -158,12 +158,21 @@ class FeedService:
         ]
         return np.vstack(rows) if rows else np.zeros((0, dim), np.float32)
 
-    def feed(self, user: User, instruction: str | None = None, limit: int = 20) -> dict[str, Any]:
-        """Ranked live clips for ``user``: ``{"items": [{clip_id, creator, reason, ...}], ...}``."""
+    def feed(
+        self, user: User, instruction: str | None = None, limit: int = 20, offset: int = 0
+    ) -> dict[str, Any]:
+        """Ranked live clips for ``user``: ``{"items": [{clip_id, creator, reason, ...}], ...}``.
+
+        ``offset`` skips that many clips of the ranking; ``next_offset`` is where the next
+        page starts (null: none). An account with a daily limit is never served a clip twice a
+        day, so its served clips leave the ranking and its next page starts at the same offset.
+        """
         started = time.perf_counter()
-        limit = int(limit)
+        limit, offset = int(limit), int(offset)
         if not 1 <= limit <= MAX_FEED_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_FEED_LIMIT}")
+        if offset < 0:
+            raise ValueError("offset must not be negative")
         parsed = parse_instruction(instruction) if instruction and instruction.strip() else None
         # Daily limits (teens by default, any account that set one) live in the teen service.
         limits = self.teens
@@ -177,6 +186,8 @@ class FeedService:
             else {"text": parsed.text, "more": parsed.more, "less": parsed.less},
             "limit_reached": False,
             "remaining_today": remaining,
+            "offset": offset,
+            "next_offset": None,
         }
         if not personalized:
             doc["order"] = "people you follow, newest first (personalisation is off)"
@@ -202,14 +213,19 @@ class FeedService:
             ]
             clips.sort(key=lambda c: (as_aware(c["created_at"], now()), c["id"]), reverse=True)
         take = limit if remaining is None else min(limit, remaining)
+        # Rank one clip past the page: whether it exists says whether a next page does.
+        upto = offset + take + 1
         if personalized:
-            items, excluded = self._ranked(clips, parsed, take)
+            ranked, excluded = self._ranked(clips, parsed, upto)
             doc["excluded_by_instruction"] = excluded
         else:
-            items = [
+            ranked = [
                 _item(clip, ["from a mutual" if clip["follows_you"] else "from someone you follow"])
-                for clip in clips[:take]
+                for clip in clips[:upto]
             ]
+        items = ranked[offset : offset + take]
+        if len(ranked) > offset + take:
+            doc["next_offset"] = offset if remaining is not None else offset + take
         credits = self.characters.attributions([it["clip_id"] for it in items])
         for it in items:
             it["attribution"] = credits.get(it["clip_id"], [])
@@ -220,6 +236,7 @@ class FeedService:
             if doc["remaining_today"] <= 0:
                 doc["limit_reached"] = True
                 doc["notice"] = "daily limit reached: no more clips today"
+                doc["next_offset"] = None
         doc["ranking"] = {
             "model": self.embedder.info.model_id if parsed is not None else None,
             "candidates": len(clips),

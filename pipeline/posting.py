@@ -101,7 +101,7 @@ class PostingService:
         }
         return doc
 
-    def my_clips(self, user: User, limit: int = 100) -> list[dict[str, Any]]:
+    def my_clips(self, user: User, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """The user's own clips, newest first, with each one's latest decision outcome."""
         return self.store.query_dicts(
             "SELECT c.id AS clip_id, c.prompt, c.origin, c.parent_clip_id, c.status, c.audience, "
@@ -110,8 +110,8 @@ class PostingService:
             "  SELECT clip_id, id, outcome, reason, row_number() OVER "
             "  (PARTITION BY clip_id ORDER BY created_at DESC, id DESC) AS n FROM decisions"
             ") d ON d.clip_id = c.id AND d.n = 1 "
-            "WHERE c.creator_id = ? ORDER BY c.created_at DESC, c.id LIMIT ?",
-            [user.id, max(1, min(int(limit), 500))],
+            "WHERE c.creator_id = ? ORDER BY c.created_at DESC, c.id LIMIT ? OFFSET ?",
+            [user.id, max(1, min(int(limit), 501)), max(0, int(offset))],
         )
 
     # -- the feed ------------------------------------------------------------------------

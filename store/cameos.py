@@ -199,13 +199,13 @@ class Cameos:
         r = rows[0]
         return ProtectedLikeness(str(r[0]), str(r[1]), r[2], r[3], int(r[4]))
 
-    def list_protected(self, limit: int = 500) -> list[ProtectedLikeness]:
+    def list_protected(self, limit: int = 500, offset: int = 0) -> list[ProtectedLikeness]:
         rows = self.store.query(
             "SELECT p.id, p.name, p.created_by, p.created_at, "
             "(SELECT count(*) FROM likeness_vectors v WHERE v.owner_kind = 'protected' "
             "AND v.owner_id = p.id) FROM protected_likenesses p WHERE p.deleted_at IS NULL "
-            "ORDER BY p.created_at LIMIT ?",
-            [max(1, min(int(limit), 5000))],
+            "ORDER BY p.created_at, p.id LIMIT ? OFFSET ?",
+            [max(1, min(int(limit), 5001)), max(0, int(offset))],
         )
         return [ProtectedLikeness(str(r[0]), str(r[1]), r[2], r[3], int(r[4])) for r in rows]
 

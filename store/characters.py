@@ -238,7 +238,12 @@ class Characters:
         return _record(rows[0], self._refs([rows[0][0]]).get(rows[0][0], ()))
 
     def records(
-        self, owner_id: str | None = None, *, include_deleted: bool = False, limit: int = 10_000
+        self,
+        owner_id: str | None = None,
+        *,
+        include_deleted: bool = False,
+        limit: int = 10_000,
+        offset: int = 0,
     ) -> list[CharacterRecord]:
         where, params = [], []
         if owner_id is not None:
@@ -249,7 +254,9 @@ class Characters:
         sql = f"SELECT {_SELECT} FROM characters"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self.store.query(sql + " ORDER BY created_at, id LIMIT ?", [*params, int(limit)])
+        rows = self.store.query(
+            sql + " ORDER BY created_at, id LIMIT ? OFFSET ?", [*params, int(limit), int(offset)]
+        )
         refs = self._refs([r[0] for r in rows])
         return [_record(r, refs.get(r[0], ())) for r in rows]
 
@@ -516,7 +523,10 @@ class Characters:
         )
         return did
 
-    def disputes(self, owner_id: str | None = None) -> list[dict[str, Any]]:
+    def disputes(
+        self, owner_id: str | None = None, *, limit: int = 10_000, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Disputes, newest first (one owner's when given)."""
         sql = (
             "SELECT d.id, d.character_id, d.decision_id, d.clip_id, d.message, d.status, "
             "d.queue_item_id, d.created_at, q.due_at, q.status AS queue_status "
@@ -526,7 +536,10 @@ class Characters:
         if owner_id is not None:
             sql += " WHERE d.owner_id = ?"
             params.append(owner_id)
-        return self.store.query_dicts(sql + " ORDER BY d.created_at DESC", params)
+        return self.store.query_dicts(
+            sql + " ORDER BY d.created_at DESC, d.id LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
 
 
 def _jsonable(value: Any) -> Any:

@@ -313,14 +313,28 @@ class Users:
             raise NotFound(f"no user @{handle.strip().lower()[:32]}")
         return _user(rows[0])
 
-    def all(self, role: str | None = None, limit: int = 500) -> list[User]:
-        sql = f"SELECT {_USER_COLS} FROM users"
+    def all(
+        self,
+        role: str | None = None,
+        limit: int = 500,
+        *,
+        offset: int = 0,
+        handle_contains: str | None = None,
+    ) -> list[User]:
+        """Accounts in creation order, optionally one role's or those whose handle holds a text."""
+        where: list[str] = []
         params: list[Any] = []
         if role:
-            sql += " WHERE role = ?"
+            where.append("role = ?")
             params.append(role)
-        sql += " ORDER BY created_at, handle LIMIT ?"
-        params.append(limit)
+        if handle_contains:
+            where.append("contains(lower(handle), ?)")  # literal text, no wildcards
+            params.append(handle_contains.lower())
+        sql = f"SELECT {_USER_COLS} FROM users"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, handle LIMIT ? OFFSET ?"
+        params += [int(limit), int(offset)]
         return [_user(r) for r in self.store.query(sql, params)]
 
     def set_birth_date(self, tx: Tx, user_id: str, birth_date: date, actor_id: str | None) -> User:

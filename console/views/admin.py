@@ -152,11 +152,41 @@ def _suspension(api: Api, users: list[dict[str, Any]]) -> None:
     st.rerun()
 
 
+_PEOPLE_OFFSET = "people_offset"
+_PEOPLE_QUERY = "people_query"
+_PEOPLE_PAGE = 100
+
+
+def _people_page(api: Api) -> list[dict[str, Any]]:
+    """One server-side page of accounts, filtered by role and handle; returns the rows shown."""
+    cols = st.columns(2)
+    text = cols[0].text_input("Handle contains", key="people_q").strip().lstrip("@")
+    role = cols[1].selectbox("Role", ["any", *ALL], key="people_role")
+    query = {"q": text, "role": "" if role == "any" else role}
+    if st.session_state.get(_PEOPLE_QUERY) != query:
+        # A new filter starts again at the first page.
+        st.session_state[_PEOPLE_QUERY] = query
+        st.session_state[_PEOPLE_OFFSET] = 0
+    offset = int(st.session_state.get(_PEOPLE_OFFSET, 0))
+    params = {k: v for k, v in query.items() if v}
+    page = api.get("/users", params={**params, "offset": offset, "limit": _PEOPLE_PAGE})
+    users: list[dict[str, Any]] = page["users"]
+    st.caption(f"Accounts {offset + 1}–{offset + len(users)}" if users else "No account matches.")
+    st.dataframe(users, use_container_width=True)
+    prev, nxt = st.columns(2)
+    if prev.button("Previous accounts", disabled=offset == 0):
+        st.session_state[_PEOPLE_OFFSET] = max(0, offset - _PEOPLE_PAGE)
+        st.rerun()
+    if nxt.button("Next accounts", disabled=page.get("next_offset") is None):
+        st.session_state[_PEOPLE_OFFSET] = page["next_offset"]
+        st.rerun()
+    return users
+
+
 def people(api: Api, user: dict[str, Any]) -> None:
     st.header("People")
     common.flash(_FLASH)
-    users = api.get("/users")["users"]
-    st.dataframe(users, use_container_width=True)
+    users = _people_page(api)
     st.caption("An account's strikes and account actions (and lifting one): **Account standing**.")
     with common.panel():
         _suspension(api, users)

@@ -179,15 +179,31 @@ def _my_clips(api: Api) -> None:
                     st.rerun()
 
 
+_FEED_OFFSET = "feed_offset"
+_FEED_TUNING = "feed_tuning"
+
+
 def _feed(api: Api) -> None:
-    instruction = st.text_input("Tune my feed (e.g. 'more animals, no sports')")
-    params: dict[str, Any] = {"limit": 20}
-    if instruction.strip():
-        params["instruction"] = instruction.strip()
+    instruction = st.text_input("Tune my feed (e.g. 'more animals, no sports')").strip()
+    if st.session_state.get(_FEED_TUNING) != instruction:
+        # A new instruction ranks afresh: back to the top.
+        st.session_state[_FEED_TUNING] = instruction
+        st.session_state[_FEED_OFFSET] = 0
+    offset = int(st.session_state.get(_FEED_OFFSET, 0))
+    params: dict[str, Any] = {"limit": 20, "offset": offset}
+    if instruction:
+        params["instruction"] = instruction
     feed = api.get("/feed", params=params)
     items = feed.get("items") or []
     if not items:
         st.caption(md(feed.get("note") or "Nothing in your feed right now."))
+    nav = st.columns(2)
+    if nav[0].button("Back to the top", disabled=offset == 0):
+        st.session_state[_FEED_OFFSET] = 0
+        st.rerun()
+    if nav[1].button("More clips", disabled=feed.get("next_offset") is None):
+        st.session_state[_FEED_OFFSET] = feed["next_offset"]
+        st.rerun()
     for item in items:
         with st.container(border=True):
             st.markdown(

@@ -28,7 +28,13 @@ def _authors(api: Api, user: dict[str, Any]) -> dict[str, str]:
     if user.get("role") != "admin":
         return own
     try:
-        return {**own, **{u["id"]: f"@{u['handle']}" for u in api.get("/users")["users"]}}
+        # Only admins and policy authors write versions; ask for those accounts alone.
+        found = [
+            u
+            for role in ROLES
+            for u in api.get("/users", params={"role": role, "limit": 500})["users"]
+        ]
+        return {**own, **{u["id"]: f"@{u['handle']}" for u in found}}
     except ApiError:
         return own
 

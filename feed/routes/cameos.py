@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from feed.access import ADMIN, SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
+from feed.paging import Page, paging
 from feed.services import Services, services
 from feed.uploads import read_upload
 from store.users import User
@@ -130,8 +131,12 @@ def protect(
 
 
 @router.get("/likeness/protected", access=STAFF, tags=["likeness"])
-def list_protected(svc: Services = Depends(services)) -> Any:
-    return {"protected": [p.to_dict() for p in svc.pipeline.likeness.cameos.list_protected()]}
+def list_protected(
+    page: Page = Depends(paging(200, 1000)), svc: Services = Depends(services)
+) -> Any:
+    """Protected likenesses, oldest first, with how many reference vectors each holds."""
+    found = svc.pipeline.likeness.cameos.list_protected(page.fetch, page.offset)
+    return page.doc("protected", [p.to_dict() for p in found])
 
 
 @router.post("/likeness/match", access=STAFF, tags=["likeness"])

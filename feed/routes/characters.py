@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from feed.access import SIGNED_IN, SecureRouter, roles
 from feed.auth import current_user
+from feed.paging import Page, paging
 from feed.services import Services, services
 from store.users import User
 
@@ -155,12 +156,14 @@ def list_characters(
     owner: str | None = Query(
         default=None, max_length=64, description="staff only: one rights holder"
     ),
+    page: Page = Depends(paging(200, 1000)),
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Your characters (rights holder), or every character (staff)."""
+    """Your characters (rights holder), or every character (staff), oldest first."""
     owner_id = svc.users.by_handle(owner).id if owner and user.role != "rights_holder" else None
-    return {"characters": [c.to_dict() for c in svc.pipeline.characters.listing(user, owner_id)]}
+    found = svc.pipeline.characters.listing(user, owner_id, limit=page.fetch, offset=page.offset)
+    return page.doc("characters", [c.to_dict() for c in found])
 
 
 @router.get("/characters/matches", access=READERS, tags=["characters"])
@@ -282,7 +285,10 @@ def open_dispute(
 
 @router.get("/disputes", access=READERS, tags=["characters"])
 def list_disputes(
-    user: User = Depends(current_user), svc: Services = Depends(services)
+    page: Page = Depends(paging(100, 500)),
+    user: User = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Your disputes (staff: all) with their queue item's status and deadline."""
-    return {"disputes": svc.pipeline.characters.disputes(user)}
+    """Your disputes (staff: all), newest first, with their queue item's status and deadline."""
+    found = svc.pipeline.characters.disputes(user, limit=page.fetch, offset=page.offset)
+    return page.doc("disputes", found)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from feed.access import SIGNED_IN, SecureRouter
 from feed.auth import current_user
+from feed.paging import Page, paging
 from feed.services import Services, services
 from feed.uploads import read_upload
 from store.users import User
@@ -49,12 +50,15 @@ def remix_clip(
 @router.get("/feed", access=SIGNED_IN, tags=["feed"])
 def get_feed(
     instruction: str | None = Query(default=None, max_length=300),
-    limit: int = Query(default=20, ge=1, le=100),
+    page: Page = Depends(paging(20, 100)),
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Your feed: live clips ranked by recency, follows and mutuals, re-ranked by an instruction."""
-    return svc.pipeline.feed.feed(user, instruction, limit)
+    """Your feed: live clips ranked by recency, follows and mutuals, re-ranked by an instruction.
+
+    ``next_offset`` reads further down the same ranking (null: nothing more to show).
+    """
+    return svc.pipeline.feed.feed(user, instruction, page.limit, offset=page.offset)
 
 
 class ReportBody(BaseModel):
@@ -90,9 +94,9 @@ def appeal_decision(
 
 @router.get("/me/clips", access=SIGNED_IN, tags=["feed"])
 def my_clips(
-    limit: int = Query(default=100, ge=1, le=500),
+    page: Page = Depends(paging(100, 500)),
     user: User = Depends(current_user),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     """Your clips, newest first, with each one's status and latest decision."""
-    return {"clips": svc.pipeline.posting.my_clips(user, limit)}
+    return page.doc("clips", svc.pipeline.posting.my_clips(user, page.fetch, page.offset))

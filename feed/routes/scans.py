@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from feed.access import ADMIN, SIGNED_IN, STAFF, SecureRouter
 from feed.auth import current_user
+from feed.paging import Page, paging
 from feed.services import Services, services
 from feed.uploads import read_upload
 from pipeline.answers import answer, clip_for_user
@@ -126,14 +127,10 @@ def queues(svc: Services = Depends(services)) -> dict[str, Any]:
     return {"queues": svc.pipeline.review.counts()}
 
 
-_QUEUE_OFFSET_CAP = 100_000  # deeper than any queue should grow; past it, narrow the filter
-
-
 @router.get("/queues/{queue}", access=STAFF, tags=["review"])
 def queue_items(
     queue: str,
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0, le=_QUEUE_OFFSET_CAP, description="rows to skip"),
+    page: Page = Depends(paging(50, 500)),
     status: Literal["open", "claimed"] | None = Query(default=None),
     q: str | None = Query(default=None, max_length=200, description="words in the reason"),
     svc: Services = Depends(services),
@@ -143,21 +140,15 @@ def queue_items(
     ``next_offset`` fetches the next page (null: this was the last).
     """
     review = svc.pipeline.review
-    if offset == 0 and status is None and not q:
+    if page.offset == 0 and status is None and not q:
         # The common first page: one read, evidence added to each row.
-        rows = review.items(queue[:64], limit=limit + 1)
-        items = rows[:limit]
-    else:
-        rows = review.queue.unresolved(
-            queue[:64], limit=limit + 1, offset=offset, status=status, words=q
-        )
-        items = [review.item(row["id"]) for row in rows[:limit]]
-    return {
-        "queue": queue,
-        "items": items,
-        "offset": offset,
-        "next_offset": offset + limit if len(rows) > limit else None,
-    }
+        return {"queue": queue, **page.doc("items", review.items(queue[:64], limit=page.fetch))}
+    rows = review.queue.unresolved(
+        queue[:64], limit=page.fetch, offset=page.offset, status=status, words=q
+    )
+    # Evidence only for the rows shown; the extra row just says a next page exists.
+    items = [review.item(row["id"]) for row in rows[: page.limit]] + rows[page.limit :]
+    return {"queue": queue, **page.doc("items", items)}
 
 
 @router.get("/queue-items/{item_id}", access=STAFF, tags=["review"])

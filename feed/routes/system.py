@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from feed.access import ADMIN, PUBLIC, SIGNED_IN, STAFF, SecureRouter, roles
 from feed.auth import current_token_id, current_user
+from feed.paging import Page, paging
 from feed.ratelimit import limiter_of
 from feed.services import Services, services
 from store.db import NotFound
@@ -210,11 +211,18 @@ def me(user: User = Depends(current_user)) -> dict[str, Any]:
 
 @router.get("/users", access=ADMIN, tags=["users"])
 def list_users(
-    role: str | None = Query(default=None), svc: Services = Depends(services)
+    role: str | None = Query(default=None),
+    q: str | None = Query(default=None, max_length=64, description="text in the handle"),
+    page: Page = Depends(paging(100, 500)),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    """Accounts in creation order, a page at a time, optionally one role's or matching a handle."""
     if role is not None and role not in ROLES:
         raise HTTPException(422, f"unknown role {role!r}")
-    return {"users": [u.to_self() for u in svc.users.all(role=role)]}
+    found = svc.users.all(
+        role=role, limit=page.fetch, offset=page.offset, handle_contains=(q or "").strip() or None
+    )
+    return page.doc("users", [u.to_self() for u in found])
 
 
 @router.post("/users", access=ADMIN, tags=["users"], status_code=201)

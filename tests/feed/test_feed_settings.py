@@ -218,3 +218,51 @@ def test_a_teen_switches_personalisation_but_never_loosens(world: World) -> None
     with live.client("guardian") as g:
         seen = g.get("/teens/teen/settings").json()
         assert seen["settings"]["personalized_feed"] is False
+
+
+def test_the_feed_pages_through_one_ranking(world: World) -> None:
+    """Pages of two, read by ``next_offset``, are the one-page ranking cut in order."""
+    live = world.live
+    whole = [it["clip_id"] for it in _feed(live, "rita")["items"]]
+    assert len(whole) >= 5
+    paged: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        doc = _feed(live, "rita", limit=2, offset=offset)
+        assert doc["offset"] == offset
+        assert 1 <= len(doc["items"]) <= 2
+        paged += [it["clip_id"] for it in doc["items"]]
+        offset = doc["next_offset"]
+    assert paged == whole
+    with live.client("rita") as c:
+        assert c.get("/feed", params={"offset": -1}).status_code == 422
+        assert c.get("/feed", params={"offset": 10**9}).status_code == 422
+
+
+def test_a_limited_account_pages_without_seeing_a_clip_twice(world: World) -> None:
+    """Served clips leave a limited account's ranking, so its next page starts at the same offset."""
+    live = world.live
+    _add_user(live, "lim", 1990)
+    with live.client("lim") as c:
+        assert _set(c, feed_limit_per_day=3).status_code == 200
+    first = _feed(live, "lim", limit=2)
+    assert len(first["items"]) == 2 and first["next_offset"] == 0
+    second = _feed(live, "lim", limit=2, offset=first["next_offset"])
+    assert len(second["items"]) == 1  # the limit left one more today
+    assert second["limit_reached"] is True and second["next_offset"] is None
+    seen = [it["clip_id"] for it in first["items"] + second["items"]]
+    assert len(set(seen)) == 3
+
+
+def test_my_clips_page_newest_first(world: World) -> None:
+    live = world.live
+    with live.client("sam") as c:
+        whole = c.get("/me/clips").json()
+        first = c.get("/me/clips", params={"limit": 1}).json()
+        second = c.get("/me/clips", params={"limit": 1, "offset": first["next_offset"]}).json()
+    assert [x["clip_id"] for x in whole["clips"]] == list(reversed(world.clips["sam"]))
+    assert whole["next_offset"] is None
+    assert first["next_offset"] == 1 and second["next_offset"] is None
+    assert [first["clips"][0]["clip_id"], second["clips"][0]["clip_id"]] == [
+        x["clip_id"] for x in whole["clips"]
+    ]
