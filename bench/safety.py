@@ -3,8 +3,14 @@
 Run: ``.venv/bin/python -m bench.safety [--only age,prompts,pdq,speed] [--threads 1]``.
 Prints the figures and writes them to ``bench/results/safety.json``.
 
-* age: MAE, mean signed error and band confusion of the dlib age network on
-  ``fixtures/faces/utkface_age`` (whole chip as the face, as UTKFace is cropped);
+* age: the dlib age network on ``fixtures/faces/utkface_age``, split into a
+  tune half (the calibration is fitted there, ``python -m bench.ages --fit``)
+  and a test half (every headline figure): old (whole chip as the box, no
+  flip, no calibration, pre-issue-15 bands) beside new (HOG box, flip,
+  calibration, interval bands) in the same run -- MAE overall and per decade,
+  share of adults banded ``possible_minor``, faces not found through each face
+  detector, interval coverage. The fixtures hold no minors: minor-side recall
+  is not measured;
 * prompts: per-category precision/recall on ``bench/data/safety_prompts.tsv``
   (plain, obfuscated, paraphrased harmful prompts; innocent look-alikes; benign);
 * pdq: keyframes of the fixture videos against a bank of their own originals
@@ -32,7 +38,7 @@ from PIL import Image
 
 import detectors  # noqa: F401  (installs the torch import hook before any model import)
 from bench.reupload import reencode_video
-from detectors.age import BAND_PRESETS, BANDS, DlibAgeEstimator
+from detectors.age import DlibAgeEstimator
 from detectors.hashing import (
     DEFAULT_BANK_CROPS,
     DEFAULT_MIN_QUALITY,
@@ -45,7 +51,7 @@ from detectors.hashing import (
     pdq_hash,
     pdq_hash_crops,
 )
-from pipeline.media import iter_frames, load_image
+from pipeline.media import iter_frames
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = (REPO / ".." / "shared" / "fixtures").resolve()
@@ -57,46 +63,10 @@ RESULTS = REPO / "bench" / "results" / "safety.json"
 
 
 def bench_age(threads: int) -> dict[str, Any]:
-    est = DlibAgeEstimator(threads=threads)
-    rows = []
-    for p in sorted((FIXTURES / "faces" / "utkface_age").glob("*.jpg")):
-        true = int(p.name.split("_")[0])
-        e = est.estimate(load_image(p))[0]
-        rows.append((true, e.age, e.sigma))
-    errors = [a - t for t, a, _ in rows]
-    out: dict[str, Any] = {
-        "model": est.info.model_id,
-        "n": len(rows),
-        "true_age_range": [min(r[0] for r in rows), max(r[0] for r in rows)],
-        "mae": round(statistics.mean(abs(e) for e in errors), 2),
-        "mean_signed_error": round(statistics.mean(errors), 2),
-        "median_abs_error": round(statistics.median(abs(e) for e in errors), 2),
-        "min_estimate": round(min(r[1] for r in rows), 1),
-        "mean_sigma": round(statistics.mean(r[2] for r in rows), 2),
-        "bands": {},
-    }
-    for name, bands in BAND_PRESETS.items():
-        # Ground-truth band uses the same cut-offs on the true age, so the
-        # confusion shows how often the estimate moves a face across a band.
-        confusion = {t: dict.fromkeys(BANDS, 0) for t in BANDS}
-        for true, age, sigma in rows:
-            confusion[bands.band(true)][bands.band(age, sigma)] += 1
-        adults = [(a, s) for t, a, s in rows if t >= 18]
-        out["bands"][name] = {
-            "thresholds": bands.to_dict(),
-            "confusion_true_by_predicted": confusion,
-            "adults_flagged_likely_minor": sum(
-                bands.band(a, s) == "likely_minor" for a, s in adults
-            ),
-            "adults_flagged_possible_minor": sum(
-                bands.band(a, s) == "possible_minor" for a, s in adults
-            ),
-            "adults": len(adults),
-        }
-    out["note"] = (
-        "fixtures hold adults only (20-70): minor-side recall of the bands is not measured here"
-    )
-    return out
+    """Old beside new on the held-apart test half (see :mod:`bench.ages` for the split and fit)."""
+    from bench.ages import evaluate
+
+    return evaluate(threads)
 
 
 # ---------------------------------------------------------------- prompts
@@ -370,6 +340,10 @@ def main() -> None:
     previous.update(results)
     RESULTS.write_text(json.dumps(previous, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    if "age" in results:
+        from bench.ages import format_figures
+
+        print(format_figures(results["age"]))
 
 
 if __name__ == "__main__":

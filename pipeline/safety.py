@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from detectors.age import BAND_ADULT, AgeBands, AgeEstimator, bands_for
+from detectors.age import BAND_ADULT, AgeBands, AgeEstimate, AgeEstimator, bands_for
 from detectors.base import Explanation, Signal
 from detectors.faces.tracking import track_faces
 from detectors.faces.types import FaceDetector
@@ -61,14 +61,33 @@ def image_face_ages(
                 "age": round(est.age, 2),
                 "sigma": round(est.sigma, 2),
                 "band": bands.band(est.age, est.sigma),
+                "interval": _interval(bands, est.age, est.sigma),
                 "box": [round(float(v), 1) for v in face.box],
                 "face_score": round(float(face.score), 4),
                 "t": 0.0,
                 "track": None,
                 "samples": 1,
+                "model_values": _model_values([est]),
             }
         )
     return out
+
+
+def _interval(bands: AgeBands, age: float, sigma: float) -> list[float]:
+    """The interval the band is judged on: ``age -+ sigma_k * sigma`` (detectors.age)."""
+    return [round(age - bands.sigma_k * sigma, 2), round(age + bands.sigma_k * sigma, 2)]
+
+
+def _model_values(ests: Sequence[AgeEstimate]) -> dict[str, Any]:
+    """What the age model itself said per sample: raw age, flips, calibration version."""
+    details = [e.explanation.details for e in ests]
+    calibration = next((d["calibration"] for d in details if d.get("calibration")), None)
+    return {
+        "raw_ages": [d.get("raw_age") for d in details],
+        "flip_ages": [d.get("flip_ages") for d in details],
+        "box_source": [d.get("box_source") for d in details],
+        "calibration": calibration,
+    }
 
 
 def video_face_ages(
@@ -103,6 +122,7 @@ def video_face_ages(
                 "age": round(age, 2),
                 "sigma": round(sigma, 2),
                 "band": bands.band(age, sigma),
+                "interval": _interval(bands, age, sigma),
                 "box": [round(float(v), 1) for v in youngest_face.box],
                 "t": round(youngest_t, 3),
                 "track": track.id,
@@ -110,6 +130,7 @@ def video_face_ages(
                 "end_s": round(track.end_s, 3),
                 "youngest_sample_age": round(youngest.age, 2),
                 "samples": len(ests),
+                "model_values": _model_values([e for _, _, e in ests]),
             }
         )
     return out
@@ -151,10 +172,10 @@ class SafetySource:
                 bands,
                 self.max_face_frames,
             )
-            method = "median of per-sample expected ages over a face track; band by thresholds"
+            method = f"median of per-sample ages over a face track; each: {estimator.method}"
         else:
             faces = image_face_ages(scan.frames[0].rgb, self.models.face_detector, estimator, bands)
-            method = "expected age of the class distribution; band by thresholds"
+            method = estimator.method
         return [
             Signal(
                 kind="minor.age_estimate",
@@ -168,6 +189,10 @@ class SafetySource:
                     details={
                         "sigma": face["sigma"],
                         "band": face["band"],
+                        "interval": face["interval"],
+                        "interval_k": bands.sigma_k,
+                        "calibration": face["model_values"]["calibration"],
+                        "model_values": face["model_values"],
                         "bands": bands.to_dict(),
                         "audience": scan.audience,
                         "licence": estimator.info.licence,
