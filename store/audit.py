@@ -125,11 +125,24 @@ def append(conn: duckdb.DuckDBPyConnection, event: AuditEvent) -> int:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A row the chain was verified through: its seq and the hash it had then."""
+
+    seq: int
+    row_hash: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
     ok: bool
     rows: int
     first_bad: int | None
     reason: str | None = None
+    # "full": every row was recomputed; "incremental": rows after a checkpoint (see verify_chain).
+    mode: str = "full"
+    checked_from: int = 1
+    # The last row verified, when the chain is intact: where the next incremental check starts.
+    tip: Checkpoint | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,42 +150,82 @@ class ChainReport:
             "rows": self.rows,
             "first_bad": self.first_bad,
             "reason": self.reason,
+            "mode": self.mode,
+            "checked_from": self.checked_from,
         }
 
 
-def verify_chain(conn: duckdb.DuckDBPyConnection) -> ChainReport:
+_ROW_COLS = (
+    "seq, logged_at, actor_id, event, subject_type, subject_id, payload, prev_hash, row_hash"
+)
+
+
+def verify_chain(conn: duckdb.DuckDBPyConnection, since: Checkpoint | None = None) -> ChainReport:
     """Walk the chain in seq order; report the first row that does not check out.
 
     ``first_bad`` is the seq where the chain breaks: the edited row, the row
     after a deleted one, the first of a swapped pair, or (for a cut tail) the
     first missing seq.
+
+    With ``since`` (a checkpoint from an earlier intact check) only the rows from
+    the checkpoint on are recomputed, which costs the new rows instead of the whole
+    log. It still finds a deleted row anywhere (seqs no longer run 1..n), any
+    rewrite that re-chained the log (the checkpoint row's hash changed) and any
+    break after the checkpoint. What only a full check finds: an older row whose
+    content was edited while its stored hash was left as it was.
     """
+    mode, start, expected_prev, expected_seq = "full", 1, GENESIS, 1
+    if since is not None:
+        n, top = conn.execute(
+            "SELECT count(*), coalesce(max(seq), 0) FROM audit_log"
+        ).fetchone() or (0, 0)
+        if int(n) != int(top):
+            # Seqs do not run 1..n: a row was deleted somewhere; the full walk names it.
+            return verify_chain(conn)
+        anchor = conn.execute(
+            f"SELECT {_ROW_COLS} FROM audit_log WHERE seq = ?", [since.seq]
+        ).fetchone()
+        if anchor is None or anchor[-1] != since.row_hash:
+            return ChainReport(
+                False,
+                int(n),
+                since.seq,
+                "a verified row changed since the last check",
+                "incremental",
+                since.seq,
+            )
+        mode, start = "incremental", since.seq
+        expected_seq, expected_prev = since.seq, anchor[7]
     rows = conn.execute(
-        "SELECT seq, logged_at, actor_id, event, subject_type, subject_id, payload, prev_hash, row_hash "
-        "FROM audit_log ORDER BY seq"
+        f"SELECT {_ROW_COLS} FROM audit_log WHERE seq >= ? ORDER BY seq", [start]
     ).fetchall()
-    expected_prev = GENESIS
-    expected_seq = 1
+    total = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])  # type: ignore[index]
     for seq, at, actor, event, s_type, s_id, payload, prev, digest in rows:
         if seq != expected_seq:
-            return ChainReport(False, len(rows), expected_seq, f"row {expected_seq} is missing")
+            return ChainReport(
+                False, total, expected_seq, f"row {expected_seq} is missing", mode, start
+            )
         if prev != expected_prev:
-            return ChainReport(False, len(rows), seq, "previous-hash link broken")
+            return ChainReport(False, total, seq, "previous-hash link broken", mode, start)
         data = json.loads(payload) if isinstance(payload, str) else payload
         recomputed = row_hash(seq, _at_text(at), actor, event, s_type, s_id, data, prev)
         if recomputed != digest:
-            return ChainReport(False, len(rows), seq, "row content does not match its hash")
+            return ChainReport(
+                False, total, seq, "row content does not match its hash", mode, start
+            )
         expected_prev = digest
         expected_seq += 1
     head = conn.execute("SELECT seq, row_hash FROM audit_head WHERE id = 1").fetchone()
     if head is None:
-        if rows:
-            return ChainReport(False, len(rows), 1, "audit head is missing")
-        return ChainReport(True, 0, None)
-    if int(head[0]) != len(rows) or head[1] != expected_prev:
-        first_missing = min(int(head[0]), len(rows)) + 1
-        return ChainReport(False, len(rows), first_missing, "log was cut after the pinned head")
-    return ChainReport(True, len(rows), None)
+        if total:
+            return ChainReport(False, total, 1, "audit head is missing", mode, start)
+        return ChainReport(True, 0, None, None, mode, start)
+    if int(head[0]) != total or head[1] != expected_prev:
+        first_missing = min(int(head[0]), total) + 1
+        return ChainReport(
+            False, total, first_missing, "log was cut after the pinned head", mode, start
+        )
+    return ChainReport(True, total, None, None, mode, start, Checkpoint(total, expected_prev))
 
 
 @dataclass(frozen=True)

@@ -316,6 +316,9 @@ class Store:
         self.data_dir = Path(data_dir)
         self._local = threading.local()
         self._schema = SchemaInfo()
+        # Where the chain was last found intact, so a routine check reads only newer rows.
+        self._chain_checkpoint: audit.Checkpoint | None = None
+        self._chain_lock = threading.Lock()
         self._writer: GroupWriter[Tx] = GroupWriter(
             lambda: self._begin(shared=True), self._commit, self._rollback
         )
@@ -500,5 +503,28 @@ class Store:
             applied.append(migration.version)
         return applied
 
-    def verify_audit(self) -> audit.ChainReport:
-        return audit.verify_chain(self.conn)
+    def verify_audit(self, *, incremental: bool = False) -> audit.ChainReport:
+        """Check the audit chain: every row, or (``incremental``) the rows since the last intact check.
+
+        The check reads one snapshot on its own cursor, so rows appended meanwhile
+        by other threads are neither half-seen nor taken for a cut log.
+        """
+        with self._chain_lock:
+            since = self._chain_checkpoint if incremental else None
+        self._flush_current()
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            report = audit.verify_chain(cursor, since)
+            cursor.execute("ROLLBACK")
+        finally:
+            cursor.close()
+        with self._chain_lock:
+            if report.ok and report.tip is not None:
+                current = self._chain_checkpoint
+                if current is None or report.tip.seq >= current.seq:
+                    self._chain_checkpoint = report.tip
+            elif not report.ok:
+                # A broken chain is checked in full next time, whatever was found before.
+                self._chain_checkpoint = None
+        return report

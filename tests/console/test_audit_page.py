@@ -140,14 +140,19 @@ def test_a_broken_chain_is_shown_in_red_with_its_first_bad_row(
     # Last in this module: it spoils the shared server's chain on purpose.
     at = _app(live, monkeypatch)
     assert any("Hash chain intact" in s.value for s in at.success)
-    seq = _api(live, actor="moderator", limit=1)["events"][0]["seq"]
+    # A row well before the last intact check's tip (the oldest memo on the first page).
+    seq = _api(live, actor="moderator", limit=100)["events"][-1]["seq"]
     with live.services.store.transaction() as tx:
         tx.execute("UPDATE audit_log SET payload = '{}' WHERE seq = ?", [seq])
-    # The check is kept for the session (it reads every row) until asked again.
+    # The routine check on each visit recomputes only rows newer than the last intact check,
+    # and says so; an old row edited under its stale hash takes the full check to find.
     at.text_input(key="audit_q").set_value("memo").run()
-    assert any("Hash chain intact" in s.value for s in at.success)
-    _button(at, "Check the chain again").click().run()
+    intact = [s.value for s in at.success if "Hash chain intact" in s.value]
+    assert intact and "older rows at the last full check" in intact[0], intact
+    _button(at, "Check every row").click().run()
     assert not at.exception and not at.success
     assert any(f"broken at row {seq}" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("every row recomputed" in e.value for e in at.error)
+    # A broken chain is checked in full from then on, in every session.
     fresh = _app(live, monkeypatch, intact=False)
     assert any(f"broken at row {seq}" in e.value for e in fresh.error)

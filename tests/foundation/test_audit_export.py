@@ -196,3 +196,15 @@ def test_the_cli_exports_to_a_file_or_standard_output(tmp_path: Path) -> None:
         r = run(*bad, "--data-dir", data, "--json")
         assert r.returncode == 2, (bad, r.stdout, r.stderr)
         assert set(json.loads(r.stdout)) == {"error"}
+
+
+def test_the_api_checks_the_chain_in_full_or_since_the_last_intact_check(live: LiveServer) -> None:
+    with live.client("admin") as admin:
+        full = admin.get("/audit/verify").json()
+        assert full["ok"] and full["mode"] == "full" and full["checked_from"] == 1
+        changed = admin.put("/users/adult/quota", json={"per_day": 4, "reason": "chain check"})
+        assert changed.status_code == 200, changed.text
+        later = admin.get("/audit/verify", params={"mode": "incremental"}).json()
+        assert later["ok"] and later["mode"] == "incremental"
+        assert later["checked_from"] == full["rows"] and later["rows"] > full["rows"]
+        assert admin.get("/audit/verify", params={"mode": "quick"}).status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def test_intact_chain_verifies(chained: Store) -> None:
         "rows": _rows(chained),
         "first_bad": None,
         "reason": None,
+        "mode": "full",
+        "checked_from": 1,
     }
 
 
@@ -137,3 +141,107 @@ def test_every_event_names_a_subject_field_it_has() -> None:
             assert cls.subject_field in cls.__dataclass_fields__, cls.__name__
             # GenericEvent names its subject's kind per event (``kind``), not per class.
             assert cls.subject_type is not None or cls is events.GenericEvent, cls.__name__
+
+
+# -- incremental checks -------------------------------------------------------------------
+
+
+def _append(store: Store, n: int, start: int = 100) -> None:
+    for i in range(start, start + n):
+        with store.transaction() as tx:
+            tx.audit(UserCreated(None, user_id=f"usr_{i}", handle=f"h{i}", role="user"))
+
+
+def test_incremental_check_reads_only_rows_since_the_last_intact_check(chained: Store) -> None:
+    """The fixture's full check left a checkpoint; the next check starts there."""
+    before = _rows(chained)
+    _append(chained, 3)
+    report = chained.verify_audit(incremental=True)
+    assert report.ok and report.mode == "incremental"
+    assert report.checked_from == before and report.rows == before + 3
+    again = chained.verify_audit(incremental=True)
+    assert again.ok and again.checked_from == before + 3
+
+
+def test_incremental_check_without_a_checkpoint_runs_in_full(data_dir: Path) -> None:
+    with Store(data_dir) as store:
+        _append(store, 2)
+        report = store.verify_audit(incremental=True)
+        assert report.ok and report.mode == "full" and report.checked_from == 1
+
+
+def test_incremental_check_finds_an_edit_after_the_checkpoint(chained: Store) -> None:
+    _append(chained, 4)
+    target = _rows(chained) - 1
+    chained.conn.execute("UPDATE audit_log SET actor_id = 'usr_x' WHERE seq = ?", [target])
+    report = chained.verify_audit(incremental=True)
+    assert not report.ok and report.first_bad == target and report.mode == "incremental"
+    # A broken chain forgets its checkpoint: the next check is a full one.
+    assert chained.verify_audit(incremental=True).mode == "full"
+
+
+def test_incremental_check_finds_a_row_deleted_before_the_checkpoint(chained: Store) -> None:
+    _append(chained, 2)
+    chained.conn.execute("DELETE FROM audit_log WHERE seq = 3")
+    report = chained.verify_audit(incremental=True)
+    assert not report.ok and report.first_bad == 3 and report.mode == "full"
+
+
+def test_incremental_check_finds_a_rechained_rewrite(chained: Store) -> None:
+    """Rewriting an old row and recomputing every later hash changes the checkpoint row's hash."""
+    from store.audit import GENESIS, _at_text, row_hash
+
+    rows = chained.query(
+        "SELECT seq, logged_at, actor_id, event, subject_type, subject_id, payload FROM audit_log "
+        "ORDER BY seq"
+    )
+    prev = GENESIS
+    for seq, at, actor, event, s_type, s_id, payload in rows:
+        if seq == 2:
+            actor = "usr_forger"
+        data = json.loads(payload) if isinstance(payload, str) else payload
+        digest = row_hash(seq, _at_text(at), actor, event, s_type, s_id, data, prev)
+        chained.conn.execute(
+            "UPDATE audit_log SET actor_id = ?, prev_hash = ?, row_hash = ? WHERE seq = ?",
+            [actor, prev, digest, seq],
+        )
+        prev = digest
+    chained.conn.execute("UPDATE audit_head SET row_hash = ? WHERE id = 1", [prev])
+    report = chained.verify_audit(incremental=True)
+    assert not report.ok and report.reason == "a verified row changed since the last check"
+    # Such a forgery is consistent in itself, so only a kept checkpoint exposes it.
+    assert chained.verify_audit().ok
+
+
+def test_only_a_full_check_finds_an_old_row_edited_under_a_stale_hash(chained: Store) -> None:
+    """The documented limit of an incremental check, pinned so the docs stay true."""
+    chained.conn.execute("UPDATE audit_log SET actor_id = 'usr_x' WHERE seq = 2")
+    assert chained.verify_audit(incremental=True).ok
+    full = chained.verify_audit()
+    assert not full.ok and full.first_bad == 2
+
+
+def test_checks_beside_concurrent_appends_never_report_a_break(chained: Store) -> None:
+    """Each check reads one snapshot: rows committed meanwhile are not taken for a cut log."""
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        try:
+            i = 1000
+            while not stop.is_set():
+                _append(chained, 1, start=i)
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        reports = [chained.verify_audit(incremental=bool(i % 2)) for i in range(30)]
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors
+    assert all(r.ok for r in reports), [r for r in reports if not r.ok][:1]
+    assert chained.verify_audit().rows == _rows(chained)
