@@ -1,14 +1,15 @@
-"""Demo content for likeness: one protected likeness, and alice's cameo where a recording exists.
+"""Demo content for likeness: a protected likeness, and alice's cameo from a real recording.
 
-The protected likeness comes from the in-repo demo pack: a frame of Sintel,
-the animated heroine of the Blender open movie (CC-BY-3.0), standing in for a
-public figure. The pack holds no photo or video of a real person (no face
-fixture has a licence that allows redistribution), so alice's cameo is
-enrolled only when the shared fixtures are there: through the real live check
-from the liveportrait_d3 talking-head video with the head movements that video
-really shows (the challenge the likeness tests fix). With the fixtures a
-public figure's photo is protected too. Whatever is skipped is said in the
-result. The cameo costs a few CPU seconds (one 12 s recording at 10 samples/s).
+Both come from the in-repo demo pack, so a fresh clone seeds them. The
+protected likeness is a frame of Sintel, the animated heroine of the Blender
+open movie (CC-BY-3.0), standing in for a public figure. alice's cameo is
+enrolled through the real live check from the pack's one recording of a real
+person: Intel IoT DevKit's head-pose sample (CC-BY-4.0; see the pack's
+README), in which a woman turns her head to her right and back to the front
+and a little to her left, so the challenge is the movements that clip really
+shows. With the shared fixtures a public figure's photo is protected too.
+Whatever is skipped is said in the result. The cameo costs a few CPU seconds
+(a 1.9 s recording at 10 samples/s).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ PROTECTED = (
     "likeness/sintel_face_14.5s.jpg",
     "Sintel (Blender open-movie character; demo protected likeness)",
 )
-# Extras from the shared fixtures only (not redistributable, so not in the pack).
-RECORDING = "videos/liveportrait_d3_woman_talking.mp4"
-# The movements liveportrait_d3 makes (person's own directions), as in tests/likeness.
-CHALLENGE = ["right", "left", "right"]
+# In the pack: alice's verification recording, and the head movements it really shows
+# (the person's own directions; the live check sees right 0.0-0.6 s, left 0.9-1.4 s).
+RECORDING = "likeness/intel_head_pose_female_480x540.mp4"
+CHALLENGE = ["right", "left"]
+# An extra from the shared fixtures only (not redistributable, so not in the pack).
 PUBLIC_FIGURE = ("faces/deepface/img5.jpg", "Angelina Jolie (demo protected likeness)")
 
 
@@ -48,14 +50,10 @@ def seed_likeness(store: Store, settings: Settings, users: dict[str, User]) -> d
             continue
         protected = ctx.likeness.protect(admin, name, [where])
         out["protected"].append({"id": protected.id, "name": protected.name})
-    recording = extra(settings, RECORDING)
+    recording = media(settings, RECORDING)
     if recording is None or "alice" not in users:
-        why = (
-            f"{RECORDING} not in {settings.fixtures_dir}" if recording is None else "no user alice"
-        )
-        out["notes"].append(
-            f"cameo skipped: {why} (the demo pack holds no recording of a real person)"
-        )
+        why = f"{RECORDING} not in the demo pack" if recording is None else "no user alice"
+        out["notes"].append(f"cameo skipped: {why}")
     else:
         alice = users["alice"]
         enrolled = ctx.likeness.enroll(alice, recording, CHALLENGE)

@@ -3,7 +3,7 @@
 The pack (``greenroom/demo_media/``, shipped as package data) holds a few
 megabytes of redistributable media, each file listed with its source, licence
 and attribution in ``MANIFEST.tsv``. A file the pack does not have (e.g. the
-real-person talking head the cameo needs) is taken from
+public figure's photo the likeness demo also protects) is taken from
 ``settings.fixtures_dir`` when that folder exists, so a fresh clone seeds from
 the pack alone and a development checkout with ``../shared`` seeds a little more.
 """

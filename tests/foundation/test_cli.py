@@ -142,9 +142,11 @@ def test_demo_seed_has_every_role_and_logins_work(tmp_path: Path) -> None:
     assert [p["name"] for p in likeness["protected"]] == [
         "Sintel (Blender open-movie character; demo protected likeness)"
     ]
-    # No recording of a real person in the pack: the cameo is skipped, and says so.
-    assert likeness["cameo"] == {}
-    assert any("cameo skipped" in note for note in likeness["notes"])
+    # alice's cameo from the pack's one real-person recording, through the real live check.
+    cameo = likeness["cameo"]["alice"]
+    assert cameo["status"] == "active", cameo
+    assert cameo["embeddings"] >= 1 and cameo["permission"] == "mutuals", cameo
+    assert not any("cameo skipped" in note for note in likeness["notes"])
     assert "queue_item_id" in content["review"]["dispute"], content["review"]
     roles = {login["role"] for login in doc["logins"]}
     assert roles == set(ROLES)
