@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,6 +323,7 @@ def _summary(
     rows: list[tuple[int, float | None, float, str | None, float | None, float | None]],
     bands: dict[str, AgeBands],
     k_for_coverage: bool,
+    per_face: bool = False,
 ) -> dict[str, Any]:
     """rows: (true, age or None when no face, sigma, band under default, low, high)."""
     found = [r for r in rows if r[1] is not None]
@@ -359,6 +361,19 @@ def _summary(
         "mae_per_decade": per_decade,
         "bands": band_share,
     }
+    if per_face:
+        out["faces"] = [
+            {
+                "true": r[0],
+                "age": None if r[1] is None else round(float(r[1]), 1),
+                "sigma": round(r[2], 2),
+                "band": r[3],
+                "interval": None
+                if r[4] is None or r[5] is None
+                else [round(r[4], 1), round(r[5], 1)],
+            }
+            for r in rows
+        ]
     if k_for_coverage:
         inside = [
             r for r in found if r[4] is not None and r[5] is not None and r[4] <= r[0] <= r[5]
@@ -432,11 +447,21 @@ def evaluate(
             "or its error model"
         ),
     }
+    warm = load_image(tune[0].path)
+    old.estimate(warm)
+    new.estimate(warm)
     for half, faces in (("test", test), ("tune_in_sample", tune)):
+        timing = {}
+        rows = {}
+        for key, est in (("old", old), ("new", new)):
+            t0 = time.perf_counter()
+            rows[key] = _rows_chip(est, faces)
+            timing[key] = round(1000 * (time.perf_counter() - t0) / len(faces), 1)
         out[half] = {
             "chip": {
-                "old": _summary(_rows_chip(old, faces), OLD_BANDS, False),
-                "new": _summary(_rows_chip(new, faces), new_bands, True),
+                "old": _summary(rows["old"], OLD_BANDS, False, per_face=half == "test"),
+                "new": _summary(rows["new"], new_bands, True, per_face=half == "test"),
+                "ms_per_face_incl_jpeg_decode": timing,
             }
         }
     from detectors.faces import build_detector
@@ -473,6 +498,12 @@ def format_figures(r: dict[str, Any]) -> str:
             f"(teen_strict) {o['bands']['teen_strict']['possible_minor']} -> "
             f"{n['bands']['teen_strict']['possible_minor']}; interval coverage "
             f"{n.get('interval_coverage')}"
+            + (
+                f"; ms/face {v['ms_per_face_incl_jpeg_decode']['old']} -> "
+                f"{v['ms_per_face_incl_jpeg_decode']['new']}"
+                if "ms_per_face_incl_jpeg_decode" in v
+                else ""
+            )
         )
         dec = ", ".join(
             f"{d} {o['mae_per_decade'][d]['mae']}->{n['mae_per_decade'][d]['mae']} (n={n['mae_per_decade'][d]['n']})"
