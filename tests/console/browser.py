@@ -21,7 +21,15 @@ import pytest
 from tests.conftest import IN_CI, free_port
 from tests.foundation.test_console_browser import CHROMIUM, CHROMIUM_ARGS, _sign_in, _wait
 
-__all__ = ["CHROMIUM", "browser_page", "console_process", "go_to", "need_chromium", "settle"]
+__all__ = [
+    "CHROMIUM",
+    "browser_page",
+    "console_process",
+    "full_screenshot",
+    "go_to",
+    "need_chromium",
+    "settle",
+]
 
 sign_in = _sign_in
 
@@ -108,3 +116,27 @@ def go_to(page: Any, title: str) -> None:
     """Open a page from the sidebar."""
     page.get_by_test_id("stSidebar").get_by_text(title, exact=True).click()
     settle(page)
+
+
+# Past this height a page is cut rather than grown (Chromium's texture limit is near 16k px).
+_MAX_SHOT_HEIGHT = 12_000
+
+
+def full_screenshot(page: Any, path: Path) -> None:
+    """The whole page, not just the window: Streamlit scrolls inside its main block, which
+    Playwright's ``full_page`` cannot see, so the window is grown to that block's height."""
+    viewport = page.viewport_size or {"width": 1400, "height": 1000}
+    height = page.evaluate(
+        """() => Math.max(...[document.documentElement,
+              document.querySelector('[data-testid="stMain"]'),
+              document.querySelector('[data-testid="stMainBlockContainer"]'),
+              document.querySelector('[data-testid="stSidebarContent"]')]
+            .filter(Boolean).map(e => e.scrollHeight))"""
+    )
+    tall = max(viewport["height"], min(int(height) + 40, _MAX_SHOT_HEIGHT))
+    page.set_viewport_size({"width": viewport["width"], "height": tall})
+    try:
+        settle(page, quiet_s=0.5)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)

@@ -26,6 +26,7 @@ from tests.conftest import REPO, LiveServer, start_live_server
 from tests.console.browser import (
     browser_page,
     console_process,
+    full_screenshot,
     go_to,
     need_chromium,
     settle,
@@ -42,11 +43,11 @@ GOPHER = Path("characters") / "go_gopher" / "gophercolor.png"
 
 def _shot(page: Any, tmp_path: Path, name: str) -> None:
     settle(page)
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    full_screenshot(page, tmp_path / f"{name}.png")
     if UPDATE_SCREENSHOTS:
         shots = REPO / "docs" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        full_screenshot(page, shots / f"{name}.png")
 
 
 @pytest.fixture(scope="module")

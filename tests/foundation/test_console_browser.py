@@ -138,7 +138,7 @@ def test_admin_signs_in_and_sees_admin_pages(
         shots.mkdir(exist_ok=True)
         page.screenshot(path=str(shots / "console.png"))
         # Every page the admin has, rendered without an error, each kept as a screenshot.
-        from tests.console.browser import settle
+        from tests.console.browser import full_screenshot, settle
 
         artefacts = ARTEFACTS / "pages"
         artefacts.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def test_admin_signs_in_and_sees_admin_pages(
             main = page.get_by_test_id("stMain")
             assert main.get_by_test_id("stException").count() == 0, title
             slug = "".join(c if c.isalnum() else "-" for c in title.lower())
-            page.screenshot(path=str(artefacts / f"admin-{slug}.png"), full_page=True)
+            full_screenshot(page, artefacts / f"admin-{slug}.png")
         browser.close()
 
 
