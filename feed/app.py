@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +31,8 @@ from feed.routes import (
 from feed.services import Services
 from store.jobs import default_worker_id
 
+log = logging.getLogger("greenroom.feed")
+
 # Takedowns have their own lane: a revoked cameo's clips never wait behind scans.
 PRIORITY_LANE = ("takedown",)
 
@@ -43,6 +47,35 @@ def start_worker(svc: Services, workers: int) -> list[Any]:
         ).start(),
         svc.pipeline.worker(exclude=PRIORITY_LANE).start(),
     ]
+
+
+def start_chain_check(svc: Services) -> threading.Thread:
+    """One full audit-chain check at start, off the request path.
+
+    It leaves the checkpoint that the console's routine (incremental) checks start
+    from, so no reader waits for the whole log, and it logs a broken chain loudly
+    at once rather than when someone next opens the audit page.
+    """
+
+    def check() -> None:
+        try:
+            report = svc.store.verify_audit()
+        except Exception:  # a failed check must not take the server down
+            log.exception("audit chain check at start could not run")
+            return
+        if report.ok:
+            log.info("audit chain intact at start: %d rows", report.rows)
+        else:
+            log.error(
+                "AUDIT CHAIN BROKEN at row %s of %d: %s",
+                report.first_bad,
+                report.rows,
+                report.reason,
+            )
+
+    thread = threading.Thread(target=check, name="audit-chain-check", daemon=True)
+    thread.start()
+    return thread
 
 
 def create_app(
@@ -63,11 +96,13 @@ def create_app(
         app.state.services.pipeline.blobs.cleanup_temp()
         # Durable jobs (scans, takedowns, generations) run in this process.
         workers = start_worker(app.state.services, config.workers)
+        chain_check = app.state.chain_check = start_chain_check(app.state.services)
         try:
             yield
         finally:
             for worker in workers:
                 worker.stop()
+            chain_check.join()  # it reads the store, which closes next
             if owned:
                 app.state.services.close()
 
