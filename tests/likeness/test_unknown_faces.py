@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 import detectors  # noqa: F401  (import hook before any model library)
-from detectors.faces import build_detector
+from detectors.faces import DEFAULT_DETECTOR, build_detector
 from detectors.faces.realism import FLAT_LIMIT, face_realism, flat_fraction, judge
 from detectors.faces.tracking import track_faces
 from pipeline.answers import REASON_TEXT
@@ -92,8 +92,13 @@ def test_real_faces_in_photos_are_photorealistic(hog: Any, fixtures_dir: Path, n
         assert verdict.flat_fraction is None or verdict.flat_fraction < FLAT_LIMIT
 
 
-def test_cartoon_characters_are_not_real_faces(hog: Any, yunet: Any, fixtures_dir: Path) -> None:
-    """dlib HOG (the default) finds no face in any character; YuNet's cartoon "faces" are refused."""
+def test_cartoon_characters(hog: Any, yunet: Any, fixtures_dir: Path) -> None:
+    """dlib HOG finds no face in any character; YuNet's few cartoon "faces" are unsure and held.
+
+    Holding every face YuNet is unsure of (so no small or blurred real face is
+    published unheld) sends these to review: the measured cost of the safe
+    side (``python -m bench.realism``: 3 drawn faces, all under the cut).
+    """
     images = sorted((fixtures_dir / "characters").rglob("*.png")) + sorted(
         (fixtures_dir / "characters").rglob("*.jpg")
     )
@@ -105,7 +110,8 @@ def test_cartoon_characters_are_not_real_faces(hog: Any, yunet: Any, fixtures_di
         for face in yunet.detect(rgb):
             yunet_found += 1
             verdict = face_realism(rgb, face, yunet.info.model_id)
-            assert not verdict.photorealistic, (path.name, verdict)
+            assert not verdict.confident, (path.name, verdict)
+            assert verdict.photorealistic, (path.name, verdict)
     assert yunet_found >= 2  # the check is exercised, not vacuous
 
 
@@ -128,7 +134,7 @@ def test_flat_colour_versions_of_real_faces_read_as_drawings(
 
 
 def _track_verdicts(path: Path, test_models_dir: Path) -> list[Any]:
-    detector = build_detector("dlib-hog", test_models_dir, 1, for_video=True)
+    detector = build_detector(DEFAULT_DETECTOR, test_models_dir, 1, for_video=True)
     frames = list(iter_frames(path, every_s=0.5, max_side=1280))
     by_t = {f.t: f.rgb for f in frames}
     return [
@@ -146,9 +152,10 @@ def _track_verdicts(path: Path, test_models_dir: Path) -> list[Any]:
     [
         ("liveportrait_d3_woman_talking.mp4", True),
         ("liveportrait_s18_woman.mp4", True),
-        ("bbb_bunny_720p_seg49-51.mp4", None),  # no face at all
-        # Documented misses (realism.py): painterly and CG faces are not flat, so they are
-        # held for a human. If this starts passing, update the documentation.
+        # Documented misses (realism.py): painterly and CG faces are not flat, and YuNet
+        # finds a few unsure "faces" in Big Buck Bunny, so they are held for a human.
+        # If this starts passing, update the documentation.
+        ("bbb_bunny_720p_seg49-51.mp4", True),
         ("musetalk_yongen_anime.mp4", True),
         ("sintel_trailer_clip_720p.mp4", True),
     ],
@@ -209,7 +216,7 @@ def test_a_strangers_photo_is_held_for_the_real_people_queue(
     assert "unknown_face_upload_review" in rules
     faces = [s for s in item["evidence"]["signals"] if s["kind"] == "likeness.unknown_face"]
     assert len(faces) == 1 and faces[0]["photorealistic"] is True
-    assert faces[0]["detector"] == "dlib-hog-5pt" and faces[0]["explanation"]["method"]
+    assert faces[0]["detector"] == "yunet-2023mar" and faces[0]["explanation"]["method"]
     assert faces[0]["flat_fraction"] < FLAT_LIMIT and len(faces[0]["box"]) == 4
 
 
@@ -224,20 +231,41 @@ def test_a_group_photo_is_held_with_a_track_per_face(live: LiveServer, fixtures_
 
 @pytest.mark.parametrize(
     "relative",
-    [
-        "characters/go_gopher/gophercolor.png",
-        "characters/tux/tux_speech.png",
-        "characters/peppercarrot/peppercarrot_icon.png",
-        "characters/big_buck_bunny/bbb_bunny_02.jpg",
-        "videos/bbb_bunny_720p_seg49-51.mp4",
-    ],
+    ["characters/go_gopher/gophercolor.png", "characters/tux/tux_speech.png"],
 )
-def test_cartoons_and_scenes_without_people_are_published(
+def test_cartoons_without_faces_are_published(
     live: LiveServer, fixtures_dir: Path, relative: str
 ) -> None:
     doc = _upload(live, "adult", fixtures_dir / relative)
     assert doc["status"] == "published", doc
     assert "unknown_real_person" not in doc["decision"]["reason_codes"]
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "characters/peppercarrot/peppercarrot_icon.png",
+        "characters/big_buck_bunny/bbb_bunny_02.jpg",
+        "videos/bbb_bunny_720p_seg49-51.mp4",
+    ],
+)
+def test_cartoons_the_detector_is_unsure_of_go_to_review(
+    live: LiveServer, fixtures_dir: Path, relative: str
+) -> None:
+    """YuNet (the default) finds unsure "faces" here; unsure faces are held, not cleared.
+
+    The price of never publishing a small or blurred real face unheld
+    (``detectors/faces/realism.py``): if a better realism cue clears these,
+    move them back to the published cases.
+    """
+    doc = _upload(live, "adult", fixtures_dir / relative)
+    assert doc["status"] == "queued", doc
+    assert "unknown_real_person" in doc["decision"]["reason_codes"]
+    faces = [
+        s for s in _staff_signals(live, doc["clip_id"]) if s["kind"] == "likeness.unknown_face"
+    ]
+    assert faces and all(f["photorealistic"] for f in faces)
+    assert any(f["score"] < f["min_score"] for f in faces)
 
 
 def test_a_flat_colour_cartoon_of_a_face_is_published(live: LiveServer, fixtures_dir: Path) -> None:
