@@ -37,4 +37,8 @@ def clips(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "sintel": videos / "sintel_trailer_clip_720p.mp4",
         "anime": videos / "musetalk_yongen_anime.mp4",
         "bunny": videos / "bbb_bunny_720p_seg49-51.mp4",
+        # Snowy mountains, nobody in them (YuNet finds unsure "faces" in Big Buck Bunny).
+        "scenery": splice(
+            out / "scenery.mp4", [(videos / "sintel_trailer_clip_720p.mp4", 0.0, 4.0)]
+        ),
     }

@@ -58,12 +58,12 @@ def _remix(svc: Services, parent_id: str, media: Path) -> dict[str, Any]:
 def test_remix_rechecks_the_parents_cameo_consent(
     svc: Services, parent: dict[str, Any], clips: dict[str, Path]
 ) -> None:
-    # The remix media itself shows nobody (a cartoon): only the lineage can find alice.
-    allowed = _remix(svc, parent["clip_id"], clips["bunny"])
+    # The remix media itself shows nobody (a landscape): only the lineage can find alice.
+    allowed = _remix(svc, parent["clip_id"], clips["scenery"])
     assert allowed["status"] == "published", allowed
     alice = svc.users.by_handle("alice")
     svc.pipeline.likeness.set_permission(alice, "only_me")
-    refused = _remix(svc, parent["clip_id"], clips["bunny"])
+    refused = _remix(svc, parent["clip_id"], clips["scenery"])
     assert refused["status"] != "published", refused
     assert "cameo_no_consent" in refused["decision"]["reason_codes"]
     # carol is told why, not whose likeness it is.
