@@ -426,23 +426,26 @@ class MultiIndexPdqIndex:
 
     def __init__(self) -> None:
         self._tables: list[dict[int, list[int]]] = [{} for _ in range(self.CHUNKS)]
-        self._hashes: list[np.ndarray] = []
+        # Each hash as one 256-bit int: a candidate's distance is one XOR and a bit count.
+        self._hashes: list[int] = []
         self._payloads: list[int] = []
         self._flip_cache: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._payloads)
 
-    def _chunks(self, b: np.ndarray) -> list[int]:
-        words = b.view(">u2")
-        return [int(w) for w in words]
+    def _chunks(self, value: int) -> list[int]:
+        mask = (1 << self.CHUNK_BITS) - 1
+        return [
+            (value >> (self.CHUNK_BITS * (self.CHUNKS - 1 - k))) & mask for k in range(self.CHUNKS)
+        ]
 
     def add(self, hex_hash: str, payload: int) -> None:
-        b = hex_to_bytes(hex_hash)
+        value = int.from_bytes(hex_to_bytes(hex_hash).tobytes(), "big")
         idx = len(self._payloads)
-        self._hashes.append(b)
+        self._hashes.append(value)
         self._payloads.append(payload)
-        for table, chunk in zip(self._tables, self._chunks(b), strict=True):
+        for table, chunk in zip(self._tables, self._chunks(value), strict=True):
             table.setdefault(chunk, []).append(idx)
 
     def _masks(self, sub_radius: int) -> list[int]:
@@ -457,7 +460,7 @@ class MultiIndexPdqIndex:
     def search(self, hex_hash: str, radius: int) -> list[tuple[int, int]]:
         if not self._payloads or radius < 0:
             return []
-        q = hex_to_bytes(hex_hash)
+        q = int.from_bytes(hex_to_bytes(hex_hash).tobytes(), "big")
         masks = self._masks(min(radius // self.CHUNKS, self.CHUNK_BITS))
         candidates: set[int] = set()
         for table, chunk in zip(self._tables, self._chunks(q), strict=True):
@@ -467,7 +470,7 @@ class MultiIndexPdqIndex:
                     candidates.update(hit)
         out = []
         for i in candidates:
-            d = int(np.unpackbits(self._hashes[i] ^ q).sum())
+            d = (self._hashes[i] ^ q).bit_count()
             if d <= radius:
                 out.append((self._payloads[i], d))
         return sorted(out, key=lambda r: (r[1], r[0]))

@@ -37,6 +37,8 @@ DEFAULT_RATES: dict[str, Rate] = {
     "generate": Rate(10, 5),
     "report": Rate(20, 10),
     "prompt_check": Rate(300, 60),
+    # Partner services look hashes up in volume; each request is cheap (an in-memory index).
+    "lookup": Rate(6000, 1000),
 }
 
 

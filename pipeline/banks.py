@@ -258,6 +258,35 @@ class BankService:
             key=lambda h: (-SEVERITY_RANK.get(h.severity, 0), h.distance, h.bank, h.entry_id),
         )
 
+    def lookup(
+        self, sha256s: Sequence[str], pdqs: Sequence[str], *, brute_force: bool = False
+    ) -> list[dict[str, Any]]:
+        """Each given hash with the bank entries it matches, best first (a partner's lookup).
+
+        The hashes were computed elsewhere, so no quality floor applies: a caller
+        sending a flat frame's PDQ hash gets what it matches.
+        """
+        self.refresh()
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            for h in sha256s:
+                hits = [self._hit(i, 0, 0, None) for i in self._sha.get(h.lower(), [])]
+                out.append({"kind": "sha256", "hash": h.lower(), "matches": hits})
+            index = self._brute if brute_force else self._fast
+            for h in pdqs:
+                found = index.search(h.lower(), self.threshold)
+                hits = [self._hit(i, d, self.threshold, None) for i, d in found]
+                out.append({"kind": "pdq", "hash": h.lower(), "matches": hits})
+        for item in out:
+            item["matches"] = [
+                hit.to_dict()
+                for hit in sorted(
+                    item["matches"],
+                    key=lambda h: (-SEVERITY_RANK.get(h.severity, 0), h.distance, h.entry_id),
+                )
+            ]
+        return out
+
     # -- the gate's source -------------------------------------------------------------------
 
     def signals(self, scan: ScanInput) -> list[Signal]:

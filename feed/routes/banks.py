@@ -1,4 +1,5 @@
-"""Hash banks for staff: list, create, add entries (hashes or a clip), export and import bank files.
+"""Hash banks for staff: list, create, add entries (hashes or a clip), look hashes up, export and
+import bank files.
 
 Thin: parse, call ``svc.pipeline.banks``, shape the JSON. Bank files are the
 ``greenroom-hashbank`` v1 JSON Lines format (``detectors/hashing.py``); an
@@ -7,11 +8,11 @@ invalid file is refused whole with the line of the first problem (422).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, File, HTTPException, Query, UploadFile
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from feed.access import STAFF, SecureRouter
 from feed.auth import current_user
@@ -44,6 +45,32 @@ class NewEntries(BaseModel):
     clip_id: str | None = Field(default=None, max_length=64)
     label: str | None = Field(default=None, max_length=500)
     severity: Literal["low", "medium", "high", "critical"] = "high"
+
+
+HexHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class Lookup(BaseModel):
+    """Hashes computed elsewhere (a partner, an upload service): at most 1,000 of each kind."""
+
+    sha256: list[HexHash] = Field(default_factory=list, max_length=1000)
+    pdq: list[HexHash] = Field(default_factory=list, max_length=1000)
+
+
+@router.post("/banks/lookup", access=STAFF, rate="lookup", tags=["banks"])
+def lookup(body: Lookup, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Which bank entries each hash matches: sha256 exactly, PDQ within the Hamming threshold.
+
+    Answers ``results`` in the order given (sha256 first), each with its ``matches``.
+    """
+    if not body.sha256 and not body.pdq:
+        raise HTTPException(422, "give at least one sha256 or pdq hash")
+    banks = svc.pipeline.banks
+    return {
+        "results": banks.lookup(body.sha256, body.pdq),
+        "pdq_threshold": banks.threshold,
+        "entries": banks.entry_count,
+    }
 
 
 @router.get("/banks", access=STAFF, tags=["banks"])

@@ -10,6 +10,7 @@ ACCESS = {
     ("GET", "/banks"): STAFF,
     ("POST", "/banks"): STAFF,
     ("POST", "/banks/{name}/entries"): STAFF,
+    ("POST", "/banks/lookup"): STAFF,
     ("GET", "/banks/{name}/export"): STAFF,
     ("POST", "/banks/{name}/import"): STAFF,
     ("GET", "/teens"): {"guardian", "admin"},

@@ -208,3 +208,49 @@ def test_reencoded_video_matches_and_indexes_agree(
     unrelated = banks.hash_media(other, crops=(0.0,))
     assert not banks.match(unrelated["sha256"], unrelated["pdq"])
     assert not banks.match(unrelated["sha256"], unrelated["pdq"], brute_force=True)
+
+
+def test_lookup_answers_each_hash_and_agrees_with_brute_force(
+    shared_live_server: LiveServer, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """``POST /banks/lookup``: sha256 exactly, PDQ within the threshold (a re-encoded copy),
+    nothing for a stranger; the multi-index answers equal the brute-force reference."""
+    live = shared_live_server
+    with live.client("moderator") as c:
+        assert c.post("/banks", json={"name": "lk"}).status_code == 201
+        assert (
+            c.post("/banks/lk/entries", json={"entries": _entries(fixtures_dir)}).status_code == 200
+        )
+    copy = reencode_image(fixtures_dir / IMAGE, tmp_path / "copy.jpg")
+    copy_pdq = pdq_hash(load_image(copy)).hex
+    stranger = pdq_hash(load_image(fixtures_dir / "characters" / "tux" / "tux_boot.png")).hex
+    sha = sha256_file(fixtures_dir / IMAGE)
+    with live.client("moderator") as c:
+        r = c.post("/banks/lookup", json={"sha256": [sha.upper()], "pdq": [copy_pdq, stranger]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    first, near, far = body["results"]
+    assert first["kind"] == "sha256" and first["hash"] == sha
+    assert [m["bank"] for m in first["matches"]].count("lk") == 1
+    near_lk = [m for m in near["matches"] if m["bank"] == "lk"]
+    assert len(near_lk) == 1 and 0 < near_lk[0]["distance"] <= body["pdq_threshold"]
+    assert near_lk[0]["severity"] == "critical"
+    assert not [m for m in far["matches"] if m["bank"] == "lk"]
+
+    # The fast index against the brute-force reference, on the copy and on random hashes.
+    import random
+
+    rng = random.Random(7)
+    probes = [copy_pdq, stranger] + [f"{rng.getrandbits(256):064x}" for _ in range(50)]
+    banks = live.services.pipeline.banks
+    assert banks.lookup([], probes) == banks.lookup([], probes, brute_force=True)
+
+
+def test_lookup_refuses_bad_input(shared_live_server: LiveServer) -> None:
+    with shared_live_server.client("moderator") as c:
+        assert c.post("/banks/lookup", json={}).status_code == 422
+        assert c.post("/banks/lookup", json={"pdq": ["xyz"]}).status_code == 422
+        assert c.post("/banks/lookup", json={"sha256": ["ab" * 31]}).status_code == 422
+        assert c.post("/banks/lookup", json={"pdq": ["ab" * 32] * 1001}).status_code == 422
+    with shared_live_server.client("adult") as c:
+        assert c.post("/banks/lookup", json={"pdq": ["ab" * 32]}).status_code == 403
