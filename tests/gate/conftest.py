@@ -64,3 +64,18 @@ def face_image(fixtures_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def bunny_video(fixtures_dir: Path) -> Path:
     return fixtures_dir / "videos" / "bbb_bunny_720p_seg49-51.mp4"
+
+
+@pytest.fixture(scope="session")
+def scenery_video(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5.5 s of snowy mountains with nobody in them (the Sintel trailer's opening), 720p.
+
+    For tests that need a video no face check fires on: YuNet, the default
+    face detector, finds unsure "faces" in Big Buck Bunny, and unsure faces are
+    held for review (detectors/faces/realism.py).
+    """
+    from tests.likeness.clips import splice
+
+    out = tmp_path_factory.mktemp("gate-clips") / "scenery.mp4"
+    sintel = fixtures_dir / "videos" / "sintel_trailer_clip_720p.mp4"
+    return splice(out, [(sintel, 0.0, 5.5)], size=(1280, 720))

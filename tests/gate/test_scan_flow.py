@@ -88,7 +88,7 @@ def test_scan_image_records_scan_signals_decision_together(
 
 
 def test_video_review_queue_claim_decide_and_privacy(
-    live_server: LiveServer, bunny_video: Path
+    live_server: LiveServer, scenery_video: Path
 ) -> None:
     live = live_server
     store = live.services.store
@@ -104,7 +104,7 @@ def test_video_review_queue_claim_decide_and_privacy(
     assert saved.status_code == 201, saved.text
     version = saved.json()["id"]
 
-    response = _scan(live, "adult", bunny_video)
+    response = _scan(live, "adult", scenery_video)
     assert response.status_code == 200, response.text
     result = response.json()
     decision = result["decision"]
