@@ -2,16 +2,20 @@
 
 Run ``python -m bench.likeness`` (``--poses`` also prints the per-sample pose
 series the live-check thresholds were calibrated on). Writes
-``bench/results/likeness.json``. Uses the default backends (dlib HOG + dlib
-ResNet) at ``--threads`` (default 2).
+``bench/results/likeness.json``. Runs everything with YuNet (the default
+detector) and dlib HOG (the previous default) side by side, dlib ResNet
+embeddings, at ``--threads`` (default 2).
 
 - poses: per talking-head video, the live check's movement events and the
   spread of yaw/pitch around the median (the thresholds in pipeline/liveness.py);
 - scores: a cameo enrolled from liveportrait_d3 0-7.7 s, then the track-level
   score (track mean vs cameo mean) for clips cut from the rest of d3 and for
   every other fixture video: the data behind ``TRACK_THRESHOLDS``;
+- held_out: the clips split into TUNE and TEST halves (:func:`split_clips`);
 - speed: wall and CPU seconds of face work (keyframes at 0.5 s, detection,
-  tracking, embedding, index search) per 10 seconds of 720p video.
+  tracking, embedding, index search) per 10 seconds of 720p video;
+- small_faces: the stage clip (:func:`small_faces`) against an every-frame
+  reference; stage_matches: when a protected likeness of the man is matched.
 """
 
 from __future__ import annotations
@@ -132,23 +136,133 @@ def pose_scale(models_dir: Path, threads: int, name: str = "yunet") -> dict[str,
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--poses", action="store_true", help="print every pose sample")
-    parser.add_argument(
-        "--pose-scale-only",
-        action="store_true",
-        help="only fit SCRFD pose onto the dlib scale (needs shared/models)",
-    )
-    args = parser.parse_args()
-    models_dir = REPO.parent / "shared" / "models"
-    if args.pose_scale_only:
-        for name in ("yunet", "scrfd"):
-            pose_scale(models_dir, args.threads, name)
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="bench-likeness-"))
-    settings = Settings(data_dir=tmp / "data", threads=args.threads)
+def small_faces(
+    tmp: Path, threads: int, heights: tuple[int, ...], measure: bool = True
+) -> list[dict[str, Any]]:
+    """The stage clip (issue 15): a man small in a wide 720p frame for 3 s, then close for 3 s.
+
+    Built by ``tests.likeness.clips.stage`` from liveportrait_d13 (the man) over the
+    faceless opening of the Sintel trailer, at each person height (90 px: face about
+    25 px wide, the size dlib HOG at 640 px misses; 60 px: face about 17 px, the
+    size YuNet at 640 px misses). Reference: every decoded frame (30 a second) at
+    1280 px, YuNet at full resolution (fine pass at 1280 px) on every frame. Against it, keyframes
+    every 0.5 s through ``track_faces``: dlib HOG (old default), YuNet without and
+    with the small-face pass (new default). Reported: first-found time, every
+    appearance longer than 1 s found (a track starting within 1 s of it) and the
+    face work (detection + tracking, no embeddings) per clip.
+    """
+    from detectors.faces import build_detector
+    from detectors.faces.tracking import track_faces
+    from detectors.faces.yunet_backend import YunetDetector
+    from tests.likeness.clips import stage
+
+    reference_det = YunetDetector(None, threads, max_side=1280, fine_pad=0.0)
+    runs = {
+        "dlib-hog (old default)": (build_detector("dlib-hog", None, threads, for_video=True), None),
+        "yunet, no small-face pass": (build_detector("yunet", None, threads, for_video=True), None),
+        "yunet + small-face pass (new default)": (
+            build_detector("yunet", None, threads, for_video=True),
+            1.0,
+        ),
+    }
+    out = []
+    for height in heights:
+        clip = stage(
+            tmp / f"stage_{height}.mp4",
+            FIXTURES / OTHERS[0],
+            FIXTURES / "sintel_trailer_clip_720p.mp4",
+            person_height=height,
+        )
+        if not measure:
+            continue
+        every = list(iter_frames(clip, every_s=0.0, max_side=1280))
+        # The reference's appearances: the same tracker on every frame (a cut from
+        # the wide shot to the close one ends a track: the face's size jumps).
+        ref = [(t.start_s, t.end_s) for t in track_faces(every, reference_det, None)]
+        long_ref = [(a, b) for a, b in ref if b - a > 1.0]
+        keyframes_ = list(iter_frames(clip, every_s=0.5, max_side=1280))
+        row: dict[str, Any] = {
+            "clip": f"stage, person {height} px tall",
+            "reference_frames": len(every),
+            "reference_appearances": [(round(a, 2), round(b, 2)) for a, b in ref],
+            "reference_appearances_over_1s": [(round(a, 2), round(b, 2)) for a, b in long_ref],
+            "reference_first_s": round(min(a for a, _ in ref), 2) if ref else None,
+            "runs": [],
+        }
+        for label, (det, small_every) in runs.items():
+            track_faces(keyframes_[:2], det, None, small_every_s=small_every)  # warm-up
+            t0, c0 = time.perf_counter(), _cpu()
+            tracks = track_faces(keyframes_, det, None, small_every_s=small_every)
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            starts = sorted(t.start_s for t in tracks)
+            found = sum(
+                1
+                for a, b in long_ref
+                if any(a - 0.5 <= t.start_s <= a + 1.0 and t.end_s >= a for t in tracks)
+            )
+            row["runs"].append(
+                {
+                    "detector": label,
+                    "model_id": det.info.model_id,
+                    "first_found_s": round(starts[0], 2) if starts else None,
+                    "appearances_over_1s_found": found,
+                    "appearances_over_1s": len(long_ref),
+                    "tracks": [(round(t.start_s, 2), round(t.end_s, 2)) for t in tracks],
+                    "face_work_s": round(wall, 3),
+                    "cpu_s": round(cpu, 3),
+                }
+            )
+        for r in row["runs"]:
+            print(
+                f"[small faces] {row['clip']} (reference: first at {row['reference_first_s']} s, "
+                f"{r['appearances_over_1s']} appearance(s) > 1 s): {r['detector']}: first found "
+                f"{r['first_found_s']} s, found {r['appearances_over_1s_found']}/"
+                f"{r['appearances_over_1s']}, face work {r['face_work_s']} s (CPU {r['cpu_s']} s) "
+                f"for {len(keyframes_)} keyframes"
+            )
+        out.append(row)
+    return out
+
+
+def split_clips(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """TUNE/TEST halves of the clip scores: the track threshold chosen on TUNE, reported on TEST.
+
+    Genuine clips rest_a (tune) and rest_b (test); the other people alternate
+    in :data:`OTHERS` order (d13, Sintel, Big Buck Bunny tune; s18, anime test).
+    The threshold is the midpoint between the tune half's genuine minimum and
+    impostor maximum.
+    """
+    tune_names = {"rest_a.mp4", OTHERS[0], OTHERS[2], OTHERS[4]}
+    half: dict[str, dict[str, list[float]]] = {
+        h: {"genuine": [], "impostor": []} for h in ("tune", "test")
+    }
+    for r in rows:
+        if r["best_track_score"] is None:
+            continue
+        h = "tune" if r["clip"] in tune_names else "test"
+        half[h]["genuine" if r["same_person"] else "impostor"].append(r["best_track_score"])
+    tune_g, tune_i = half["tune"]["genuine"], half["tune"]["impostor"]
+    thr = (min(tune_g) + max(tune_i)) / 2 if tune_g and tune_i else None
+    test_g, test_i = half["test"]["genuine"], half["test"]["impostor"]
+    return {
+        "tune_clips": sorted(tune_names),
+        "threshold_from_tune": None if thr is None else round(thr, 4),
+        "test_genuine": test_g,
+        "test_impostor": test_i,
+        "test_tar_at_tune_threshold": None
+        if thr is None or not test_g
+        else sum(s >= thr for s in test_g) / len(test_g),
+        "test_far_at_tune_threshold": None
+        if thr is None or not test_i
+        else sum(s >= thr for s in test_i) / len(test_i),
+    }
+
+
+def likeness_run(
+    tmp: Path, detector: str, threads: int, show_poses: bool, models_dir: Path
+) -> dict[str, Any]:
+    """Poses, enrolment, clip scores, TAR/FAR and face work per clip with one face detector."""
+    settings = Settings(data_dir=tmp / detector / "data", threads=threads, face_detector=detector)
     store = Store(settings.data_dir)
     svc = build_services(store, settings)
     ctx = svc.pipeline
@@ -160,17 +274,15 @@ def main() -> None:
         splice(tmp / "rest_a.mp4", [(d3, 7.7, 9.8)]),
         splice(tmp / "rest_b.mp4", [(d3, 9.8, 12.0)]),
     ]
-    results: dict[str, Any] = {"threads": args.threads, "backends": {}}
-    results["poses"] = poses(ctx, args.poses)
-    if (models_dir / "insightface-scrfd").is_dir():
-        results["pose_scale"] = [
-            pose_scale(models_dir, args.threads, n) for n in ("yunet", "scrfd")
-        ]
+    results: dict[str, Any] = {}
+    print(f"== {detector}")
+    results["poses"] = poses(ctx, show_poses)
 
     t0, c0 = time.perf_counter(), _cpu()
     enrolled = ctx.likeness.enroll(alice, recording, ["right", "left", "right"])
     results["enrolment"] = {
         "status": enrolled.status,
+        "reason": enrolled.reason,
         "embeddings": enrolled.embeddings,
         "events": enrolled.check.get("events"),
         "identity_split_similarity": enrolled.check.get("min_similarity"),
@@ -184,7 +296,7 @@ def main() -> None:
         "embedder": ctx.models.face_embedder.info.model_id,
     }
 
-    scores = []
+    scores: list[dict[str, Any]] = []
     model = ctx.models.face_embedder.info.model_id
     from detectors.faces.tracking import track_faces
 
@@ -201,7 +313,7 @@ def main() -> None:
                 sim = float(mean @ owner_mean / max(float((mean @ mean) ** 0.5), 1e-12))
                 best = sim if best is None else max(best, sim)
         matches = ctx.likeness.match_media(frames)
-        row = {
+        row: dict[str, Any] = {
             "clip": path.name,
             "same_person": same,
             "tracks": len(tracks),
@@ -210,16 +322,27 @@ def main() -> None:
         }
         print(json.dumps(row))
         scores.append(row)
-    genuine = [r["best_track_score"] for r in scores if r["same_person"]]
-    impostor = [
-        r["best_track_score"] for r in scores if not r["same_person"] and r["best_track_score"]
+    genuine = [
+        float(r["best_track_score"]) for r in scores if r["same_person"] and r["best_track_score"]
     ]
+    impostor = [
+        float(r["best_track_score"])
+        for r in scores
+        if not r["same_person"] and r["best_track_score"]
+    ]
+    thr = match_threshold(model).value
     results["scores"] = scores
     results["separation"] = {
-        "genuine_min": min(genuine),
-        "impostor_max": max(impostor),
-        "threshold": match_threshold(model).value,
+        "genuine_min": min(genuine) if genuine else None,
+        "impostor_max": max(impostor) if impostor else None,
+        "threshold": thr,
+        "tar": sum(1 for r in scores if r["same_person"] and r["matched"])
+        / max(1, sum(1 for r in scores if r["same_person"])),
+        "far": sum(1 for r in scores if not r["same_person"] and r["matched"])
+        / max(1, sum(1 for r in scores if not r["same_person"])),
     }
+    results["held_out"] = split_clips(scores)
+    print(json.dumps({"separation": results["separation"], "held_out": results["held_out"]}))
 
     speed = []
     for name in ("sintel_trailer_clip_720p.mp4", "liveportrait_s18_woman.mp4"):
@@ -245,7 +368,79 @@ def main() -> None:
         print(json.dumps(row))
         speed.append(row)
     results["speed"] = speed
+
+    # The stage clip with a protected likeness of the man (one photo of him, close):
+    # when does matching first find him?
+    from PIL import Image
+
+    from tests.likeness.clips import frame_at
+
+    photo = tmp / "d13_photo.png"
+    Image.fromarray(frame_at(FIXTURES / OTHERS[0], 5.0)).save(photo)
+    ctx.likeness.protect(None, "The man on stage", [photo])
+    stage_matches = []
+    for clip in sorted(tmp.glob("stage_*.mp4")):
+        found = ctx.likeness.match_media(keyframes(ctx.intake.ingest(clip)))
+        stage_matches.append(
+            {
+                "clip": clip.name,
+                "matched": [
+                    (m.name, round(m.start_s, 2), round(m.end_s, 2), round(m.similarity, 4))
+                    for m in found
+                ],
+            }
+        )
+        print(json.dumps(stage_matches[-1]))
+    results["stage_matches"] = stage_matches
     store.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--poses", action="store_true", help="print every pose sample")
+    parser.add_argument(
+        "--pose-scale-only",
+        action="store_true",
+        help="only fit YuNet/SCRFD pose onto the dlib scale",
+    )
+    parser.add_argument(
+        "--detectors",
+        default="yunet,dlib-hog",
+        help="face detectors to compare (first: the new default)",
+    )
+    parser.add_argument(
+        "--sections",
+        default="small,likeness",
+        help="small (the stage clip), likeness (poses, scores, speed per detector)",
+    )
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    models_dir = REPO.parent / "shared" / "models"
+    if args.pose_scale_only:
+        for name in ("yunet", "scrfd"):
+            pose_scale(models_dir, args.threads, name)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-likeness-"))
+    results: dict[str, Any] = {"threads": args.threads}
+    # The stage clips are built either way: the likeness section matches on them.
+    small = small_faces(tmp, args.threads, (90, 60), measure="small" in sections)
+    if "small" in sections:
+        results["small_faces"] = small
+    if "likeness" in sections:
+        results["pose_scale"] = [pose_scale(models_dir, args.threads, "yunet")]
+        if (models_dir / "insightface-scrfd").is_dir():
+            results["pose_scale"].append(pose_scale(models_dir, args.threads, "scrfd"))
+        results["by_detector"] = {
+            det: likeness_run(tmp, det, args.threads, args.poses, models_dir)
+            for det in args.detectors.split(",")
+        }
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # A partial run keeps the other section's last figures.
+    for key in ("small_faces", "pose_scale", "by_detector"):
+        if key not in results and key in previous:
+            results[key] = previous[key]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -60,6 +60,10 @@ def test_enrol_from_a_talking_head(enrolled: dict[str, Any]) -> None:
     # The same movements in another order are not this challenge.
     assert not challenge_met(["left", "right", "left"], enrolled["check"]["events"])
     assert not challenge_met(["up"], enrolled["check"]["events"])
+    # The live check reads pose from dlib HOG's points (pipeline/liveness.py
+    # LIVENESS_DETECTOR): YuNet, the default detector, loses d3's second right turn.
+    assert enrolled["check"]["detector"] == "dlib-hog-5pt"
+    assert enrolled["check"]["pose_method"] == "dlib-5pt-raw"
 
 
 def test_enrolment_frames_are_kept_for_re_embedding(
