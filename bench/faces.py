@@ -360,6 +360,90 @@ def detection_section(
     return out
 
 
+def small_face_recall(
+    faces_dir: Path, backdrop: np.ndarray, detector: Any, small_pass: bool, label: str
+) -> dict[str, Any]:
+    """Recall on small faces in a 720p frame: each UTKFace crop shrunk and pasted into ``backdrop``.
+
+    The 200-px crops (face about 110 px wide) are shrunk to 48, 36 and 28 px
+    (faces about 26, 20 and 15 px wide in the 1280x720 frame: 13, 10 and 8 px at
+    the 640-px video working size) and pasted into the lower right of a faceless
+    backdrop. ``detector`` is a video detector (``for_video``); with
+    ``small_pass``, a frame where ``detect`` finds nothing gets ``detect_small``,
+    as :func:`detectors.faces.tracking.track_faces` does. Tune/test halves by
+    :func:`split_half` (nothing here is fitted).
+    """
+    import cv2
+
+    crops = sorted((faces_dir / "utkface_age").glob("*.jpg"))
+    halves = split_half([c.name for c in crops])
+    sizes = (48, 36, 28)
+    found = {h: dict.fromkeys(sizes, 0) for h in ("tune", "test")}
+    total = {"tune": 0, "test": 0}
+    wall = 0.0
+    calls = 0
+    canvas0 = cv2.resize(backdrop, (1280, 720), interpolation=cv2.INTER_AREA)
+    for crop_path in crops:
+        half = halves[crop_path.name]
+        total[half] += 1
+        rgb = load_image(crop_path)
+        for side in sizes:
+            small = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA)
+            canvas = canvas0.copy()
+            canvas[720 - 60 - side : 720 - 60, 1280 - 250 - side : 1280 - 250] = small
+            w0 = time.perf_counter()
+            faces = detector.detect(canvas)
+            if not faces and small_pass:
+                faces = detector.detect_small(canvas)
+            wall += time.perf_counter() - w0
+            calls += 1
+            x0, y0 = 1280 - 250 - side, 720 - 60 - side
+            hit = any(
+                f.box[0] < x0 + side and f.box[2] > x0 and f.box[1] < y0 + side and f.box[3] > y0
+                for f in faces
+            )
+            found[half][side] += hit
+    n = total["tune"] + total["test"]
+    return {
+        "detector": label,
+        "model_id": detector.info.model_id,
+        "crops": n,
+        "found_by_crop_side": {
+            f"{side}px (face ~{round(side * 0.55)} px)": found["tune"][side] + found["test"][side]
+            for side in sizes
+        },
+        "by_half": {
+            h: {f"{side}px": found[h][side] for side in sizes} | {"crops": total[h]}
+            for h in ("tune", "test")
+        },
+        "ms_per_frame": round(1000 * wall / calls, 1),
+    }
+
+
+def small_section(faces_dir: Path, fixtures: Path, threads: int) -> list[dict[str, Any]]:
+    """dlib HOG (old default) beside YuNet without and with its small-face pass (new default)."""
+    backdrop = next(
+        iter_frames(fixtures / "videos" / "sintel_trailer_clip_720p.mp4", every_s=1.0)
+    ).rgb
+    yunet = build_detector("yunet", None, threads, for_video=True)
+    runs = [
+        (
+            "dlib-hog, video settings (old default)",
+            build_detector("dlib-hog", None, threads, for_video=True),
+            False,
+        ),
+        ("yunet, video settings, no small-face pass", yunet, False),
+        ("yunet + small-face pass (new default)", yunet, True),
+    ]
+    out = []
+    for label, det, small in runs:
+        r = small_face_recall(faces_dir, backdrop, det, small, label)
+        out.append(r)
+        found = ", ".join(f"{k}: {v}/{r['crops']}" for k, v in r["found_by_crop_side"].items())
+        print(f"[small faces] {label} [{r['model_id']}]: {found}; {r['ms_per_frame']} ms/frame")
+    return out
+
+
 class _Clock:
     """Wall and CPU seconds spent inside one detector's or embedder's calls."""
 
@@ -463,6 +547,7 @@ def hog_settings(faces_dir: Path) -> list[dict[str, Any]]:
 
 _SECTION_KEYS = {
     "detection": "detection",
+    "small_faces": "small",
     "verification": "verification",
     "hog_settings": "hog",
     "speed": "speed",
@@ -481,7 +566,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.5, help="video sampling interval (s)")
     parser.add_argument(
         "--sections",
-        default="detection,verification,hog,speed,clips",
+        default="detection,small,verification,hog,speed,clips",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -496,6 +581,9 @@ def main() -> None:
 
     if "detection" in sections:
         results["detection"] = detection_section(faces_dir, args.models, args.threads, args.mmod)
+
+    if "small" in sections:
+        results["small_faces"] = small_section(faces_dir, args.fixtures, args.threads)
 
     pairs_runs = (
         ("yunet", "dlib-resnet"),
