@@ -1,7 +1,12 @@
 """Face benchmark: verification accuracy per embedder, detection/embedding speed, seconds per 10 s clip.
 
-Run: ``.venv/bin/python -m bench.faces [--fixtures DIR] [--models DIR] [--threads N]``.
-Prints the figures and writes ``bench/results/faces.json``.
+Run: ``.venv/bin/python -m bench.faces [--fixtures DIR] [--models DIR] [--threads N]
+[--sections detection,small,verification,hog,speed,clips]``.
+Prints the figures and writes ``bench/results/faces.json``. YuNet (the default
+detector since issue 15) is reported beside dlib HOG (the previous default) in
+the same run: recall on crops, rotated and tight crops (``detection``), small
+faces in a 720p frame with and without YuNet's small-face pass (``small``),
+verification thresholds per detector with tune/test halves (``verification``).
 
 Verification uses ``faces/PAIRS.tsv`` (the named protocol) and, to resolve
 small false-accept rates, every cross-identity pair of the single-identity
