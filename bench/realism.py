@@ -8,7 +8,8 @@ unheld is the error this check exists to prevent. This counts, over the
 fixtures' stills (real people in ``faces/``, drawings in ``characters/``),
 YuNet's faces, those under the cut, and how many of each the check holds --
 with today's rule and with the rule it replaced (low confidence = not a real
-face), side by side. ``--second`` also asks a second detector whether it
+face), side by side; and per image (what an uploader posts: is it held at all?)
+under both rules and with dlib HOG. ``--second`` also asks a second detector whether it
 confirms the low-confidence faces on their crop (50 % margin, upscaled so the
 short side is >= 200 px): measured last, it did not separate real from drawn.
 
@@ -60,6 +61,7 @@ def _old_rule(score: float, verdict: Realism, cut: float) -> bool:
 def measure(fixtures: Path, second_name: str | None = None) -> dict[str, Any]:
     """Per set (real, drawn): YuNet faces, low-confidence ones, how many each rule holds."""
     yunet = build_detector("yunet", None, threads=1, fallback=False)
+    hog = build_detector("dlib-hog", None, threads=1, fallback=False)
     second = build_detector(second_name, None, threads=1) if second_name else None
     cut = min_score(yunet.info.model_id)
     out: dict[str, Any] = {"detector": yunet.info.model_id, "yunet_cut": cut}
@@ -75,13 +77,25 @@ def measure(fixtures: Path, second_name: str | None = None) -> dict[str, Any]:
             "low_confidence_held_old_rule": 0,
             "flat_fraction_max": 0.0,
             "low_confidence": [],
+            # Per image, which is what a person uploads: is the upload held at all?
+            "images": len(files),
+            "images_held": 0,
+            "images_held_old_rule": 0,
+            "images_held_dlib_hog": 0,
         }
         if second is not None:
             row["low_confidence_confirmed_by_second"] = 0
         for path in files:
             rgb = load_image(path)
+            held = held_old = False
+            for face in hog.detect(rgb):
+                if face_realism(rgb, face, hog.info.model_id).photorealistic:
+                    row["images_held_dlib_hog"] += 1
+                    break
             for face in yunet.detect(rgb):
                 verdict = face_realism(rgb, face, yunet.info.model_id)
+                held = held or verdict.photorealistic
+                held_old = held_old or _old_rule(face.score, verdict, cut)
                 row["faces"] += 1
                 row["held"] += verdict.photorealistic
                 if verdict.flat_fraction is not None:
@@ -105,6 +119,8 @@ def measure(fixtures: Path, second_name: str | None = None) -> dict[str, Any]:
                     row["low_confidence_confirmed_by_second"] += confirmed
                     entry["confirmed_by_second"] = confirmed
                 row["low_confidence"].append(entry)
+            row["images_held"] += held
+            row["images_held_old_rule"] += held_old
         out[name] = row
     return out
 
@@ -124,6 +140,12 @@ def main() -> None:
         f"{drawn['held']}; under the cut held {drawn['low_confidence_held']}/"
         f"{drawn['low_confidence_faces']} (old rule {drawn['low_confidence_held_old_rule']})"
     )
+    for name in ("real", "drawn"):
+        r = out[name]
+        print(
+            f"  {name}: images held {r['images_held']}/{r['images']} (old rule "
+            f"{r['images_held_old_rule']}, dlib HOG {r['images_held_dlib_hog']})"
+        )
     for name in ("real", "drawn"):
         for e in out[name]["low_confidence"]:
             print(f"  {name}: {json.dumps(e)}")
