@@ -98,6 +98,19 @@ class Settings(BaseSettings):
 
     # Runtime tuning for a small machine.
     threads: int = Field(default=2, ge=1)
+
+    # Where scans compute their signals (pipeline.executor): "local" (threads in the
+    # server, the default) or "ray" (a Ray actor pool; needs the ``ray`` extra). The
+    # server records every result either way. GREENROOM_RAY_ADDRESS: a Ray address
+    # ("auto", "host:6379", "ray://host:10001"); empty starts a local Ray instance.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = ""
+    # Actors in the pool (each loads its models once and takes one CPU).
+    ray_pool_size: int = Field(default=1, ge=1, le=1024)
+    # A Ray call longer than this runs locally instead; after a failed call the
+    # pool is not tried again for ray_retry_seconds.
+    ray_timeout_seconds: float = Field(default=600.0, gt=0)
+    ray_retry_seconds: float = Field(default=60.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     limits: Limits = Field(default_factory=Limits)

@@ -26,6 +26,7 @@ from pipeline.characters import CharacterService
 from pipeline.config import PipelineConfig
 from pipeline.decide import DecisionPath
 from pipeline.dossier import ClipDossier
+from pipeline.executor import Executor, LocalExecutor, RayExecutor
 from pipeline.feed import FeedService
 from pipeline.gate import SCAN_JOB, Gate
 from pipeline.generate import GENERATE_JOB, GenerationService
@@ -97,6 +98,19 @@ def users_for(store: Store, settings: Settings) -> Users:
     )
 
 
+def executor_for(settings: Settings, config: PipelineConfig) -> Executor:
+    """Where scans compute their signals: this process, or a Ray actor pool (GREENROOM_EXECUTOR)."""
+    if settings.executor == "ray":
+        return RayExecutor(
+            config,
+            address=settings.ray_address,
+            pool_size=settings.ray_pool_size,
+            timeout_s=settings.ray_timeout_seconds,
+            retry_s=settings.ray_retry_seconds,
+        )
+    return LocalExecutor()
+
+
 def build_pipeline(
     store: Store, settings: Settings, *, extra_sources: tuple[SignalSource, ...] = ()
 ) -> PipelineServices:
@@ -120,7 +134,7 @@ def build_pipeline(
     # The decision path's signal sources, in the order their findings are listed.
     lineage = LineageSource(store, characters, likeness)
     sources: tuple[SignalSource, ...] = (provenance, likeness, characters, safety, banks, lineage)
-    path = DecisionPath(store, policies, (*sources, *extra_sources))
+    path = DecisionPath(store, policies, (*sources, *extra_sources), executor_for(settings, config))
     gate = Gate(store, users, intake, path, config)
     takedown = TakedownService(store, users, path, likeness)
     generation = GenerationService(store, users, blobs, gate, provenance, config)

@@ -38,10 +38,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from detectors.base import MediaError, Signal
+from detectors.base import Signal
+from pipeline.executor import Executor, LocalExecutor, Ran
 from pipeline.judge import judge
 from pipeline.sources import ScanInput, SignalSource
-from policies.schema import SIGNAL_ROOTS, SignalView
+from policies.schema import SIGNAL_ROOTS
 from store.accounts import strike_summary
 from store.clips import NewClip
 from store.db import Store, Tx
@@ -214,12 +215,18 @@ class DecisionPath:
     """Runs every door's request through sources, policy, record and actions."""
 
     def __init__(
-        self, store: Store, policies: PolicyService, sources: Sequence[SignalSource]
+        self,
+        store: Store,
+        policies: PolicyService,
+        sources: Sequence[SignalSource],
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.policies = policies
         self.sources = tuple(sources)
         self.decisions = Decisions(store)
+        # Where the sources compute (pipeline.executor); recording stays here.
+        self.executor: Executor = executor or LocalExecutor()
 
     # -- signals ------------------------------------------------------------------------
 
@@ -227,31 +234,29 @@ class DecisionPath:
         self, scan: ScanInput, sources: Sequence[SignalSource] | None = None
     ) -> tuple[list[tuple[str, Signal]], dict[str, Any], dict[str, Any], list[str], list[dict[str, str]]]:  # fmt: skip
         """(signals, view, context parts, sources run, source errors) for one scan."""
+        signals, view, context, ran, errors, _ = self._run_sources(scan, sources)
+        return signals, view, context, ran, errors
+
+    def _run_sources(
+        self, scan: ScanInput, sources: Sequence[SignalSource] | None = None
+    ) -> tuple[list[tuple[str, Signal]], dict[str, Any], dict[str, Any], list[str], list[dict[str, str]], Ran]:  # fmt: skip
         signals: list[tuple[str, Signal]] = []
         view: dict[str, Any] = {}
         context: dict[str, Any] = {}
         ran: list[str] = []
         errors: list[dict[str, str]] = []
-        for source in self.sources if sources is None else sources:
-            name = source.name
-            try:
-                found = list(source.signals(scan))
-                part = source.view(scan, found)
-                # Typed at the boundary: a source whose part does not fit the policy's
-                # signal view fails here (forced review), not silently in a condition.
-                SignalView.model_validate({k: v for k, v in part.items() if k in SIGNAL_ROOTS})
-            except MediaError:
-                raise  # the upload itself is bad: the door refuses it
-            except Exception as exc:  # one source's failure must not decide the clip
-                log.exception("source %s failed", name)
+        where = self.executor.run(scan, self.sources if sources is None else sources)
+        for run in where.runs:
+            name = run.name
+            if run.error is not None:
                 # The class name only: exception text can carry input values.
-                errors.append({"source": name, "error": type(exc).__name__})
+                errors.append({"source": name, "error": run.error})
                 continue
             ran.append(name)
-            signals += [(name, s) for s in found]
-            if isinstance(part, Mapping):
-                merge_part(view, context, part, name)
-        return signals, view, context, ran, errors
+            signals += [(name, s) for s in run.signals]
+            if isinstance(run.part, Mapping):
+                merge_part(view, context, run.part, name)
+        return signals, view, context, ran, errors, where
 
     # -- context ------------------------------------------------------------------------
 
@@ -308,7 +313,9 @@ class DecisionPath:
         # Live sources always run. A replaying door (report, takedown, a verdict)
         # hands them no media, so only the text side re-runs -- today's character
         # registry, today's consents for the lineage -- on top of the stored view.
-        signals, view, extra, ran, errors = self.run_sources(scan, None if req.live_sources else ())
+        signals, view, extra, ran, errors, where = self._run_sources(
+            scan, None if req.live_sources else ()
+        )
         base: dict[str, Any] = {}
         if req.replay_view is not None:
             stored = dict(req.replay_view)
@@ -355,7 +362,12 @@ class DecisionPath:
             "forced_review": doc.get("forced_review", False),
             "signal_models": sorted({s.model_id for _, s in signals}),
             "replayed_scan": req.replay_scan_id,
+            # Where the signals were computed: "local" or "ray:<node>" (pipeline.executor).
+            "ran_on": where.ran_on,
         }
+        if where.ran_on != "local" or where.fallback is not None:
+            doc["explanation"]["ran_on_sources"] = where.placement
+            doc["explanation"]["executor_fallback"] = where.fallback
         signal_docs = [{**s.to_dict(), "source": name} for name, s in signals]
         clip_change = self._clip_change(req, doc, audience, override)
         queue = self._queue_request(req, doc, override)

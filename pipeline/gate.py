@@ -300,6 +300,7 @@ class Gate:
             "clip_id": result.clip_id,
             "decision_id": result.decision_id,
             "outcome": result.decision["outcome"],
+            "ran_on": result.decision["explanation"]["ran_on"],
         }
 
     # -- reading ---------------------------------------------------------------------------------

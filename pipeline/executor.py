@@ -1,0 +1,269 @@
+"""Where a scan's signal sources run: this process (the default) or a Ray actor pool.
+
+The decision path (:class:`pipeline.decide.DecisionPath`) hands every scan's
+sources to an :class:`Executor` and gets back, per source, its signals and its
+part of the policy view, or the class name of the error it raised. Only
+computing happens here: the server process records the decision (scan,
+signals, decision, clip, queue item, audit: one transaction) exactly as it
+always has, so the store keeps one writer whichever executor computed.
+
+- :class:`LocalExecutor` (``GREENROOM_EXECUTOR=local``, the default) runs every
+  source in the calling thread. Every scan says ``ran_on: "local"``.
+- :class:`RayExecutor` (``GREENROOM_EXECUTOR=ray``) sends the sources that need
+  no store -- the models only: ages, nudity, prompt categories
+  (:func:`store_free_sources`) -- to a pool of Ray actors, each of which loads
+  its models once. The sources that read the store (likeness, characters,
+  provenance, banks, lineage) run in the server meanwhile. A media scan whose
+  remote part ran on Ray says ``ran_on: "ray:<node id>"``. A prompt-only check
+  stays local: it is cheaper than the round trip.
+
+If a Ray call fails -- the cluster is gone, an actor died, the call timed out --
+the same sources run here instead and the scan says ``ran_on: "local"``. Nothing
+was recorded by the actor, so nothing is recorded twice; the scan job itself
+is recorded once, by the server, after its signals are back. After a failure
+the pool is not tried again for ``retry_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from detectors.base import MediaError, Signal
+from pipeline.sources import ScanInput, SignalSource
+from policies.schema import SIGNAL_ROOTS, SignalView
+
+if TYPE_CHECKING:
+    from pipeline.config import PipelineConfig
+
+log = logging.getLogger("greenroom.executor")
+
+LOCAL = "local"
+
+SourceFactory = Callable[["PipelineConfig"], Sequence[SignalSource]]
+
+
+@dataclass
+class SourceRun:
+    """One source's result for one scan: its signals and view part, or the error it raised."""
+
+    name: str
+    signals: list[Signal] = field(default_factory=list)
+    part: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the exception's class name (its text can carry input values)
+    ran_on: str = LOCAL
+
+
+@dataclass
+class Ran:
+    """Every source's run for one scan, in the order the sources were given."""
+
+    runs: list[SourceRun]
+    ran_on: str = LOCAL
+    # Why a remote call was not used (the exception's class name), when it failed.
+    fallback: str | None = None
+
+    @property
+    def placement(self) -> dict[str, str]:
+        return {run.name: run.ran_on for run in self.runs}
+
+
+class Executor(Protocol):
+    """Runs a scan's signal sources somewhere and hands their results back to the server."""
+
+    name: str
+
+    def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran: ...
+
+    def close(self) -> None: ...
+
+
+def run_source(source: SignalSource, scan: ScanInput, where: str = LOCAL) -> SourceRun:
+    """One source on one scan; its failure is its result, except a bad upload (:class:`MediaError`)."""
+    name = source.name
+    try:
+        found = list(source.signals(scan))
+        part = source.view(scan, found)
+        # Typed at the boundary: a source whose part does not fit the policy's
+        # signal view fails here (forced review), not silently in a condition.
+        SignalView.model_validate({k: v for k, v in part.items() if k in SIGNAL_ROOTS})
+    except MediaError:
+        raise  # the upload itself is bad: the door refuses it
+    except Exception as exc:  # one source's failure must not decide the clip
+        log.exception("source %s failed", name)
+        return SourceRun(name, error=type(exc).__name__, ran_on=where)
+    return SourceRun(name, found, part if isinstance(part, Mapping) else {}, ran_on=where)
+
+
+class LocalExecutor:
+    """Every source in the calling thread (today's path, the default)."""
+
+    name = "local"
+
+    def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran:
+        return Ran([run_source(source, scan) for source in sources])
+
+    def close(self) -> None:
+        return None
+
+
+def store_free_sources(config: PipelineConfig) -> list[SignalSource]:
+    """The sources a Ray actor builds from the configuration alone: they need models, no store."""
+    from pipeline.models import Models
+    from pipeline.safety import SafetySource
+
+    return [SafetySource(Models(config))]
+
+
+class _ScanActor:
+    """One Ray actor: builds its sources (and so loads their models) once, then computes."""
+
+    def __init__(self, config: PipelineConfig, build: SourceFactory) -> None:
+        import ray
+
+        self.sources = {source.name: source for source in build(config)}
+        self.where = f"ray:{ray.get_runtime_context().get_node_id()}"
+
+    def names(self) -> list[str]:
+        return sorted(self.sources)
+
+    def run(self, scan: ScanInput, names: list[str]) -> list[SourceRun]:
+        return [run_source(self.sources[name], scan, self.where) for name in names]
+
+
+class RayExecutor:
+    """Store-free sources on a Ray actor pool; the rest, and every write, in the server.
+
+    ``address`` is a Ray address (``auto``, ``host:6379``, ``ray://host:10001``);
+    empty starts a local Ray instance. When Ray is already initialised in this
+    process (a test's local instance), that one is used.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        address: str = "",
+        pool_size: int = 1,
+        timeout_s: float = 600.0,
+        retry_s: float = 60.0,
+        build: SourceFactory = store_free_sources,
+    ) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:  # a configuration error, said at start-up
+            raise RuntimeError(
+                "GREENROOM_EXECUTOR=ray needs Ray: pip install -c requirements/constraints.txt "
+                "'greenroom[ray]'"
+            ) from exc
+        # The actors' working directory is not the server's: hand them absolute paths.
+        self.config = replace(
+            config, data_dir=config.data_dir.resolve(), models_dir=config.models_dir.resolve()
+        )
+        self.address = address
+        self.pool_size = max(1, int(pool_size))
+        self.timeout_s = timeout_s
+        self.retry_s = retry_s
+        self.build = build
+        # The names the actors build, known without starting one.
+        self.remote_names = frozenset(source.name for source in _names_only(build, self.config))
+        self._lock = threading.Lock()
+        self._actors: list[Any] = []
+        self._next = itertools.count()
+        self._down_until = 0.0
+        self.fallbacks = 0
+
+    # -- the pool ---------------------------------------------------------------------------
+
+    def _actor(self) -> Any:
+        """An actor of the pool (round robin), starting Ray and the pool on first use."""
+        import ray
+
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                raise ConnectionError("the Ray pool failed recently; running locally")
+            if not self._actors:
+                if not ray.is_initialized():
+                    ray.init(
+                        address=self.address or None,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        ignore_reinit_error=True,
+                    )
+                actor_class = ray.remote(num_cpus=1, max_restarts=0)(_ScanActor)
+                self._actors = [
+                    actor_class.remote(self.config, self.build) for _ in range(self.pool_size)
+                ]
+            return self._actors[next(self._next) % len(self._actors)]
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._actors = []  # a new pool (or a new connection) after retry_s
+            self._down_until = time.monotonic() + self.retry_s
+            self.fallbacks += 1
+        log.warning(
+            "Ray call failed (%s); running this scan locally, pool retried in %.0f s",
+            type(exc).__name__,
+            self.retry_s,
+        )
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran:
+        remote = [s for s in sources if s.name in self.remote_names] if scan.frames else []
+        if not remote:
+            return LocalExecutor().run(scan, sources)
+        names = [s.name for s in remote]
+        pending: Any = None
+        fallback: str | None = None
+        try:
+            pending = self._actor().run.remote(scan, names)
+        except Exception as exc:
+            self._failed(exc)
+            fallback = type(exc).__name__
+        # The store's sources run here while the actor computes.
+        by_name = {
+            s.name: run_source(s, scan) for s in sources if pending is None or s.name not in names
+        }
+        if pending is not None:
+            import ray
+
+            try:
+                runs: list[SourceRun] = ray.get(pending, timeout=self.timeout_s)
+                by_name.update({run.name: run for run in runs})
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, MediaError):
+                    raise exc.cause from None  # the upload is bad: the door refuses it, as here
+                self._failed(exc)
+                fallback = type(exc).__name__
+                by_name.update({s.name: run_source(s, scan) for s in remote})
+            except Exception as exc:  # the cluster went away, an actor died, a timeout
+                self._failed(exc)
+                fallback = type(exc).__name__
+                by_name.update({s.name: run_source(s, scan) for s in remote})
+        ordered = [by_name[s.name] for s in sources]
+        remote_where = sorted({r.ran_on for r in ordered if r.ran_on != LOCAL})
+        return Ran(ordered, remote_where[0] if remote_where else LOCAL, fallback)
+
+    def close(self) -> None:
+        import ray
+
+        with self._lock:
+            actors, self._actors = self._actors, []
+        for actor in actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone with its cluster
+                log.debug("Ray actor already gone", exc_info=True)
+
+
+def _names_only(build: SourceFactory, config: PipelineConfig) -> Sequence[SignalSource]:
+    # Sources build their models on first use, so building them here loads nothing.
+    return build(config)

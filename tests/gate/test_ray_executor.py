@@ -1,0 +1,119 @@
+"""Scans on a Ray actor pool (GREENROOM_EXECUTOR=ray): same signals, the server records, local fallback.
+
+A real local Ray instance (one CPU, no dashboard) for the module. The actor
+computes the store-free sources (ages, nudity); the server runs the rest and
+records every result itself, so when Ray goes away mid-way the next job runs
+here, says ``ran_on: "local"`` and is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from greenroom.settings import Settings
+from greenroom.wiring import build_services
+from pipeline.executor import LocalExecutor, RayExecutor
+from store import jobs
+from store.db import Store
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install '.[ray]')")
+
+pytestmark = pytest.mark.slow  # starting Ray and loading the actor's models: about a minute
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def on_ray(settings: Settings) -> Settings:
+    # A failed pool is not retried within the test: the next job must run locally.
+    return settings.model_copy(update={"executor": "ray", "ray_retry_seconds": 3600.0})
+
+
+def _comparable(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(signals, key=lambda s: (s["source"], s["kind"], repr(s)))
+
+
+def scan_once(settings: Settings, data_dir: Path, image: Path) -> dict[str, Any]:
+    with Store(data_dir) as store:
+        svc = build_services(store, settings)
+        with store.transaction() as tx:
+            user = svc.users.create(tx, "uploader", "user", birth_year=1990)
+        result = svc.pipeline.gate.scan(image.read_bytes(), user, "a portrait")
+        svc.pipeline.path.executor.close()
+        return {
+            "signals": result.signals,
+            "explanation": result.decision["explanation"],
+            "outcome": result.decision["outcome"],
+        }
+
+
+def test_the_default_executor_is_local(settings: Settings, face_image: Path) -> None:
+    assert settings.executor == "local"
+    with Store(settings.data_dir) as store:
+        svc = build_services(store, settings)
+        assert isinstance(svc.pipeline.path.executor, LocalExecutor)
+
+
+def test_a_scan_on_ray_gives_the_local_signals(
+    local_ray: None, settings: Settings, face_image: Path, tmp_path: Path
+) -> None:
+    local = scan_once(settings, tmp_path / "local", face_image)
+    remote = scan_once(on_ray(settings), tmp_path / "ray", face_image)
+    assert local["explanation"]["ran_on"] == "local"
+    assert remote["explanation"]["ran_on"].startswith("ray:")
+    assert remote["explanation"]["ran_on_sources"]["safety"].startswith("ray:")
+    assert remote["explanation"]["ran_on_sources"]["likeness"] == "local"
+    assert remote["explanation"]["executor_fallback"] is None
+    kinds = {s["kind"] for s in remote["signals"] if s["source"] == "safety"}
+    assert "minor.age_estimate" in kinds and "nudity.score" in kinds
+    assert _comparable(remote["signals"]) == _comparable(local["signals"])
+    assert remote["outcome"] == local["outcome"]
+
+
+def test_ray_gone_mid_way_runs_the_next_job_locally_once(
+    local_ray: None, settings: Settings, face_image: Path
+) -> None:
+    with Store(settings.data_dir) as store:
+        svc = build_services(store, on_ray(settings))
+        assert isinstance(svc.pipeline.path.executor, RayExecutor)
+        with store.transaction() as tx:
+            user = svc.users.create(tx, "uploader", "user", birth_year=1990)
+        gate = svc.pipeline.gate
+        worker = svc.pipeline.worker(poll_s=0.05)
+
+        first = gate.submit(face_image.read_bytes(), user, "a portrait")
+        assert worker.run_once() is True
+        done = jobs.get_job(store, first["job_id"])
+        assert done.status == "done" and done.result is not None
+        assert done.result["ran_on"].startswith("ray:")
+
+        ray.shutdown()  # the cluster disappears between two jobs
+
+        second = gate.submit(face_image.read_bytes(), user, "a portrait")
+        assert worker.run_once() is True
+        assert worker.run_once() is False  # nothing left, nothing retried
+        again = jobs.get_job(store, second["job_id"])
+        assert again.status == "done" and again.attempts == 1
+        assert again.result is not None and again.result["ran_on"] == "local"
+        clip_id = second["clip_id"]
+        rows = store.query_dicts("SELECT id, details FROM decisions WHERE clip_id = ?", [clip_id])
+        assert len(rows) == 1
+        assert store.query("SELECT count(*) FROM scans WHERE clip_id = ?", [clip_id])[0][0] == 1
+        decided = gate.decisions(clip_id, full=True)[0]
+        assert decided["details"]["explanation"]["ran_on"] == "local"
+        assert decided["details"]["explanation"]["executor_fallback"] is not None
+        # The local fallback computed what the actor computed for the same image.
+        before = gate.decisions(first["clip_id"], full=True)[0]
+        assert _comparable(decided["signals"]) == _comparable(before["signals"])
+        assert store.verify_audit().ok
