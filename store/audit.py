@@ -150,8 +150,6 @@ class ChainReport:
             "rows": self.rows,
             "first_bad": self.first_bad,
             "reason": self.reason,
-            "mode": self.mode,
-            "checked_from": self.checked_from,
         }
 
 

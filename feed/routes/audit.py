@@ -124,4 +124,5 @@ def audit_verify(
     ``mode`` in the answer says which check ran (an incremental check with no earlier
     intact check to start from runs in full); ``checked_from`` is the first row recomputed.
     """
-    return svc.store.verify_audit(incremental=mode == "incremental").to_dict()
+    report = svc.store.verify_audit(incremental=mode == "incremental")
+    return {**report.to_dict(), "mode": report.mode, "checked_from": report.checked_from}

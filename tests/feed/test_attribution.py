@@ -61,10 +61,10 @@ def clips(live: LiveServer, fixtures_dir: Path) -> dict[str, str]:
     character = r.json()
     assert character["attribution"] == HOLDER_TEXT and not character["attribution_is_default"]
     labelled = _post(
-        live, "adult", bunny / "bbb_bunny_01.jpg", "Captain Lumen flies over the harbour at dusk"
+        live, "adult", bunny / "bbb_bunny_03.jpg", "Captain Lumen flies over the harbour at dusk"
     )
     assert labelled["status"] == "published", labelled
-    plain = _post(live, "adult", bunny / "bbb_bunny_02.jpg", "a meadow with butterflies")
+    plain = _post(live, "adult", bunny / "bbb_bunny_04.jpg", "a meadow with butterflies")
     assert plain["status"] == "published", plain
     return {
         "character": character["id"],

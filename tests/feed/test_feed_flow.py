@@ -79,8 +79,8 @@ def world(shared_live_server: LiveServer, fixtures_dir: Path) -> World:
     _add_user(live, "carol", 1985)
     _add_user(live, "dana", 1988)
     published = {
-        "puppy": ("carol", chars / "big_buck_bunny" / "bbb_bunny_01.jpg", "a golden retriever puppy playing in the park"),
-        "elephant": ("carol", chars / "big_buck_bunny" / "bbb_bunny_02.jpg", "an elephant family walking across the savanna"),
+        "puppy": ("carol", chars / "big_buck_bunny" / "bbb_bunny_03.jpg", "a golden retriever puppy playing in the park"),
+        "elephant": ("carol", chars / "big_buck_bunny" / "bbb_bunny_04.jpg", "an elephant family walking across the savanna"),
         "chef": ("dana", chars / "go_gopher" / "gophercolor.png", "a chef cooking pasta in a kitchen"),
         "city": ("dana", chars / "tux" / sorted(p.name for p in (chars / "tux").iterdir())[0], "a city skyline at night with neon lights"),
         "soccer": ("dana", chars / "ferris" / "rustacean-flat-happy.png", "soccer players scoring a goal in a stadium"),

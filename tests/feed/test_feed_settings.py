@@ -53,8 +53,8 @@ def world(shared_live_server: LiveServer, fixtures_dir: Path) -> World:
     chars = fixtures_dir / "characters"
     tux = sorted((chars / "tux").iterdir())[0]
     posts = [
-        ("mona", chars / "big_buck_bunny" / "bbb_bunny_01.jpg", "a rabbit in a meadow"),
-        ("mona", chars / "big_buck_bunny" / "bbb_bunny_02.jpg", "a rabbit under a tree"),
+        ("mona", chars / "big_buck_bunny" / "bbb_bunny_03.jpg", "a rabbit in a meadow"),
+        ("mona", chars / "big_buck_bunny" / "bbb_bunny_04.jpg", "a rabbit under a tree"),
         ("fred", chars / "go_gopher" / "gophercolor.png", "a chef cooking pasta"),
         ("sam", tux, "a city skyline at night"),
         ("sam", chars / "ferris" / "rustacean-flat-happy.png", "a crab on the beach"),

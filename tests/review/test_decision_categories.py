@@ -60,7 +60,7 @@ def _child_safety_banks(live: LiveServer) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def bunny(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "characters" / "big_buck_bunny" / "bbb_bunny_01.jpg"
+    return fixtures_dir / "characters" / "big_buck_bunny" / "bbb_bunny_03.jpg"
 
 
 def test_a_child_safety_takedown_banks_the_clip_and_holds_the_evidence(

@@ -29,8 +29,8 @@ REVIEW_UPLOADS = """
 def _images(fixtures_dir: Path) -> list[Path]:
     chars = fixtures_dir / "characters"
     return [
-        chars / "big_buck_bunny" / "bbb_bunny_01.jpg",
-        chars / "big_buck_bunny" / "bbb_bunny_02.jpg",
+        chars / "big_buck_bunny" / "bbb_frank_squirrel_01.jpg",
+        chars / "tux" / "tux_boot.png",
         chars / "go_gopher" / "gophercolor.png",
         chars / "big_buck_bunny" / "bbb_bunny_03.jpg",
         chars / "big_buck_bunny" / "bbb_bunny_04.jpg",
