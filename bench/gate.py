@@ -1,6 +1,8 @@
 """Gate benchmark: end-to-end scan latency (image, video), prompt checks, and backtest speed.
 
-Run: ``.venv/bin/python -m bench.gate [--repeat 3] [--backtest-scans 2000] [--threads 1]``.
+Run: ``.venv/bin/python -m bench.gate [--repeat 3] [--backtest-scans 2000] [--threads 1]``;
+``--throughput N [--executors local,ray]`` measures only clips per minute (one at a time and two at
+a time, per executor; ``bench/results/gate_throughput.json``).
 Prints the figures and writes ``bench/results/gate.json``. The scan figures
 cover whatever signal sources are present when it runs (listed in the output:
 the total grows as areas land), plus intake, keyframes, policy evaluation and
@@ -44,12 +46,68 @@ def _times(fn: Any, repeat: int) -> dict[str, Any]:
     }
 
 
+def throughput(clip: Path, n: int, executors: list[str], threads: int) -> dict[str, Any]:
+    """Clips per minute through ``gate.scan``, one at a time and two at a time, per executor.
+
+    Each executor gets a fresh data directory and one warm-up scan (models loaded, the Ray
+    actor started), then ``n`` scans in a row and ``n`` from two threads at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = clip.read_bytes()
+    out: dict[str, Any] = {"clip": clip.name, "scans": n}
+    for executor in executors:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                data_dir=Path(tmp) / "data",
+                models_dir=MODELS,
+                threads=threads,
+                executor=executor,  # type: ignore[arg-type]
+            )
+            with Store(settings.data_dir) as store:
+                svc = build_services(store, settings)
+                with store.transaction() as tx:
+                    user = svc.users.create(tx, "bench", "user", birth_year=1990)
+                gate = svc.pipeline.gate
+                warm = gate.scan(data, user, "a clip")
+                started = time.perf_counter()
+                for _ in range(n):
+                    gate.scan(data, user, "a clip")
+                one = time.perf_counter() - started
+                started = time.perf_counter()
+                with ThreadPoolExecutor(2) as pool:
+                    list(pool.map(lambda _, g=gate, u=user: g.scan(data, u, "a clip"), range(n)))
+                two = time.perf_counter() - started
+                svc.pipeline.path.executor.close()
+            out[executor] = {
+                "ran_on": warm.decision["explanation"].get("ran_on"),
+                "one_at_a_time_per_min": round(60 * n / one, 1),
+                "two_at_a_time_per_min": round(60 * n / two, 1),
+            }
+            print("throughput", executor, json.dumps(out[executor]), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backtest-scans", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        default=0,
+        help="only clips per minute: this many scans of the 16 s 720p Sintel clip per mode",
+    )
+    parser.add_argument("--executors", default="local", help="comma list: local,ray")
     args = parser.parse_args()
+    if args.throughput:
+        clip = FIXTURES / "videos" / "sintel_trailer_clip_720p.mp4"
+        figures = throughput(clip, args.throughput, args.executors.split(","), args.threads)
+        out = REPO / "bench" / "results" / "gate_throughput.json"
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {out.relative_to(REPO)}")
+        return
     image = FIXTURES / "faces" / "deepface" / "img5.jpg"
     video = FIXTURES / "videos" / "bbb_bunny_720p_seg49-51.mp4"
     results: dict[str, Any] = {"threads": args.threads}
