@@ -405,7 +405,11 @@ def console(
     cmd = _console_command(
         server_url or settings.server_url, port or settings.console_port, settings.console_host
     )
-    raise typer.Exit(subprocess.call(cmd))
+    # Become Streamlit rather than wait on it: a SIGTERM from a service manager (or a test's
+    # terminate()) then reaches the process that holds the port, instead of orphaning it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60.0) -> None:

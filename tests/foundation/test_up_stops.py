@@ -65,3 +65,23 @@ def test_sigterm_stops_server_and_console(tmp_path: Path) -> None:
     assert _down(f"http://127.0.0.1:{console_port}/_stcore/health")
     with Store(data):  # the server let go of the data directory
         pass
+
+
+def test_sigterm_stops_the_console_alone(tmp_path: Path) -> None:
+    """`greenroom console` is Streamlit itself (exec), so stopping it frees its port: before,
+    SIGTERM ended the wrapper and left Streamlit running, still serving."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenroom", "console", "--server-url", "http://127.0.0.1:9",
+         "--port", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    try:
+        _wait(health, proc, 120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) is not None
+        assert _down(health), "the console still answers after SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
