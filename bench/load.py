@@ -54,15 +54,14 @@ def _worker(
     path: str,
     rate: float,
     seconds: float,
-    start_at: float,
     out: Any,
-    bodies: list[Any] | None = None,
-    ready: Any = None,
+    bodies: list[Any] | None,
+    ready: Any,
 ) -> None:
     """Send requests on a fixed schedule (``rate`` 0: back to back) until ``seconds`` are up.
 
-    With ``ready`` (a barrier shared by the phase), every process starts its clock together
-    once all are up: a slow spawn on a loaded machine must not eat the measured window.
+    Every process of a phase waits at ``ready`` (a shared barrier) and starts its clock when
+    all are up: a slow spawn on a loaded machine must not eat the measured window.
     """
     import httpx
 
@@ -70,11 +69,8 @@ def _worker(
     errors: dict[str, int] = {}
     interval = 1.0 / rate if rate > 0 else 0.0
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        if ready is not None:
-            ready.wait()
-            start_at = time.time()
-        while time.time() < start_at:
-            time.sleep(0.001)
+        ready.wait()
+        start_at = time.time()
         n = 0
         end = start_at + seconds
         while True:
@@ -138,7 +134,7 @@ def _run_phase(
     out = ctx.Queue()
     ready = ctx.Barrier(len(jobs))
     procs = [
-        ctx.Process(target=_worker, args=(url, token, path, rate, seconds, 0.0, out, bodies, ready))
+        ctx.Process(target=_worker, args=(url, token, path, rate, seconds, out, bodies, ready))
         for token, path, rate, bodies in jobs
     ]
     for p in procs:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detectors.base import DetectorError, Explanation, MediaError, ModelUnavailable, Signal
+from detectors.base import DetectorError, Explanation, MediaError, Signal
 from detectors.faces import (
-    FaceDetector,
     FaceEmbedder,
     NoFaceFound,
     Threshold,
-    build_detector,
     embed_largest,
 )
 from detectors.faces.realism import METHOD as REALISM_METHOD
@@ -43,7 +40,6 @@ from detectors.faces.thresholds import track_threshold_for
 from detectors.faces.tracking import FaceTrack, track_faces
 from pipeline.intake import MediaIntake, keyframes
 from pipeline.liveness import (
-    LIVENESS_DETECTOR,
     SAMPLE_EVERY_S,
     LivenessReport,
     check_recording,
@@ -273,38 +269,12 @@ class LikenessService:
         self.config = config
         self.cameos = Cameos(store)
         self.catalog = VectorCatalog.in_data_dir(store, threads=config.threads)
-        self._liveness_detector: FaceDetector | None = None
-        self._liveness_lock = threading.Lock()
 
     # -- helpers ------------------------------------------------------------------------
 
     @property
     def embedder(self) -> FaceEmbedder:
         return self.models.face_embedder
-
-    @property
-    def liveness_detector(self) -> FaceDetector:
-        """The live check's detector: :data:`~pipeline.liveness.LIVENESS_DETECTOR` (dlib HOG).
-
-        Its raw landmarks carry the head pose the live check's thresholds were
-        calibrated on; YuNet's do not reproduce the fixture head turns (see
-        :mod:`pipeline.liveness`). Falls back to the video detector (with a
-        warning) when dlib cannot load.
-        """
-        with self._liveness_lock:
-            if self._liveness_detector is None:
-                try:
-                    self._liveness_detector = build_detector(
-                        LIVENESS_DETECTOR,
-                        self.config.models_dir,
-                        self.config.threads,
-                        for_video=True,
-                        fallback=False,
-                    )
-                except ModelUnavailable as exc:
-                    log.warning("live check: %s unavailable (%s)", LIVENESS_DETECTOR, exc)
-                    self._liveness_detector = self.models.video_face_detector
-            return self._liveness_detector
 
     def _user(self, who: User | str) -> User:
         if isinstance(who, User):
@@ -373,14 +343,14 @@ class LikenessService:
                 max_side=ENROL_MAX_SIDE,
             )
             report = check_recording(
-                frames, self.liveness_detector, self.embedder, steps, threshold.value
+                frames, self.models.liveness_face_detector, self.embedder, steps, threshold.value
             )
         permission = DEFAULT_PERMISSION["teen" if user.is_teen else "adult"]
         blobs = self.blobs
         check = {
             **report.to_dict(),
             "model": model,
-            "detector": self.liveness_detector.info.model_id,
+            "detector": self.models.liveness_face_detector.info.model_id,
             "threshold_source": threshold.source,
         }
         with self.store.transaction() as tx:

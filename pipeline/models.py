@@ -9,6 +9,7 @@ first calls do not load the same weights twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
 
 T = TypeVar("T")
+
+log = logging.getLogger("greenroom.models")
 
 
 class Models:
@@ -57,6 +60,32 @@ class Models:
             "video_face_detector",
             lambda: build_detector(c.face_detector, c.models_dir, c.threads, for_video=True),
         )
+
+    @property
+    def liveness_face_detector(self) -> FaceDetector:
+        """The live check's detector: :data:`~pipeline.liveness.LIVENESS_DETECTOR` (dlib HOG).
+
+        Its raw landmarks carry the head pose the live check's thresholds were
+        calibrated on; YuNet's do not reproduce the fixture head turns (see
+        :mod:`pipeline.liveness`). Falls back to the video detector (with a
+        warning) when dlib cannot load.
+        """
+        from detectors.base import ModelUnavailable
+        from detectors.faces import build_detector
+        from pipeline.liveness import LIVENESS_DETECTOR
+
+        c = self.config
+
+        def build() -> FaceDetector:
+            try:
+                return build_detector(
+                    LIVENESS_DETECTOR, c.models_dir, c.threads, for_video=True, fallback=False
+                )
+            except ModelUnavailable as exc:
+                log.warning("live check: %s unavailable (%s)", LIVENESS_DETECTOR, exc)
+                return self.video_face_detector
+
+        return self._once("liveness_face_detector", build)
 
     @property
     def face_embedder(self) -> FaceEmbedder:
