@@ -146,9 +146,10 @@ def queue_items(
     rows = review.queue.unresolved(
         queue[:64], limit=page.fetch, offset=page.offset, status=status, words=q
     )
-    # Evidence only for the rows shown; the extra row just says a next page exists.
-    items = [review.item(row["id"]) for row in rows[: page.limit]] + rows[page.limit :]
-    return {"queue": queue, **page.doc("items", items)}
+    doc = page.doc("items", rows)
+    # Evidence only for the rows shown; the extra row just said whether a next page exists.
+    doc["items"] = [review.item(row["id"]) for row in doc["items"]]
+    return {"queue": queue, **doc}
 
 
 @router.get("/queue-items/{item_id}", access=STAFF, tags=["review"])
