@@ -25,13 +25,14 @@ import re
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from store.db import Conflict, NotFound, Store, StoreError, Tx, new_id, now
 from store.events import JobEvent
+from store.writer import Combined
 
 log = logging.getLogger(__name__)
 
@@ -144,109 +145,159 @@ def enqueue(
     return job_id
 
 
+def _ready(kinds: Sequence[str]) -> str:
+    marks = ", ".join("?" for _ in kinds)
+    return (
+        f"WHERE kind IN ({marks}) AND ((status = 'queued' AND run_after <= ?) "
+        "OR (status = 'running' AND lease_expires_at <= ?)) "
+        "ORDER BY run_after, created_at, id LIMIT ?"
+    )
+
+
+def _claimed(tx: Tx, row: tuple[Any, ...], worker_id: str, expires: datetime) -> Job:
+    """Audit a queued job's claim (``row``: id, kind, payload, attempts, max_attempts)."""
+    job_id, kind, payload, attempt, max_attempts = row
+    tx.audit(
+        JobEvent(
+            None, job_id=job_id, kind=kind, transition="claimed", attempt=int(attempt),
+            worker=worker_id,
+        )
+    )  # fmt: skip
+    return Job(job_id, kind, _from_json(payload), int(attempt), int(max_attempts), worker_id,
+               expires)  # fmt: skip
+
+
+def _take(tx: Tx, kinds: Sequence[str], worker_id: str, lease_s: float) -> Job | None:
+    """One worker's claim in ``tx``: the oldest ready job, or None."""
+    ready = _ready(kinds)
+    at = now()
+    expires = at + timedelta(seconds=lease_s)
+    # Common case in one statement: the oldest ready job is a queued one.
+    row = tx.execute(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, "
+        f"lease_expires_at = ?, updated_at = ? WHERE id = (SELECT id FROM jobs {ready}) "
+        "AND status = 'queued' RETURNING id, kind, payload, attempts, max_attempts",
+        [worker_id, expires, at, *kinds, at, at, 1],
+    ).fetchone()
+    if row is not None:
+        return _claimed(tx, row, worker_id, expires)
+    # None ready, or the oldest is a running job whose lease expired: look first.
+    while True:
+        row = tx.execute(
+            f"SELECT id, kind, payload, status, attempts, max_attempts, lease_owner FROM jobs "
+            f"{ready}",
+            [*kinds, at, at, 1],
+        ).fetchone()
+        if row is None:
+            return None
+        job_id, kind, payload, status, attempts, max_attempts, old_owner = row
+        if status == "running" and attempts >= max_attempts:
+            tx.execute(
+                "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
+                "last_error = ?, updated_at = ? WHERE id = ?",
+                ["lease expired on the last attempt (worker died or hung)", at, job_id],
+            )
+            tx.audit(
+                JobEvent(
+                    None,
+                    job_id=job_id,
+                    kind=kind,
+                    transition="dead",
+                    attempt=attempts,
+                    worker=old_owner,
+                    detail="lease expired on the last attempt",
+                )
+            )
+            continue
+        attempt = int(attempts) + 1
+        tx.execute(
+            "UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, "
+            "lease_expires_at = ?, updated_at = ? WHERE id = ?",
+            [attempt, worker_id, expires, at, job_id],
+        )
+        transition = "reclaimed" if status == "running" else "claimed"
+        detail = f"previous lease held by {old_owner}" if status == "running" else None
+        tx.audit(
+            JobEvent(
+                None,
+                job_id=job_id,
+                kind=kind,
+                transition=transition,
+                attempt=attempt,
+                worker=worker_id,
+                detail=detail,
+            )
+        )
+        return Job(
+            job_id, kind, _from_json(payload), attempt, int(max_attempts), worker_id, expires
+        )
+
+
+class _Claim(Combined[Tx, tuple[str, float], "Job | None"]):
+    """Claims for several workers at once: one SELECT and one UPDATE for the whole batch.
+
+    Workers polling the same kinds are answered together; each gets its own
+    job (the k oldest ready, given out in the workers' arrival order) or None
+    when fewer than k are ready. When an expired lease is among the oldest
+    ready jobs, the claims run one by one (:func:`_take`), because a reclaim
+    or a dead mark needs its own audit and checks; that is the rare case.
+    """
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self.kinds = kinds
+
+    @property
+    def key(self) -> Hashable:
+        return ("jobs.claim", self.kinds)
+
+    def apply(self, tx: Tx, args: Sequence[tuple[str, float]]) -> list[Job | BaseException | None]:
+        if len(args) == 1:
+            return [_take(tx, self.kinds, *args[0])]
+        at = now()
+        picked = tx.execute(
+            f"SELECT id, status FROM jobs {_ready(self.kinds)}", [*self.kinds, at, at, len(args)]
+        ).fetchall()
+        if any(status != "queued" for _, status in picked):
+            return [_take(tx, self.kinds, worker, lease_s) for worker, lease_s in args]
+        given = {
+            job_id: (worker, at + timedelta(seconds=lease_s))
+            for (job_id, _), (worker, lease_s) in zip(picked, args, strict=False)
+        }
+        if not given:
+            return [None] * len(args)
+        rows = tx.execute(
+            "UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, "
+            "lease_owner = v.worker, lease_expires_at = v.expires, updated_at = ? "
+            f"FROM (VALUES {', '.join(['(?, ?, ?)'] * len(given))}) AS v(id, worker, expires) "
+            "WHERE jobs.id = v.id AND jobs.status = 'queued' "
+            "RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts",
+            [at, *(x for job_id, (w, e) in given.items() for x in (job_id, w, e))],
+        ).fetchall()
+        if len(rows) != len(given):
+            raise StoreError(f"claimed {len(rows)} of {len(given)} jobs picked as queued")
+        by_id = {row[0]: row for row in rows}
+        out: list[Job | BaseException | None] = [
+            _claimed(tx, by_id[job_id], worker, expires)
+            for job_id, (worker, expires) in given.items()
+        ]
+        return out + [None] * (len(args) - len(out))
+
+
 def claim(store: Store, worker_id: str, kinds: Iterable[str], lease_s: float) -> Job | None:
     """Atomically take the oldest ready job of one of ``kinds``, or None.
 
     Ready: queued with ``run_after`` passed, or running with an expired lease
     (its worker is presumed dead; the claim is audited as ``reclaimed``). A job
     whose lease expired on its last allowed attempt is marked ``dead`` instead.
+    Concurrent claims for the same kinds are answered by one statement
+    (:class:`_Claim`), each worker still getting its own job.
     """
     kinds = sorted({_check_kind(k) for k in kinds})
     if not kinds:
         return None
     if lease_s <= 0:
         raise JobError("lease_s must be positive")
-    marks = ", ".join("?" for _ in kinds)
-
-    ready = (
-        f"WHERE kind IN ({marks}) AND ((status = 'queued' AND run_after <= ?) "
-        "OR (status = 'running' AND lease_expires_at <= ?)) "
-        "ORDER BY run_after, created_at, id LIMIT 1"
-    )
-
-    def take(tx: Tx) -> Job | None:
-        at = now()
-        expires = at + timedelta(seconds=lease_s)
-        # Common case in one statement: the oldest ready job is a queued one.
-        row = tx.execute(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, "
-            f"lease_expires_at = ?, updated_at = ? WHERE id = (SELECT id FROM jobs {ready}) "
-            "AND status = 'queued' RETURNING id, kind, payload, attempts, max_attempts",
-            [worker_id, expires, at, *kinds, at, at],
-        ).fetchone()
-        if row is not None:
-            job_id, kind, payload, attempt, max_attempts = row
-            tx.audit(
-                JobEvent(
-                    None,
-                    job_id=job_id,
-                    kind=kind,
-                    transition="claimed",
-                    attempt=int(attempt),
-                    worker=worker_id,
-                )
-            )
-            return Job(
-                job_id,
-                kind,
-                _from_json(payload),
-                int(attempt),
-                int(max_attempts),
-                worker_id,
-                expires,
-            )
-        # None ready, or the oldest is a running job whose lease expired: look first.
-        while True:
-            row = tx.execute(
-                f"SELECT id, kind, payload, status, attempts, max_attempts, lease_owner FROM jobs "
-                f"{ready}",
-                [*kinds, at, at],
-            ).fetchone()
-            if row is None:
-                return None
-            job_id, kind, payload, status, attempts, max_attempts, old_owner = row
-            if status == "running" and attempts >= max_attempts:
-                tx.execute(
-                    "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_expires_at = NULL, "
-                    "last_error = ?, updated_at = ? WHERE id = ?",
-                    ["lease expired on the last attempt (worker died or hung)", at, job_id],
-                )
-                tx.audit(
-                    JobEvent(
-                        None,
-                        job_id=job_id,
-                        kind=kind,
-                        transition="dead",
-                        attempt=attempts,
-                        worker=old_owner,
-                        detail="lease expired on the last attempt",
-                    )
-                )
-                continue
-            attempt = int(attempts) + 1
-            tx.execute(
-                "UPDATE jobs SET status = 'running', attempts = ?, lease_owner = ?, "
-                "lease_expires_at = ?, updated_at = ? WHERE id = ?",
-                [attempt, worker_id, expires, at, job_id],
-            )
-            transition = "reclaimed" if status == "running" else "claimed"
-            detail = f"previous lease held by {old_owner}" if status == "running" else None
-            tx.audit(
-                JobEvent(
-                    None,
-                    job_id=job_id,
-                    kind=kind,
-                    transition=transition,
-                    attempt=attempt,
-                    worker=worker_id,
-                    detail=detail,
-                )
-            )
-            return Job(
-                job_id, kind, _from_json(payload), attempt, int(max_attempts), worker_id, expires
-            )
-
-    return store.write(take)
+    return store.write_combined(_Claim(tuple(kinds)), (worker_id, lease_s))
 
 
 def _check_holder(tx: Tx, job: Job) -> str:
@@ -307,30 +358,75 @@ def heartbeat(store: Store, job: Job, lease_s: float) -> Job:
     return Job(job.id, job.kind, job.payload, job.attempt, job.max_attempts, job.worker, expires)
 
 
+_DONE = (
+    "status = 'done', result = {result}, lease_owner = NULL, lease_expires_at = NULL, "
+    "last_error = NULL, updated_at = {at}"
+)
+
+
+def _completed(tx: Tx, job: Job, kind: str) -> None:
+    tx.audit(
+        JobEvent(
+            None, job_id=job.id, kind=kind, transition="completed", attempt=job.attempt,
+            worker=job.worker,
+        )
+    )  # fmt: skip
+
+
+def _finish_one(tx: Tx, job: Job, body: str) -> BaseException | None:
+    try:
+        kind = _update_held(tx, job, _DONE.format(result="?", at="?"), [body, now()])
+    except (LeaseLost, NotFound) as exc:
+        return exc  # nothing was written: the UPDATE matched no row
+    _completed(tx, job, kind)
+    return None
+
+
+class _Complete(Combined[Tx, tuple[Job, str], None]):
+    """Completions from several workers at once: one UPDATE for the whole batch.
+
+    Each completion still counts only from its lease holder: a job whose row
+    did not match (lease lost, job gone) gets its own :class:`LeaseLost` or
+    :class:`NotFound`, and nothing is written for it.
+    """
+
+    key: Hashable = "jobs.complete"
+
+    def apply(self, tx: Tx, args: Sequence[tuple[Job, str]]) -> list[BaseException | None]:
+        if len(args) == 1 or len({job.id for job, _ in args}) < len(args):
+            # The same job twice in one batch: only serial order says which one wins.
+            return [_finish_one(tx, job, body) for job, body in args]
+        at = now()
+        rows = tx.execute(
+            f"UPDATE jobs SET {_DONE.format(result='v.result', at='?')} "
+            f"FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(args))}) "
+            "AS v(id, worker, attempt, result) "
+            "WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.lease_owner = v.worker "
+            "AND jobs.attempts = v.attempt RETURNING jobs.id, jobs.kind",
+            [at, *(x for job, body in args for x in (job.id, job.worker, job.attempt, body))],
+        ).fetchall()
+        kinds = dict(rows)
+        out: list[BaseException | None] = []
+        for job, _ in args:
+            if job.id in kinds:
+                _completed(tx, job, str(kinds[job.id]))
+                out.append(None)
+                continue
+            try:
+                _check_holder(tx, job)
+                out.append(LeaseLost(f"job {job.id} attempt {job.attempt}: the lease changed"))
+            except (LeaseLost, NotFound) as exc:
+                out.append(exc)
+        return out
+
+
 def complete(store: Store, job: Job, result: Mapping[str, Any] | None = None) -> None:
-    """Mark the job done with ``result``; only the current lease holder may (else LeaseLost)."""
+    """Mark the job done with ``result``; only the current lease holder may (else LeaseLost).
+
+    Concurrent completions share one statement (:class:`_Complete`).
+    """
     body = _to_json(dict(result or {}), "result")
-
-    def finish(tx: Tx) -> None:
-        kind = _update_held(
-            tx,
-            job,
-            "status = 'done', result = ?, lease_owner = NULL, lease_expires_at = NULL, "
-            "last_error = NULL, updated_at = ?",
-            [body, now()],
-        )
-        tx.audit(
-            JobEvent(
-                None,
-                job_id=job.id,
-                kind=kind,
-                transition="completed",
-                attempt=job.attempt,
-                worker=job.worker,
-            )
-        )
-
-    store.write(finish)
+    store.write_combined(_Complete(), (job, body))
 
 
 def backoff_s(attempt: int, base_s: float = 5.0, cap_s: float = 3600.0) -> float:

@@ -22,6 +22,17 @@ effects outside the transaction, or effects that are idempotent.
 :meth:`GroupWriter.exclusive` takes the writer for a caller-driven
 transaction (``Store.transaction()``): the same single order, no batching.
 
+Writes of one kind that many callers make at once (claim a job, complete a
+job) can be *combined*: :meth:`GroupWriter.submit_combined` hands a
+:class:`Combined` operation and the caller's argument, and the leader applies
+every such request in its batch with ONE call, ``op.apply(tx, args)``, so one
+statement serves many callers instead of one statement each. This is safe
+because no caller in a batch has been answered yet: the writes are
+concurrent, and any order among them is a valid serial order. A combined
+group takes the place of its first request in the batch. An ``apply`` that
+raises is treated like a function whose fault cannot be pinned: each request
+of the batch is re-run alone.
+
 This module knows nothing of DuckDB: the store passes ``begin``, ``commit``
 and ``rollback``.
 """
@@ -29,14 +40,17 @@ and ``rollback``.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 TxT = TypeVar("TxT")
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 DEFAULT_MAX_BATCH = 256
 
@@ -50,9 +64,34 @@ class DeferredWriteError(Exception):
     """
 
 
+class Combined(ABC, Generic[TxT, A, R]):
+    """One kind of write that the leader applies for many callers at once.
+
+    Requests whose operations have equal :attr:`key` in one batch are applied
+    together by one :meth:`apply` call. ``apply`` returns one entry per
+    argument, in order: the caller's result, or an exception instance for
+    that caller alone -- in which case ``apply`` must have written nothing
+    for that argument. Raising from ``apply`` instead rolls the batch back
+    and re-runs each request alone (then ``args`` has one entry). Like a
+    function given to :meth:`GroupWriter.submit`, ``apply`` must be safe to
+    re-run after a rollback.
+    """
+
+    @property
+    @abstractmethod
+    def key(self) -> Hashable:
+        """Requests with equal keys are applied together."""
+
+    @abstractmethod
+    def apply(self, tx: TxT, args: Sequence[A]) -> list[R | BaseException]:
+        """Apply every argument's write in ``tx``; one result (or exception) per argument."""
+
+
 @dataclass(eq=False)
 class _Request:
-    fn: Callable[[Any], Any]
+    fn: Callable[[Any], Any] | None
+    combined: Combined[Any, Any, Any] | None = None
+    arg: Any = None
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -64,6 +103,8 @@ class WriterStats:
 
     writes: int = 0
     batches: int = 0
+    combined_writes: int = 0  # requests applied through a Combined operation
+    combined_calls: int = 0  # apply() calls that served them
     commits: int = 0
     reruns: int = 0
     largest_batch: int = 0
@@ -106,9 +147,19 @@ class GroupWriter(Generic[TxT]):
         ``fn`` may run more than once (after a rollback caused by another
         caller's write) and on another caller's thread; see the module docstring.
         """
+        return self._wait(_Request(fn))  # type: ignore[no-any-return]
+
+    def submit_combined(self, op: Combined[TxT, A, R], arg: A) -> R:
+        """Apply ``op`` for ``arg`` in a shared transaction, together with others of its key.
+
+        Returns this argument's result once it has committed, or raises the
+        exception ``op.apply`` gave for it.
+        """
+        return self._wait(_Request(None, op, arg))  # type: ignore[no-any-return]
+
+    def _wait(self, req: _Request) -> Any:
         if self._holder == threading.get_ident():
             raise RuntimeError("a write from inside a write: use the transaction you were handed")
-        req = _Request(fn)
         with self._cond:
             self._pending.append(req)
         while True:
@@ -131,7 +182,7 @@ class GroupWriter(Generic[TxT]):
                     self._cond.notify_all()
         if req.error is not None:
             raise req.error
-        return req.result  # type: ignore[no-any-return]
+        return req.result
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -198,26 +249,40 @@ class GroupWriter(Generic[TxT]):
         """Apply ``reqs`` in one transaction, or split them until each fault is its owner's."""
         if not reqs:
             return
+        units = _units(reqs)
+        if len(units) < len(reqs):
+            reqs = [req for unit in units for req in unit]  # the order they are applied in
         tx = self._begin()
-        for i, req in enumerate(reqs):
+        done = 0
+        for unit in units:
             try:
-                req.result = req.fn(tx)
+                self._apply(tx, unit)
             except BaseException as exc:
                 self._rollback(tx)
                 if len(reqs) == 1:
-                    self._fail(req, exc)
+                    self._fail(reqs[0], exc)
                     return
                 self.stats.reruns += len(reqs) - 1
-                if isinstance(exc, DeferredWriteError) or getattr(tx, "deferred_failed", False):
-                    # Rows deferred by an earlier function (or this one) did not write:
+                before, after = reqs[:done], reqs[done + len(unit) :]
+                ambiguous = isinstance(exc, DeferredWriteError) or getattr(
+                    tx, "deferred_failed", False
+                )
+                if ambiguous:
+                    # Rows deferred by an earlier request (or this one) did not write:
                     # re-run each of them alone so the fault lands on its owner.
-                    for one in reqs[: i + 1]:
+                    for one in [*before, *unit]:
+                        self._run([one])
+                elif len(unit) > 1:
+                    # One apply() served several callers: whose argument was bad is unknown.
+                    self._run(before)
+                    for one in unit:
                         self._run([one])
                 else:
-                    self._run(reqs[:i])
-                    self._fail(req, exc)
-                self._run(reqs[i + 1 :])
+                    self._run(before)
+                    self._fail(unit[0], exc)
+                self._run(after)
                 return
+            done += len(unit)
         try:
             self._commit(tx)
         except BaseException as exc:
@@ -230,3 +295,39 @@ class GroupWriter(Generic[TxT]):
             return
         self.stats.commits += 1
         self._finish(reqs)
+
+    def _apply(self, tx: TxT, unit: list[_Request]) -> None:
+        op = unit[0].combined
+        if op is None:
+            fn = unit[0].fn
+            assert fn is not None
+            unit[0].result, unit[0].error = fn(tx), None
+            return
+        results = op.apply(tx, [req.arg for req in unit])
+        if len(results) != len(unit):
+            raise RuntimeError(
+                f"{type(op).__name__}.apply returned {len(results)} results for {len(unit)} writes"
+            )
+        self.stats.combined_calls += 1
+        self.stats.combined_writes += len(unit)
+        for req, result in zip(unit, results, strict=True):
+            if isinstance(result, BaseException):
+                req.result, req.error = None, result
+            else:
+                req.result, req.error = result, None
+
+
+def _units(reqs: list[_Request]) -> list[list[_Request]]:
+    """Group combined requests by key, each group where its first request stood."""
+    units: list[list[_Request]] = []
+    groups: dict[Hashable, list[_Request]] = {}
+    for req in reqs:
+        if req.combined is None:
+            units.append([req])
+            continue
+        group = groups.get(req.combined.key)
+        if group is None:
+            groups[req.combined.key] = group = []
+            units.append(group)
+        group.append(req)
+    return units

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import duckdb
 import pytest
 
 from store import jobs
-from store.db import Store, StoreError, Tx
+from store.db import Store, StoreError, Tx, now
 from store.decisions import DecisionRecord, Decisions, ScanRecord, SignalRecord, apply
 from store.events import GenericEvent
+from store.writer import Combined
 
 
 class Crash(BaseException):
@@ -53,9 +55,10 @@ def _audit_seq(store: Store, tag: str) -> list[int]:
 
 
 class Caller:
-    """A thread that hands one function to ``store.write`` and keeps what came back."""
+    """A thread that makes one store call (by default ``store.write(fn)``) and keeps the answer."""
 
-    def __init__(self, store: Store, fn: Callable[[Tx], Any]) -> None:
+    def __init__(self, store: Store, fn: Callable[[Tx], Any] | None = None,
+                 call: Callable[[], Any] | None = None) -> None:  # fmt: skip
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread_id: int | None = None
@@ -63,7 +66,7 @@ class Caller:
         def run() -> None:
             self.thread_id = threading.get_ident()
             try:
-                self.result = store.write(fn)
+                self.result = call() if call is not None else store.write(fn)  # type: ignore[arg-type]
             except BaseException as exc:  # the test reads it
                 self.error = exc
 
@@ -81,7 +84,13 @@ def _wait_for(pred: Callable[[], bool], timeout: float = 30.0) -> None:
 @contextmanager
 def one_batch(store: Store, fns: list[Callable[[Tx], Any]]) -> Iterator[list[Caller]]:
     """Queue ``fns`` (in this order) behind a held writer, then let them run as one batch."""
-    callers = [Caller(store, fn) for fn in fns]
+    with one_batch_of_calls(store, [Caller(store, fn) for fn in fns]) as callers:
+        yield callers
+
+
+@contextmanager
+def one_batch_of_calls(store: Store, callers: list[Caller]) -> Iterator[list[Caller]]:
+    """Start ``callers`` (in this order) behind a held writer; their writes form one batch."""
     batches = store.writer.stats.batches
     with store.transaction():
         for n, caller in enumerate(callers, start=1):
@@ -396,4 +405,128 @@ def test_completing_a_lost_lease_is_refused_in_a_batch(store: Store) -> None:
         jobs.complete(store, stale, {})
     jobs.complete(store, job, {"ok": True})
     assert jobs.get_job(store, job.id).status == "done"
+    assert store.verify_audit().ok
+
+
+# -- combined writes: one statement for many callers --------------------------------------------
+
+
+def _transitions(store: Store, transition: str) -> list[tuple[str, str]]:
+    """(job id, worker) of every audited ``transition``, in chain order."""
+    rows = store.query(
+        "SELECT subject_id, payload->>'worker' FROM audit_log WHERE event = 'job.changed' "
+        "AND payload->>'transition' = ? ORDER BY seq",
+        [transition],
+    )
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def test_concurrent_claims_are_one_statement_and_each_worker_gets_its_own_job(
+    store: Store,
+) -> None:
+    with store.transaction() as tx:
+        queued = [jobs.enqueue(tx, "gc", {"i": i}) for i in range(5)]
+    calls = store.writer.stats.combined_calls
+    workers = [f"w{i}" for i in range(8)]
+    callers = [Caller(store, call=lambda w=w: jobs.claim(store, w, ["gc"], 30)) for w in workers]
+    with one_batch_of_calls(store, callers):
+        pass
+    assert store.writer.stats.combined_calls == calls + 1, "eight claims, one apply"
+    got = [c.result for c in callers]
+    assert all(c.error is None for c in callers)
+    # The five oldest jobs go to the first five workers to arrive; the rest get None.
+    assert [j.id if j else None for j in got] == [*queued, None, None, None]
+    assert [j.worker for j in got if j] == workers[:5]
+    assert all(j.attempt == 1 for j in got if j)
+    assert _transitions(store, "claimed") == [(j.id, j.worker) for j in got if j]
+    for j in got:
+        if j:
+            row = jobs.get_job(store, j.id)
+            assert (row.status, row.lease_owner, row.attempts) == ("running", j.worker, 1)
+    assert store.verify_audit().ok
+
+
+def test_an_expired_lease_among_batched_claims_is_reclaimed_and_audited(store: Store) -> None:
+    with store.transaction() as tx:
+        old = jobs.enqueue(tx, "gc", {})
+        fresh = jobs.enqueue(tx, "gc", {})
+    first = jobs.claim(store, "dead-worker", ["gc"], 30)
+    assert first is not None and first.id == old
+    with store.transaction() as tx:  # its worker stopped: the lease ran out
+        tx.execute("UPDATE jobs SET lease_expires_at = ? WHERE id = ?",
+                   [now() - timedelta(seconds=1), old])  # fmt: skip
+    callers = [Caller(store, call=lambda w=w: jobs.claim(store, w, ["gc"], 30)) for w in "ab"]
+    with one_batch_of_calls(store, callers):
+        pass
+    a, b = (c.result for c in callers)
+    assert (a.id, a.attempt, b.id, b.attempt) == (old, 2, fresh, 1)
+    reclaimed = store.query(
+        "SELECT payload->>'worker', payload->>'detail' FROM audit_log "
+        "WHERE payload->>'transition' = 'reclaimed'"
+    )
+    assert reclaimed == [("a", "previous lease held by dead-worker")]
+    assert store.verify_audit().ok
+
+
+def test_batched_completions_refuse_only_the_lost_lease(store: Store) -> None:
+    with store.transaction() as tx:
+        for i in range(4):
+            jobs.enqueue(tx, "gc", {"i": i})
+    held = [jobs.claim(store, f"w{i}", ["gc"], 30) for i in range(4)]
+    assert all(held)
+    good = [j for j in held if j is not None]
+    # w2 was presumed dead and its job re-run: its attempt is no longer the current one.
+    stale = jobs.Job(good[2].id, "gc", {}, good[2].attempt, 5, "w-old", good[2].lease_expires_at)
+    missing = jobs.Job("job_nope", "gc", {}, 1, 5, "w9", good[0].lease_expires_at)
+    work = [good[0], stale, good[1], missing, good[3]]
+    calls = store.writer.stats.combined_calls
+    callers = [Caller(store, call=lambda j=j: jobs.complete(store, j, {"by": j.worker}))
+               for j in work]  # fmt: skip
+    with one_batch_of_calls(store, callers):
+        pass
+    assert store.writer.stats.combined_calls == calls + 1
+    errors = [type(c.error).__name__ if c.error else None for c in callers]
+    assert errors == [None, "LeaseLost", None, "NotFound", None]
+    status = {j.id: jobs.get_job(store, j.id) for j in good}
+    assert status[good[2].id].status == "running", "the stale completion wrote nothing"
+    assert all(status[j.id].status == "done" for j in (good[0], good[1], good[3]))
+    assert status[good[1].id].result == {"by": "w1"}
+    assert _transitions(store, "completed") == [
+        (j.id, j.worker) for j in (good[0], good[1], good[3])
+    ]
+    assert store.verify_audit().ok
+
+
+class _AddTagged(Combined[Tx, str, str]):
+    """A combined write for these tests: one audit event per tag; the tag "bad" breaks it."""
+
+    key = "test.tagged"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def apply(self, tx: Tx, args: Sequence[str]) -> list[str | BaseException]:
+        self.calls.append(list(args))
+        for tag in args:
+            if tag == "bad":
+                raise ValueError("a bad tag")
+            tx.audit(_event(tag))
+        return [tag.upper() for tag in args]
+
+
+def test_a_raising_combined_apply_reruns_each_request_alone(store: Store) -> None:
+    op = _AddTagged()
+    tags = ["t1", "bad", "t2"]
+    before_fn = _auditing("plain")  # a plain write in the same batch survives too
+    callers = [Caller(store, before_fn)] + [
+        Caller(store, call=lambda t=t: store.write_combined(op, t)) for t in tags
+    ]
+    with one_batch_of_calls(store, callers):
+        pass
+    assert callers[0].error is None
+    assert [c.result for c in callers[1:]] == ["T1", None, "T2"]
+    assert isinstance(callers[2].error, ValueError)
+    assert op.calls[0] == tags and sorted(op.calls[1:]) == [["bad"], ["t1"], ["t2"]]
+    assert _audit_seq(store, "bad") == []
+    assert len(_audit_seq(store, "t1")) == len(_audit_seq(store, "t2")) == 1
     assert store.verify_audit().ok
