@@ -10,8 +10,8 @@ against the exact flat index, one query at a time, recall@1 and memory; it write
 ``bench/results/store_index_scale.json``.
 
 ``--commit`` measures only the write path (group commit, issue 12) and
-writes ``bench/results/store_commit.json``: recorded decisions and job
-claim+complete per second from ``--writers`` concurrent threads (a list:
+writes ``bench/results/store_commit.json``: recorded decisions, job
+claim+complete and blob puts (64 KiB staged and fsynced, then its row) per second from ``--writers`` concurrent threads (a list:
 a batch holds the writes that queued while the previous one committed, so
 its size, and the rate, grow with the number of concurrent writers), with
 group commit and without it (the same code with one write per transaction),
@@ -388,6 +388,33 @@ def bench_commit_jobs(root: Path, writers: int, n_jobs: int, group: bool) -> dic
     }
 
 
+def bench_commit_blobs(root: Path, writers: int, n: int, group: bool) -> dict[str, Any]:
+    """Blob rows: each writer stages 64 KiB (file written and fsynced) then records its row."""
+    blobs = BlobStore.in_data_dir(root, max_bytes=1024 * 1024)
+    with _store_for(root, group) as store:
+        per_writer = max(1, n // writers)
+        batches0 = store.writer.stats.batches
+
+        def writer(t: int) -> None:
+            for _ in range(per_writer):
+                staged = blobs.stage(os.urandom(64 * 1024))  # outside the writer, as uploads do
+                store.write(lambda tx, staged=staged: blobs.record(tx, staged, "image/jpeg"))
+
+        elapsed = _threads(writers, writer)
+        n = writers * per_writer
+        assert int(store.query("SELECT count(*) FROM blobs")[0][0]) == n
+        assert store.verify_audit().ok
+        batches = store.writer.stats.batches - batches0
+    return {
+        "group_commit": group,
+        "writers": writers,
+        "blobs": n,
+        "blob_puts_per_s": round(n / elapsed, 1),
+        "transactions": batches,
+        "mean_batch": round(n / max(1, batches), 1),
+    }
+
+
 def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
     counts = [int(w) for w in str(args.writers).split(",")]
     out: dict[str, Any] = {"writers": counts, "cpus": os.cpu_count()}
@@ -397,8 +424,10 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
         base = Path(tmp)
         out["duckdb_raw"] = bench_duckdb_raw(base / "raw", args.raw)
         print("duckdb_raw", json.dumps(out["duckdb_raw"]), flush=True)
-        out["decisions"], out["jobs"] = [], []
+        out["decisions"], out["jobs"], out["blobs"] = [], [], []
         for w in counts:
+            out["blobs"].append(bench_commit_blobs(base / f"blob{w}", w, args.writes // 2, True))
+            print("blobs", json.dumps(out["blobs"][-1]), flush=True)
             out["decisions"].append(bench_commit_decisions(base / f"dec{w}", w, args.writes, True))
             print("decisions", json.dumps(out["decisions"][-1]), flush=True)
             out["jobs"].append(bench_commit_jobs(base / f"jobs{w}", w, args.writes, True))
@@ -407,7 +436,9 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
         w = counts[0]
         out["decisions"].append(bench_commit_decisions(base / "dec1", w, args.writes_single, False))
         out["jobs"].append(bench_commit_jobs(base / "jobs1", w, args.writes_single, False))
-        print("one per transaction", json.dumps([out["decisions"][-1], out["jobs"][-1]]))
+        out["blobs"].append(bench_commit_blobs(base / "blob1", w, args.writes_single, False))
+        singles = [out[k][-1] for k in ("decisions", "jobs", "blobs")]
+        print("one per transaction", json.dumps(singles))
     if hasattr(os, "getloadavg"):
         out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     raw = out["duckdb_raw"]["commits_per_s"]
@@ -426,6 +457,7 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
         "duckdb_single_row_commits_per_s": raw,
         "decisions_per_s": rates(out["decisions"], "decisions_per_s"),
         "job_claim_complete_per_s": rates(out["jobs"], "claim_complete_per_s"),
+        "blob_puts_per_s": rates(out["blobs"], "blob_puts_per_s"),
     }
     out["command"] = (
         f"python -m bench.store --commit --writers {args.writers} --writes {args.writes} "
