@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 import duckdb
 
 from store import audit
-from store.audit import Head
 from store.events import AuditEvent, SchemaMigrated
 from store.writer import Combined, DeferredWriteError, GroupWriter
 
@@ -204,7 +203,6 @@ class Tx:
         schema: SchemaInfo | None = None,
         *,
         shared: bool = False,
-        head: audit.Head | None = None,
     ) -> None:
         self.conn = conn
         self.events = 0
@@ -213,10 +211,9 @@ class Tx:
         self.deferred_failed = False  # writing deferred rows failed: whose fault is unknown
         self._deferred: dict[tuple[str, tuple[str, ...]], list[Sequence[Any]]] = {}
         self._watch: re.Pattern[str] | None = None
-        # The store passes the head its last commit left (one SELECT less per transaction).
-        self._head: audit.Head | None = head
-        self._head_read = head is not None
-        self._head_existed = head is not None
+        self._head: audit.Head | None = None
+        self._head_read = False
+        self._head_existed = False
         self._head_dirty = False
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
@@ -249,11 +246,6 @@ class Tx:
         self._head_dirty = True
         self.insert("audit_log", audit.COLUMNS, values)
         return self._head[0]
-
-    @property
-    def head(self) -> Head | None:
-        """The audit head this transaction has read or moved to, if it has touched it."""
-        return self._head if self._head_read else None
 
     def flush(self) -> None:
         """Write every deferred row now (foreign-key parents first, then in order added)."""
@@ -329,9 +321,6 @@ class Store:
         # Where the chain was last found intact, so a routine check reads only newer rows.
         self._chain_checkpoint: audit.Checkpoint | None = None
         self._chain_lock = threading.Lock()
-        # The audit head as last committed through this store; None until a
-        # transaction has read it. Only the writer's holder touches it.
-        self._audit_head: audit.Head | None = None
         self._writer: GroupWriter[Tx] = GroupWriter(
             lambda: self._begin(shared=True), self._commit, self._rollback
         )
@@ -458,7 +447,7 @@ class Store:
     def _begin(self, *, shared: bool) -> Tx:
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
-        tx = Tx(conn, self._schema, shared=shared, head=self._audit_head)
+        tx = Tx(conn, self._schema, shared=shared)
         self._local.tx = tx
         return tx
 
@@ -471,8 +460,6 @@ class Store:
             raise
         finally:
             self._local.tx = None
-        if tx.head is not None:
-            self._audit_head = tx.head
 
     def _rollback(self, tx: Tx) -> None:
         self._local.tx = None
