@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -157,14 +157,22 @@ def _ready(kinds: Sequence[str]) -> str:
 def _claimed(tx: Tx, row: tuple[Any, ...], worker_id: str, expires: datetime) -> Job:
     """Audit a queued job's claim (``row``: id, kind, payload, attempts, max_attempts)."""
     job_id, kind, payload, attempt, max_attempts = row
-    tx.audit(
-        JobEvent(
-            None, job_id=job_id, kind=kind, transition="claimed", attempt=int(attempt),
-            worker=worker_id,
-        )
-    )  # fmt: skip
-    return Job(job_id, kind, _from_json(payload), int(attempt), int(max_attempts), worker_id,
-               expires)  # fmt: skip
+    job = Job(
+        job_id, kind, _from_json(payload), int(attempt), int(max_attempts), worker_id, expires
+    )
+    tx.audit(_event(job, "claimed"))
+    return job
+
+
+def _event(job: Job, transition: str) -> JobEvent:
+    return JobEvent(
+        None,
+        job_id=job.id,
+        kind=job.kind,
+        transition=transition,
+        attempt=job.attempt,
+        worker=job.worker,
+    )
 
 
 def _take(tx: Tx, kinds: Sequence[str], worker_id: str, lease_s: float) -> Job | None:
@@ -365,12 +373,8 @@ _DONE = (
 
 
 def _completed(tx: Tx, job: Job, kind: str) -> None:
-    tx.audit(
-        JobEvent(
-            None, job_id=job.id, kind=kind, transition="completed", attempt=job.attempt,
-            worker=job.worker,
-        )
-    )  # fmt: skip
+    # The kind as stored: a caller's Job object is not trusted for the audit record.
+    tx.audit(_event(replace(job, kind=kind), "completed"))
 
 
 def _finish_one(tx: Tx, job: Job, body: str) -> BaseException | None:
