@@ -28,6 +28,15 @@ def _enqueue(store: Store, kind: str = "scan", **kwargs: Any) -> str:
         return jobs.enqueue(tx, kind, kwargs.pop("payload", {"clip": "c1"}), **kwargs)
 
 
+def _expire_lease(store: Store, job_id: str) -> None:
+    """Move the job's lease expiry into the past: what waiting it out would do, without waiting."""
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ?",
+            [now() - timedelta(seconds=1), job_id],
+        )
+
+
 def _transitions(store: Store, job_id: str) -> list[str]:
     rows = store.query(
         "SELECT payload FROM audit_log WHERE event = 'job.changed' AND subject_id = ? ORDER BY seq",
@@ -66,7 +75,7 @@ def test_killed_worker_job_is_retried_never_completed_twice(data_dir: Path) -> N
         expires = datetime.fromisoformat(claimed["expires"])
         if now() < expires:
             assert jobs.claim(store, "worker-B", ["scan"], 30) is None
-            time.sleep(max(0.0, (expires - now()).total_seconds()) + 0.05)
+            _expire_lease(store, job_id)
         retry = jobs.claim(store, "worker-B", ["scan"], 30)
         assert retry is not None and retry.id == job_id and retry.attempt == 2
         jobs.complete(store, retry, {"ok": True})
@@ -87,11 +96,11 @@ def test_killed_worker_job_is_retried_never_completed_twice(data_dir: Path) -> N
 
 def test_expired_lease_in_process_loses_heartbeat_and_completion(store: Store) -> None:
     job_id = _enqueue(store)
-    first = jobs.claim(store, "w1", ["scan"], 0.2)
+    first = jobs.claim(store, "w1", ["scan"], 30)
     assert first is not None and first.attempt == 1
     assert jobs.claim(store, "w2", ["scan"], 30) is None  # still leased
-    first = jobs.heartbeat(store, first, 0.2)  # the owner may extend
-    time.sleep(0.3)
+    first = jobs.heartbeat(store, first, 30)  # the owner may extend
+    _expire_lease(store, job_id)
     second = jobs.claim(store, "w2", ["scan"], 30)
     assert second is not None and second.id == job_id and second.attempt == 2
     with pytest.raises(LeaseLost):
@@ -140,8 +149,8 @@ def test_fail_requeues_with_backoff_then_dead(store: Store) -> None:
 
 def test_lease_expiring_on_last_attempt_marks_dead(store: Store) -> None:
     job_id = _enqueue(store, max_attempts=1)
-    assert jobs.claim(store, "w1", ["scan"], 0.05) is not None
-    time.sleep(0.1)
+    assert jobs.claim(store, "w1", ["scan"], 30) is not None
+    _expire_lease(store, job_id)
     assert jobs.claim(store, "w2", ["scan"], 30) is None
     record = jobs.get_job(store, job_id)
     assert record.status == "dead" and "last attempt" in (record.last_error or "")
