@@ -256,19 +256,23 @@ def verify_isolated(
     fetch_remote: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout_s: float = 60.0,
+    mp_context: Any = None,
 ) -> ProvenanceReport:
     """``verify`` in a separate process, for untrusted uploads on a long-running server.
 
     A manifest that makes the native parser abort or hang takes down only the
-    child: the caller gets ``error`` with the reason. Costs a process start
-    (about a second) per call, so batch tools use ``verify`` directly.
+    child: the caller gets ``error`` with the reason. With the default
+    ``spawn`` context this costs a process start (a second or more: the child
+    imports the parent's main module), so batch tools use ``verify`` directly;
+    a caller with a fork server that has this module preloaded passes it as
+    ``mp_context`` and the child starts in milliseconds.
     """
     import multiprocessing as mp
 
     anchors = bool(trust_anchors_pem)
     if isinstance(source, str):
         source = Path(source)
-    ctx = mp.get_context("spawn")
+    ctx = mp_context if mp_context is not None else mp.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=_isolated_worker,

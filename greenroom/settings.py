@@ -39,6 +39,12 @@ class Limits(BaseSettings):
     max_prompt_chars: int = 4000
     max_json_body_bytes: int = 2 * 1024 * 1024
     max_policy_file_bytes: int = 512 * 1024
+    # How densely the gate samples a video (GREENROOM_LIMIT_KEYFRAME_EVERY_S): one frame
+    # per this many seconds; 0 samples every frame (the every-frame baseline of
+    # ``bench.gate --throughput``, and then the age and nudity frame caps are off too).
+    # At most max_keyframes frames are kept; decoding stops there.
+    keyframe_every_s: float = Field(default=0.5, ge=0)
+    max_keyframes: int = Field(default=240, ge=1, le=15_000)
 
 
 class Settings(BaseSettings):

@@ -39,7 +39,6 @@ from detectors.hashing import (
     export_bank,
     hamming,
     import_bank,
-    pdq_hash,
     pdq_hash_crops,
 )
 from pipeline.media import iter_frames, load_image, sniff_kind
@@ -292,7 +291,8 @@ class BankService:
     def signals(self, scan: ScanInput) -> list[Signal]:
         if scan.media_path is None and not scan.frames:
             return []  # the prompt stage: nothing to hash
-        keyframes = [(f.t, pdq_hash(f.rgb)) for f in scan.frames]
+        # Shared with the provenance source's own-output lookup: each frame hashed once a scan.
+        keyframes = [(f.t, scan.memo.pdq(f.rgb)) for f in scan.frames]
         hits = self.match(scan.media_sha256, keyframes)
         return [h.to_signal() for h in hits[:MAX_SIGNALS]]
 

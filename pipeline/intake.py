@@ -130,7 +130,9 @@ class MediaIntake:
                 height, width = int(image.shape[0]), int(image.shape[1])
             elif kind == "video":
                 # Every frame decoded (strictly, in a child) before anything is stored.
-                frames, info = _decode_keyframes(path, DEFAULT_EVERY_S, DEFAULT_MAX_SIDE, limits)
+                frames, info = _decode_keyframes(
+                    path, limits.keyframe_every_s, DEFAULT_MAX_SIDE, limits
+                )
                 width, height = info.width, info.height
             else:
                 raise MediaError("not a supported image or video format")
@@ -153,7 +155,7 @@ class MediaIntake:
         )
         item._image = image
         if frames is not None:
-            item._keyframes[_cache_key(DEFAULT_EVERY_S, DEFAULT_MAX_SIDE)] = frames
+            item._keyframes[_cache_key(limits.keyframe_every_s, DEFAULT_MAX_SIDE)] = frames
         return item
 
     def open_stored(self, sha256: str) -> MediaItem:
@@ -181,7 +183,7 @@ def _decode_keyframes(
 ) -> tuple[list[Frame], VideoInfo]:
     """A video's keyframes from the isolated, strict decoder; never an empty list."""
     decoded = decode_video(
-        path, every_s=every_s, max_frames=MAX_KEYFRAMES, limits=limits, max_side=max_side
+        path, every_s=every_s, max_frames=limits.max_keyframes, limits=limits, max_side=max_side
     )
     if not decoded.frames:
         raise MediaError("video has no decodable frames")
@@ -190,16 +192,19 @@ def _decode_keyframes(
 
 def keyframes(
     item: MediaItem,
-    every_s: float = DEFAULT_EVERY_S,
+    every_s: float | None = None,
     max_side: int | None = DEFAULT_MAX_SIDE,
     limits: MediaLimits = DEFAULT_LIMITS,
 ) -> list[Frame]:
     """Frames for the detectors, decoded once per (interval, size) and cached on the item.
 
-    Videos are decoded by :func:`pipeline.media.decode_video` (a child process
-    with memory, CPU and time limits); the default interval and size were
-    already decoded when the item was ingested.
+    ``every_s`` defaults to the sampling setting (``limits.keyframe_every_s``;
+    0: every frame). Videos are decoded by :func:`pipeline.media.decode_video`
+    (a child process with memory, CPU and time limits); the default interval
+    and size were already decoded when the item was ingested.
     """
+    if every_s is None:
+        every_s = limits.keyframe_every_s
     key = _cache_key(every_s, max_side)
     cached = item._keyframes.get(key)
     if cached is not None:

@@ -45,7 +45,7 @@ from pipeline.liveness import (
     check_recording,
 )
 from pipeline.media import Frame, iter_frames, load_image
-from pipeline.sources import ScanInput
+from pipeline.sources import FrameMemo, ScanInput
 from store import clips as clip_rows
 from store import jobs
 from store.cameos import Cameo, Cameos, Challenge, ProtectedLikeness, random_challenge
@@ -700,13 +700,20 @@ class LikenessService:
         """Cameos and protected likenesses in these frames, one match per person with time range."""
         return self.match_faces(frames, reference=reference).matches
 
-    def match_faces(self, frames: Sequence[Frame], *, reference: bool = False) -> FaceMatches:
-        """:meth:`match_media` plus the face tracks it matched on and their nearest likeness."""
+    def match_faces(
+        self, frames: Sequence[Frame], *, reference: bool = False, memo: FrameMemo | None = None
+    ) -> FaceMatches:
+        """:meth:`match_media` plus the face tracks it matched on and their nearest likeness.
+
+        ``memo`` (a scan's): face detections shared with the scan's other sources.
+        """
         if not frames:
             return FaceMatches([], [], {}, "", 1.0)
         detector = (
             self.models.face_detector if len(frames) == 1 else self.models.video_face_detector
         )
+        if memo is not None:
+            detector = memo.detector(detector)
         embedder = self.embedder
         model = embedder.info.model_id
         threshold = match_threshold(model)
@@ -798,7 +805,7 @@ class LikenessService:
         if not scan.frames:
             return []
         out = []
-        found = self.match_faces(scan.frames)
+        found = self.match_faces(scan.frames, memo=scan.memo)
         for match in found.matches:
             if match.kind == "cameo":
                 consent = self.consent(scan.creator, match.id)

@@ -31,6 +31,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,10 @@ class MediaLimits:
     # decode_video's child process: wall clock and address space (RLIMIT_AS).
     max_decode_wall_s: float = 300.0
     max_decode_memory_bytes: int = 3 * 1024 * 1024 * 1024
+    # The gate's sampling: one frame per this many seconds (0: every frame), at most
+    # max_keyframes of them (pipeline.intake).
+    keyframe_every_s: float = 0.5
+    max_keyframes: int = 240
 
 
 DEFAULT_LIMITS = MediaLimits()
@@ -85,6 +91,8 @@ def limits_from(limits: Any) -> MediaLimits:
         max_decode_memory_bytes=getattr(
             limits, "max_decode_memory_bytes", default.max_decode_memory_bytes
         ),
+        keyframe_every_s=getattr(limits, "keyframe_every_s", default.keyframe_every_s),
+        max_keyframes=getattr(limits, "max_keyframes", default.max_keyframes),
     )
 
 
@@ -384,7 +392,12 @@ def _decode(
     try:
         stream = container.streams.video[0]
         interval = 1.0 / info.fps if info.fps > 0 else 0.0
-        skipping = interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
+        # A stream that declares no frame reordering has no B-frames: every frame is a
+        # reference (x264 and friends without B-frames), so skipping saves nothing there
+        # and frame threading (below) is worth more. Skipping would only ever drop frames
+        # the samples do not need, so leaving it off never changes the frames sampled.
+        reorders = bool(stream.codec_context.has_b_frames)
+        skipping = reorders and interval > 0 and every_s >= NONREF_MIN_INTERVALS * interval
         # Frame threading decodes several frames ahead: turning non-reference skipping
         # off mid-stream (below) would then take effect at a frame that depends on
         # thread timing, and the sampled frames on machine load. Slice threading
@@ -535,20 +548,79 @@ class DecodedVideo:
     frames: list[Frame]
 
 
-def _context() -> Any:
-    """The multiprocessing context for decoder children.
+# What the fork server imports once, so that its children start with it: the
+# decoder's modules and the C2PA verifier's (pipeline.provenance runs
+# detectors.provenance.verify_isolated in the same kind of child).
+_FORKSERVER_PRELOAD = ["numpy", "av", "pipeline.media", "detectors.provenance", "c2pa"]
 
-    A fork server with the decoder's modules preloaded: each child is a fork
-    of a small single-threaded process (no copy of the server's threads, open
-    files or database handles) and starts in milliseconds.
+
+class _LeanPopen(popen_forkserver.Popen):
+    """The standard library's fork-server launch without the parent's ``__main__``.
+
+    multiprocessing re-runs the parent's main module in every child (as
+    ``__mp_main__``) so that targets defined there can be unpickled. Our
+    targets live in importable modules, and the server's main module (the CLI,
+    ``bench.gate``) imports the whole application: measured at ~3 s of CPU in
+    every decoder and C2PA child, more than the decoding itself. This is
+    CPython 3.11's ``popen_forkserver.Popen._launch`` with the two main-module
+    entries dropped from the preparation data; everything else is unchanged.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_name", None)
+        prep_data.pop("init_main_from_path", None)
+        buf = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            mp_context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
+        # The parent's duplicate of the data pipe is the child's parent sentinel (as upstream).
+        parent_w = os.dup(w)
+        self.finalizer = util.Finalize(
+            self,
+            util.close_fds,  # type: ignore[attr-defined]
+            (parent_w, self.sentinel),
+        )
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _LeanProcess(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        return _LeanPopen(process_obj)
+
+
+class _LeanContext(mp_context.ForkServerContext):
+    Process = _LeanProcess
+
+
+@functools.lru_cache(maxsize=1)
+def isolation_context() -> Any:
+    """The multiprocessing context for isolated children (video decoding, C2PA verification).
+
+    A fork server with the decoder's and verifier's modules preloaded: each
+    child is a fork of a small single-threaded process (no copy of the
+    server's threads, open files or database handles), starts in milliseconds
+    and does not import the server's main module. Where there is no fork
+    server (not Linux/macOS), ``spawn``.
     """
     import multiprocessing as mp
 
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["numpy", "av", "pipeline.media"])
+    ctx = _LeanContext()
+    ctx.set_forkserver_preload(_FORKSERVER_PRELOAD)
     return ctx
+
+
+def _context() -> Any:
+    return isolation_context()
 
 
 def _limit_child(limits: MediaLimits) -> None:

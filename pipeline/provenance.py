@@ -27,6 +27,7 @@ from detectors.fingerprint import (
 )
 from detectors.fingerprint import (
     ClipFingerprint,
+    Keyframe,
     OwnOutputIndex,
     fingerprint_clip,
     keyframe_hashes,
@@ -34,8 +35,15 @@ from detectors.fingerprint import (
 from detectors.hashing import sha256_file
 from detectors.provenance import OwnOutputMatch, ProvenanceReport, verify, verify_isolated
 from pipeline.intake import DEFAULT_EVERY_S, DEFAULT_MAX_SIDE, MAX_KEYFRAMES
-from pipeline.media import Frame, decode_video, load_image, scaled_size, sniff_kind
-from pipeline.sources import ScanInput
+from pipeline.media import (
+    Frame,
+    decode_video,
+    isolation_context,
+    load_image,
+    scaled_size,
+    sniff_kind,
+)
+from pipeline.sources import FrameMemo, ScanInput
 from store import fingerprints as fingerprint_rows
 from store.db import Tx
 
@@ -143,16 +151,27 @@ class ProvenanceService:
         return fp
 
     def lookup(
-        self, frames: Iterable[Any], path: Path | None = None, sha256: str | None = None
+        self,
+        frames: Iterable[Any],
+        path: Path | None = None,
+        sha256: str | None = None,
+        memo: FrameMemo | None = None,
     ) -> OwnOutputMatch | None:
-        """Which of our clips this media is (sha256 first, then keyframes), or None."""
+        """Which of our clips this media is (sha256 first, then keyframes), or None.
+
+        ``memo`` (a scan's): the frames' PDQ hashes, shared with the banks source.
+        """
         digest = sha256 or (sha256_file(path) if path is not None else None)
         if digest:
             with self._lock:
                 exact = self.index.lookup(digest, [])
             if exact is not None:
                 return exact
-        hashes = keyframe_hashes(frames)  # outside the lock: hashing is the slow part
+        # Outside the lock: hashing is the slow part.
+        if memo is not None:
+            hashes = [Keyframe(t=t, pdq=memo.pdq(rgb)) for t, rgb in map(_frame_pair, frames)]
+        else:
+            hashes = keyframe_hashes(frames)
         with self._lock:
             return self.index.lookup(None, hashes)
 
@@ -164,7 +183,11 @@ class ProvenanceService:
         anchors = c.trust_anchors_pem
         max_bytes = c.media.max_bytes
         if isolated:
-            return verify_isolated(path, anchors, c.fetch_remote_manifests, max_bytes)
+            # The media decoder's fork server (C2PA preloaded, no main-module import):
+            # a spawned child cost ~2 s a scan, the verification itself milliseconds.
+            return verify_isolated(
+                path, anchors, c.fetch_remote_manifests, max_bytes, mp_context=isolation_context()
+            )
         return verify(path, anchors, c.fetch_remote_manifests, max_bytes)
 
     def report(
@@ -173,6 +196,7 @@ class ProvenanceService:
         frames: list[Frame] | None = None,
         sha256: str | None = None,
         isolated: bool = True,
+        memo: FrameMemo | None = None,
     ) -> ProvenanceReport:
         """Verification and own-output lookup for one file (what POST /provenance/verify returns)."""
         report = self.verify(path, isolated=isolated)
@@ -184,7 +208,7 @@ class ProvenanceService:
                 # can still be matched by its sha256.
                 log.info("own-output lookup without keyframes: %s", exc)
                 frames = []
-        return report.with_own_output(self.lookup(frames, path=path, sha256=sha256))
+        return report.with_own_output(self.lookup(frames, path=path, sha256=sha256, memo=memo))
 
     # -- SignalSource --------------------------------------------------------------------
 
@@ -202,6 +226,7 @@ class ProvenanceService:
             frames=frames,
             sha256=scan.media_sha256,
             isolated=scan.stage not in _OWN_MEDIA_STAGES,
+            memo=scan.memo if frames is scan.frames else None,
         )
         return [report.to_signal()]
 
@@ -224,3 +249,11 @@ def provenance_view(data: dict[str, Any]) -> dict[str, Any]:
         "signer": data.get("signer") or "",
         "codes": [str(c) for c in data.get("codes") or []],
     }
+
+
+def _frame_pair(frame: Any) -> tuple[float, np.ndarray]:
+    """``(t, rgb)`` from a frame given as a pair or an object with ``.t`` and ``.rgb``."""
+    if hasattr(frame, "rgb"):
+        return float(frame.t), frame.rgb
+    t, rgb = frame
+    return float(t), rgb

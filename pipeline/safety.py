@@ -150,6 +150,10 @@ class SafetySource:
         self.models = models
         self.max_face_frames = max_face_frames
         self.max_nudity_frames = max_nudity_frames
+        # Sampling every frame (keyframe_every_s = 0) is the baseline that shows what
+        # sampling loses: capping the frames looked at again would defeat it.
+        if models.config.media.keyframe_every_s == 0:
+            self.max_face_frames = self.max_nudity_frames = models.config.media.max_keyframes
 
     def bands(self, audience: str) -> AgeBands:
         """The age bands for an audience: teen_strict for teens, the estimator's own otherwise."""
@@ -167,7 +171,8 @@ class SafetySource:
         if scan.media_kind == "video":
             faces = video_face_ages(
                 scan.frames,
-                self.models.video_face_detector,
+                # The likeness source runs the same detector on the same frames: once per scan.
+                scan.memo.detector(self.models.video_face_detector),
                 estimator,
                 bands,
                 self.max_face_frames,

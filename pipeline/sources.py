@@ -11,15 +11,86 @@ signals and decision in one transaction. Sources never write decisions.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+import numpy as np
 
 from detectors.base import Signal
+from detectors.faces.types import DetectedFace, FaceDetector
+from detectors.hashing import PdqHash, pdq_hash
 from pipeline.media import Frame
 from store.users import User
 
+T = TypeVar("T")
+
 Stage = Literal["prompt", "output", "upload", "remix", "report", "account"]
+
+
+class FrameMemo:
+    """Per-scan results of pure per-frame computations, shared by the sources that need them.
+
+    Several sources look at the same decoded frames with the same pure
+    function: likeness and ages both run the video face detector, provenance
+    (own-output lookup) and banks both PDQ-hash every keyframe. Each result is
+    computed once per scan and frame. Keys are the frame array's identity,
+    held alongside the result so it cannot be reused by another array while
+    the scan lives. Not pickled: a Ray actor gets an empty memo and fills its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, int], tuple[np.ndarray, Any]] = {}
+
+    def get(self, name: str, rgb: np.ndarray, compute: Callable[[np.ndarray], T]) -> T:
+        """``compute(rgb)``, computed once per ``(name, rgb)`` for this scan."""
+        key = (name, id(rgb))
+        with self._lock:
+            hit = self._values.get(key)
+        if hit is not None and hit[0] is rgb:
+            return hit[1]  # type: ignore[no-any-return]
+        value = compute(rgb)
+        with self._lock:
+            self._values[key] = (rgb, value)
+        return value
+
+    def pdq(self, rgb: np.ndarray) -> PdqHash:
+        return self.get("pdq", rgb, pdq_hash)
+
+    def detector(self, detector: FaceDetector) -> FaceDetector:
+        """``detector`` with its per-frame results shared across this scan's sources."""
+        return _MemoDetector(detector, self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class _MemoDetector(FaceDetector):
+    """A face detector whose answers for a frame are remembered for one scan (see FrameMemo)."""
+
+    def __init__(self, inner: FaceDetector, memo: FrameMemo) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.memo = memo
+        # Two detectors of the same model may differ in settings (stills vs video).
+        self._name = f"{inner.info.model_id}@{id(inner)}"
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        return list(self.memo.get(f"detect:{self._name}", rgb, self.inner.detect))
+
+    def detect_small(self, rgb: np.ndarray) -> list[DetectedFace]:
+        return list(self.memo.get(f"detect_small:{self._name}", rgb, self.inner.detect_small))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (during unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 @dataclass
@@ -40,6 +111,8 @@ class ScanInput:
     requested_cameos: list[str] = field(default_factory=list)
     clip_id: str | None = None
     parent_clip_id: str | None = None
+    # Per-frame work shared between sources (face detections, PDQ hashes).
+    memo: FrameMemo = field(default_factory=FrameMemo, repr=False, compare=False)
 
 
 class SignalSource(Protocol):
