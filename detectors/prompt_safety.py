@@ -308,6 +308,19 @@ class _Compiled:
     innocent: list[re.Pattern[str]]
 
 
+def _any_of(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern that matches somewhere exactly when one of ``patterns`` does.
+
+    At a position where a branch can match, the alternation matches (with that branch or
+    an earlier one), and each branch reads the same text and lookbehinds as alone; so
+    "no match" from it proves that no term matches, in one scan instead of one per term.
+    None when the branches cannot be joined (a capturing group would renumber).
+    """
+    if not patterns or any(p.groups for p in patterns):
+        return None
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
+
+
 class PromptSafetyClassifier:
     """Lexicon + semantic prompt classifier; ``check(text)`` returns the categories found."""
 
@@ -353,6 +366,10 @@ class PromptSafetyClassifier:
             )
             for s in specs
         }
+        # Per category, every lexicon term's pattern joined (see _lexicon).
+        self._any_term: dict[str, re.Pattern[str] | None] = {
+            name: _any_of([r for _, _, r in self._terms(name)]) for name in self._cats
+        }
         self._model: Any = None
         self.text_model: ModelInfo | None = None
         if semantic:
@@ -394,38 +411,36 @@ class PromptSafetyClassifier:
 
     # ------------------------------------------------------------ matching
 
+    def _terms(self, name: str) -> list[tuple[str, str, re.Pattern[str]]]:
+        """(strength, term as shown in evidence, pattern) for every lexicon term of ``name``."""
+        c = self._cats[name]
+        terms: list[tuple[str, str, re.Pattern[str]]] = [("strong", t, r) for t, r in c.strong]
+        terms += [("weak", t, r) for t, r in c.weak]
+        if name == "real_person":
+            terms += [("strong", f"{fig} ({alias})", r) for fig, alias, r in self._figure_terms]
+        return terms
+
     def _lexicon(
         self, name: str, variants: dict[str, str], budget: WorkBudget, hits: _Hits
     ) -> None:
         """Fill ``hits`` for category ``name``; raises BudgetExhausted with what was found so far kept."""
         c = self._cats[name]
         seen: set[tuple[str, str]] = set()
-        terms: list[tuple[str, str, re.Pattern[str]]] = [("strong", t, r) for t, r in c.strong]
-        terms += [("weak", t, r) for t, r in c.weak]
-        if name == "real_person":
-            terms += [("strong", f"{fig} ({alias})", r) for fig, alias, r in self._figure_terms]
+        terms = self._terms(name)
+        any_term = self._any_term.get(name)
         for variant, text in variants.items():
             # Every pattern reads the variant once (each is linear), so the
             # work is the variant's length per pattern.
             budget.spend(len(text) * len(c.innocent), f"{name}: innocent uses")
-            innocent = _Spans([m.span() for p in c.innocent for m in p.finditer(text)])
-            for strength, term, rx in terms:
-                budget.spend(len(text), f"{name}: lexicon")
-                for m in rx.finditer(text):
-                    s, e = m.span()
-                    if innocent.contains(s, e):
-                        key = ("suppressed", term)
-                        if key not in seen:
-                            seen.add(key)
-                            hits.suppressed.append(
-                                {"term": term, "match": m.group(0), "variant": variant}
-                            )
-                        continue
-                    if (strength, term) in seen:
-                        continue
-                    seen.add((strength, term))
-                    item = {"term": term, "match": m.group(0), "variant": variant}
-                    (hits.strong if strength == "strong" else hits.weak).append(item)
+            term_work = len(text) * len(terms)
+            if any_term is not None and budget.fits(term_work) and not any_term.search(text):
+                # No term occurs in this variant (most prompts, most categories): the
+                # per-term loop below would find nothing, so count the same work and skip
+                # it. A budget that would run out part-way takes the loop, which stops
+                # where it always did.
+                budget.spend(term_work, f"{name}: lexicon")
+            else:
+                self._terms_in(name, variant, text, terms, c.innocent, budget, hits, seen)
             if c.spec.age_below is not None and variant == "normalised":
                 budget.spend(len(text) * len(c.patterns), f"{name}: age patterns")
                 for p in c.patterns:
@@ -444,6 +459,37 @@ class PromptSafetyClassifier:
                                     "variant": variant,
                                 }
                             )
+
+    @staticmethod
+    def _terms_in(
+        name: str,
+        variant: str,
+        text: str,
+        terms: list[tuple[str, str, re.Pattern[str]]],
+        innocent_uses: list[re.Pattern[str]],
+        budget: WorkBudget,
+        hits: _Hits,
+        seen: set[tuple[str, str]],
+    ) -> None:
+        """Each term's matches in one variant, those inside an innocent use suppressed."""
+        innocent = _Spans([m.span() for p in innocent_uses for m in p.finditer(text)])
+        for strength, term, rx in terms:
+            budget.spend(len(text), f"{name}: lexicon")
+            for m in rx.finditer(text):
+                s, e = m.span()
+                if innocent.contains(s, e):
+                    key = ("suppressed", term)
+                    if key not in seen:
+                        seen.add(key)
+                        hits.suppressed.append(
+                            {"term": term, "match": m.group(0), "variant": variant}
+                        )
+                    continue
+                if (strength, term) in seen:
+                    continue
+                seen.add((strength, term))
+                item = {"term": term, "match": m.group(0), "variant": variant}
+                (hits.strong if strength == "strong" else hits.weak).append(item)
 
     @staticmethod
     def _drop_weak_also_strong(hits: _Hits) -> None:

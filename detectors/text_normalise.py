@@ -87,6 +87,10 @@ class WorkBudget:
             raise BudgetExhausted(self.reasons[-1])
         self.steps += steps
 
+    def fits(self, steps: int) -> bool:
+        """Whether :meth:`spend` of ``steps`` would succeed now (nothing is counted)."""
+        return not self._spent and self.steps + steps <= self.limit
+
     def stop(self, reason: str) -> None:
         """Mark the check as not complete (a cap was hit) without ending it."""
         self.exhausted = True

@@ -9,7 +9,7 @@ after this gate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,13 @@ class Access:
             return {"public": True}
         return {"public": False, "roles": sorted(self.roles) if self.roles else "any"}
 
-    def dependency(self) -> Callable[..., User | None]:
+    def dependency(self) -> Callable[..., Awaitable[User | None]]:
         access = self
 
-        def check(request: Request, user: User | None = Depends(optional_user)) -> User | None:
+        # A coroutine: no blocking work here, so no thread-pool hand-off (see feed.auth).
+        async def check(
+            request: Request, user: User | None = Depends(optional_user)
+        ) -> User | None:
             if access.public:
                 return user
             if user is None:
@@ -95,8 +98,8 @@ class SecureRouter(APIRouter):
             check = access.dependency()
             gate: Callable[..., Any] = check
             if rate is not None:
-
-                def limited(request: Request, user: User | None = Depends(check)) -> None:
+                # A coroutine too: the limiter only takes a lock for a few dictionary operations.
+                async def limited(request: Request, user: User | None = Depends(check)) -> None:
                     # After authentication: the account is the key when there is one.
                     host = request.client.host if request.client else "unknown"
                     key = f"user:{user.id}" if user is not None else f"addr:{host}"

@@ -26,6 +26,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feed.access import iter_api_routes, route_access
+from feed.auth import authenticate_once
 from pipeline.errors import DetectorError
 from store.accounts import AccountRestricted
 from store.db import Conflict, DataDirHeldError, NotFound, StoreError
@@ -267,7 +268,10 @@ class BodyLimitMiddleware:
         if scheme.lower() != "bearer" or not value.strip():
             return _error(401, "malformed Authorization header: expected 'Bearer <token>'")
         try:
-            user, _ = await run_in_threadpool(services.users.authenticate_token, value.strip())
+            # Kept for the route's own check in this request (feed.auth.authenticate_once).
+            user, _ = await run_in_threadpool(
+                authenticate_once, scope, services.users, value.strip()
+            )
         except AuthError as exc:
             return _error(401, str(exc))
         roles = rule.access.get("roles")

@@ -31,5 +31,6 @@ class Services:
         self.store.close()
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # A coroutine: a plain def dependency costs a thread-pool hand-off per request (feed.auth).
     return request.app.state.services  # type: ignore[no-any-return]

@@ -106,6 +106,10 @@ class CharacterService:
         self._detectors: CharacterDetectors | None = None
         # character id -> (owner id, policy) for the live characters the detectors hold.
         self._live: dict[str, tuple[str, str]] = {}
+        # True once the registry was read empty and nothing was registered since (every
+        # registration goes through this service, in the one process that owns the store):
+        # until the first character, a check answers from memory, not with a query apiece.
+        self._none_registered = False
 
     # -- detectors -------------------------------------------------------------------------
 
@@ -137,6 +141,8 @@ class CharacterService:
     def _apply(self, rec: CharacterRecord | None, removed_id: str | None = None) -> None:
         """Mirror one committed change into the detectors, if they are built (else the build reads it)."""
         with self._lock:
+            if rec is not None:
+                self._none_registered = False
             if self._detectors is None:
                 return
             if removed_id is not None:
@@ -395,7 +401,7 @@ class CharacterService:
         frames = scan.frames if scan.stage in MEDIA_STAGES else []
         if not scan.prompt and not frames:
             return []
-        if self._detectors is None and not self.repo.records(limit=1):
+        if self._detectors is None and self._nothing_registered():
             return []  # nothing registered: no reason to load the models
         if self._detectors is not None and not self._live:
             return []
@@ -407,6 +413,15 @@ class CharacterService:
             data = {**sig.data, "policy": view["policy"], "found_in": view["source"]}
             out.append(Signal(sig.kind, sig.model_id, data, sig.explanation))
         return out
+
+    def _nothing_registered(self) -> bool:
+        with self._lock:
+            if self._none_registered:
+                return True
+            # Read under the lock: a registration's _apply waits, so it cannot be lost between
+            # this read and setting the flag.
+            self._none_registered = not self.repo.records(limit=1)
+            return self._none_registered
 
     def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
         keys = ("character_id", "name", "policy", "score", "threshold", "backend")

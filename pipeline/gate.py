@@ -206,16 +206,18 @@ class Gate:
         """
         if creator is None or not prompt:
             return None
-        cleared = overturned_prompt_appeal(self.store, creator.id, prompt_digest(prompt))
-        if cleared is None:
-            return None
-        reasons_cleared = set(cleared["reasons"])
+        creator_id, digest = creator.id, prompt_digest(prompt)
 
         def waive(doc: dict[str, Any]) -> Override | None:
             reasons = set(doc.get("reasons") or [])
             if doc["outcome"] == "allow" or doc.get("errors") or not reasons:
                 return None
-            if UNOVERRIDABLE_REASON in reasons or not reasons <= reasons_cleared:
+            if UNOVERRIDABLE_REASON in reasons:
+                return None
+            # Asked only for a decision a waiver could change: most prompts are allowed,
+            # and this join over appeals, decisions and scans was a query on every check.
+            cleared = overturned_prompt_appeal(self.store, creator_id, digest)
+            if cleared is None or not reasons <= set(cleared["reasons"]):
                 return None
             return Override(
                 outcome="allow",

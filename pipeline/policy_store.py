@@ -52,6 +52,11 @@ class PolicyService:
         self._compiled: dict[str, PolicySet] = {}
         self._lock = threading.Lock()
         self._seeded = False
+        # The active and shadow pointers as last read, and a count of pointer changes: every
+        # change goes through this service (the server is the store's one writer), so the
+        # decision path reads them from memory instead of querying twice per decision.
+        self._pointers: dict[str, str | None] | None = None
+        self._changes = 0
 
     # -- compiling ---------------------------------------------------------------
 
@@ -110,13 +115,29 @@ class PolicyService:
                     if policy_rows.seq_of(tx, default.version) is None:
                         self._insert(tx, default, None, "shipped default policy")
                     policy_rows.set_pointer(tx, ACTIVE, default.version, None)
+            self._pointers_changed()
         self._seeded = True
+
+    def _pointers_changed(self) -> None:
+        """Forget the pointers (after the change committed); a read begun before it keeps none."""
+        with self._lock:
+            self._changes += 1
+            self._pointers = None
 
     # -- reading -------------------------------------------------------------------------
 
     def state(self) -> dict[str, str | None]:
         self.ensure_default()
-        return self._rows.pointers()
+        with self._lock:
+            cached, seen = self._pointers, self._changes
+        if cached is not None:
+            return dict(cached)
+        pointers = self._rows.pointers()
+        with self._lock:
+            # Kept only when no change landed while reading: a stale read is never cached.
+            if self._changes == seen:
+                self._pointers = dict(pointers)
+        return pointers
 
     def active(self) -> PolicySet:
         """The compiled active policy set (cached by version id)."""
@@ -203,6 +224,8 @@ class PolicyService:
             seq = self._insert(tx, policy, author_id, message) if stored is None else stored
             if activate:
                 policy_rows.set_pointer(tx, ACTIVE, policy.version, author_id)
+        if activate:
+            self._pointers_changed()
         return {
             "id": policy.version,
             "seq": seq,
@@ -218,6 +241,7 @@ class PolicyService:
         previous = self.state()[ACTIVE]
         with self.store.transaction() as tx:
             policy_rows.set_pointer(tx, ACTIVE, version_id, actor_id)
+        self._pointers_changed()
         return {"active": version_id, "previous": previous}
 
     def set_shadow(self, ref: str | None, actor_id: str | None) -> dict[str, Any]:
@@ -228,6 +252,7 @@ class PolicyService:
         previous = self.state()[SHADOW]
         with self.store.transaction() as tx:
             policy_rows.set_pointer(tx, SHADOW, version_id, actor_id)
+        self._pointers_changed()
         return {"shadow": version_id, "previous": previous}
 
     # -- backtests -------------------------------------------------------------------------
