@@ -459,7 +459,7 @@ def main() -> None:
     rows = compare(peer["clips"], ours, people)
     apps = [(r["present"], a["found"]) for r in rows for a in r["library"]]
     result: dict[str, Any] = {
-        "command": "python -m bench.peer " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m bench.peer", *sys.argv[1:]]),
         "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "threads": args.threads,
