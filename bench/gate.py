@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
-from greenroom.settings import Settings
-from greenroom.wiring import build_services
-from store.db import Store
+# The application is imported inside the functions, not here: the gate's decoder
+# and C2PA children re-run this main module (``python -m bench.gate``) when they
+# start, and that should cost them nothing (see greenroom/cli/system.py).
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -152,6 +151,11 @@ def throughput(clip: Path, n: int, executors: list[str], threads: int) -> dict[s
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
+    from greenroom.settings import Settings
+    from greenroom.wiring import build_services
+    from store.db import Store
+
     data = clip.read_bytes()
     out: dict[str, Any] = {"clip": clip.name, "scans": n}
     for executor in executors:
@@ -204,7 +208,10 @@ def every_frame(clip: Path, scans: int, threads: int) -> dict[str, Any]:
     """
     import av
 
-    from greenroom.settings import Limits
+    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
+    from greenroom.settings import Limits, Settings
+    from greenroom.wiring import build_services
+    from store.db import Store
 
     with av.open(str(clip)) as container:
         frames = int(container.streams.video[0].frames or 0)
@@ -264,6 +271,11 @@ def compare(sampled: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
+    from greenroom.settings import Settings
+    from greenroom.wiring import build_services
+    from store.db import Store
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backtest-scans", type=int, default=2000)

@@ -31,8 +31,6 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from multiprocessing import context as mp_context
-from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from pathlib import Path
 from typing import Any
 
@@ -550,71 +548,32 @@ class DecodedVideo:
 
 # What the fork server imports once, so that its children start with it: the
 # decoder's modules and the C2PA verifier's (pipeline.provenance runs
-# detectors.provenance.verify_isolated in the same kind of child).
-_FORKSERVER_PRELOAD = ["numpy", "av", "pipeline.media", "detectors.provenance", "c2pa"]
-
-
-class _LeanPopen(popen_forkserver.Popen):
-    """The standard library's fork-server launch without the parent's ``__main__``.
-
-    multiprocessing re-runs the parent's main module in every child (as
-    ``__mp_main__``) so that targets defined there can be unpickled. Our
-    targets live in importable modules, and the server's main module (the CLI,
-    ``bench.gate``) imports the whole application: measured at ~3 s of CPU in
-    every decoder and C2PA child, more than the decoding itself. This is
-    CPython 3.11's ``popen_forkserver.Popen._launch`` with the two main-module
-    entries dropped from the preparation data; everything else is unchanged.
-    """
-
-    def _launch(self, process_obj: Any) -> None:
-        prep_data = spawn.get_preparation_data(process_obj._name)
-        prep_data.pop("init_main_from_name", None)
-        prep_data.pop("init_main_from_path", None)
-        buf = io.BytesIO()
-        mp_context.set_spawning_popen(self)
-        try:
-            reduction.dump(prep_data, buf)
-            reduction.dump(process_obj, buf)
-        finally:
-            mp_context.set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
-        # The parent's duplicate of the data pipe is the child's parent sentinel (as upstream).
-        parent_w = os.dup(w)
-        self.finalizer = util.Finalize(
-            self,
-            util.close_fds,  # type: ignore[attr-defined]
-            (parent_w, self.sentinel),
-        )
-        with open(w, "wb", closefd=True) as f:
-            f.write(buf.getbuffer())
-        self.pid = forkserver.read_signed(self.sentinel)
-
-
-class _LeanProcess(mp_context.ForkServerProcess):
-    @staticmethod
-    def _Popen(process_obj: Any) -> Any:
-        return _LeanPopen(process_obj)
-
-
-class _LeanContext(mp_context.ForkServerContext):
-    Process = _LeanProcess
+# detectors.provenance.verify_isolated in the same kind of child), and the
+# parent's main module. multiprocessing re-runs the parent's main module in
+# every child (as ``__mp_main__``) unless the child's parent already has it:
+# for the ``greenroom`` console script that import is the whole command line,
+# about 1 s of CPU in every decoder and C2PA child, more than a short clip's
+# decoding. Preloaded, the fork server pays it once and every child inherits
+# it. (``python -m greenroom``, which ``greenroom up`` runs, is a package's
+# ``__main__`` and is never re-run in children anyway.)
+_FORKSERVER_PRELOAD = ["__main__", "numpy", "av", "pipeline.media", "detectors.provenance", "c2pa"]
 
 
 @functools.lru_cache(maxsize=1)
 def isolation_context() -> Any:
     """The multiprocessing context for isolated children (video decoding, C2PA verification).
 
-    A fork server with the decoder's and verifier's modules preloaded: each
-    child is a fork of a small single-threaded process (no copy of the
-    server's threads, open files or database handles), starts in milliseconds
-    and does not import the server's main module. Where there is no fork
-    server (not Linux/macOS), ``spawn``.
+    A fork server with the decoder's and verifier's modules (and the parent's
+    main module) preloaded: each child is a fork of a small single-threaded
+    process (no copy of the server's threads, open files or database
+    handles) and starts in milliseconds. Where there is no fork server (not
+    Linux/macOS), ``spawn``.
     """
     import multiprocessing as mp
 
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
-    ctx = _LeanContext()
+    ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(_FORKSERVER_PRELOAD)
     return ctx
 

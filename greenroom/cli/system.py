@@ -343,12 +343,31 @@ def _render_logins(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _run_as_package_main() -> None:
+    """Become ``python -m greenroom`` when started through the ``greenroom`` script.
+
+    The gate decodes video and checks C2PA in child processes (fork server,
+    ``pipeline/media.py``), and multiprocessing re-runs the parent's main
+    module in every child unless it is a package's ``__main__``. For the
+    console script that re-run imports the whole command line, about 1 s of
+    CPU in every child: more than decoding a short clip. ``greenroom up``
+    already starts the server this way.
+    """
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None) == "greenroom.__main__":
+        return
+    if Path(sys.argv[0]).name != "greenroom":  # not the console script (e.g. a test's runner)
+        return
+    os.execv(sys.executable, [sys.executable, "-m", "greenroom", *sys.argv[1:]])
+
+
 def serve(
     data_dir: Path | None = DATA_DIR_OPTION,
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
 ) -> None:
     """Run the API server (it owns the data directory while it runs)."""
+    _run_as_package_main()
     import uvicorn
 
     from greenroom.wiring import check_serving, make_app

@@ -15,7 +15,6 @@ import os
 import pickle
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import av
@@ -44,47 +43,58 @@ def videos(fixtures_dir: Path) -> Path:
     return fixtures_dir / "videos"
 
 
-def test_isolated_children_do_not_import_the_main_module(tmp_path: Path, videos: Path) -> None:
-    # A main module with a side effect when multiprocessing re-runs it as __mp_main__ in a
-    # child: the stock fork-server and spawn launches do, and then the marker appears.
-    marker = tmp_path / "imported"
-    script = tmp_path / "main_with_side_effect.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import os
-            import sys
-            from pathlib import Path
+_CHILD_WORK = """
+import os
+import sys
+from pathlib import Path
 
-            if __name__ == "__mp_main__":
-                Path(os.environ["MARKER"]).write_text("the child imported the main module")
+if __name__ not in ("__main__",):
+    # Run again in a child (as __mp_main__, or a package main run for a child).
+    with open(os.environ["MARKER"], "a") as marker:
+        marker.write(__name__ + "\\n")
+else:
+    from detectors.provenance import verify_isolated
+    from pipeline.media import decode_video, isolation_context
 
-            if __name__ == "__main__":
-                from detectors.provenance import verify_isolated
-                from pipeline.media import decode_video, isolation_context
+    clip = Path(sys.argv[1])
+    decoded = decode_video(clip, every_s=1.0)
+    report = verify_isolated(clip, mp_context=isolation_context())
+    print(len(decoded.frames), report.state)
+"""
 
-                clip = Path(sys.argv[1])
-                decoded = decode_video(clip, every_s=1.0)
-                report = verify_isolated(clip, mp_context=isolation_context())
-                print(len(decoded.frames), report.state)
-            """
-        )
-    )
-    clip = videos / "bbb_bunny_720p_seg49-51.mp4"
-    env = {**os.environ, "MARKER": str(marker), "PYTHONPATH": str(REPO)}
+
+def _run_main(cmd: list[str], cwd: Path, marker: Path, clip: Path) -> tuple[str, str]:
+    env = {**os.environ, "MARKER": str(marker), "PYTHONPATH": f"{REPO}{os.pathsep}{cwd}"}
     done = subprocess.run(
-        [sys.executable, str(script), str(clip)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*cmd, str(clip)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
     frames, state = done.stdout.split()
+    return frames, state
+
+
+def test_isolated_children_under_a_package_main_do_not_rerun_it(
+    tmp_path: Path, videos: Path
+) -> None:
+    """What the server relies on: started as ``python -m greenroom`` (``greenroom up``, and
+    ``greenroom serve`` re-execs itself so), its decoder and C2PA children never re-run
+    the main module. A script main is re-run in each child: the contrast, so this test
+    would notice if the children stopped being children of a fork server that way."""
+    clip = videos / "bbb_bunny_720p_seg49-51.mp4"
+    package = tmp_path / "mainpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(_CHILD_WORK)
+    marker = tmp_path / "reruns"
+    frames, state = _run_main([sys.executable, "-m", "mainpkg"], tmp_path, marker, clip)
     assert int(frames) == 6  # one a second over the 6 s clip
     assert state == "absent"  # no C2PA manifest in the fixture; the child answered
-    assert not marker.exists()
+    assert not marker.exists(), marker.read_text()
+
+    script = tmp_path / "script_main.py"
+    script.write_text(_CHILD_WORK)
+    _run_main([sys.executable, str(script)], tmp_path, marker, clip)
+    assert marker.read_text().split() == ["__mp_main__", "__mp_main__"]  # decoder, C2PA
 
 
 def test_frame_memo_detects_each_frame_once_per_scan(test_models_dir: Path, videos: Path) -> None:
