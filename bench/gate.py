@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,7 +142,9 @@ def _decision_summary(result: Any) -> dict[str, Any]:
     }
 
 
-def throughput(clip: Path, n: int, executors: list[str], threads: int) -> dict[str, Any]:
+def throughput(
+    clip: Path, n: int, executors: list[str], threads: int, ray_pool: int = 1
+) -> dict[str, Any]:
     """Clips per minute through ``gate.scan``, one at a time and two at a time, per executor.
 
     Each executor gets a fresh data directory and one warm-up scan (models loaded, the Ray
@@ -165,6 +168,7 @@ def throughput(clip: Path, n: int, executors: list[str], threads: int) -> dict[s
                 models_dir=MODELS,
                 threads=threads,
                 executor=executor,  # type: ignore[arg-type]
+                ray_pool_size=ray_pool,
             )
             with Store(settings.data_dir) as store:
                 svc = build_services(store, settings)
@@ -184,6 +188,8 @@ def throughput(clip: Path, n: int, executors: list[str], threads: int) -> dict[s
                 svc.pipeline.path.executor.close()
             out[executor] = {
                 "ran_on": warm.decision["explanation"].get("ran_on"),
+                "ran_on_features": warm.decision["explanation"].get("ran_on_features"),
+                "ray_pool_size": ray_pool if executor == "ray" else None,
                 "one_at_a_time_per_min": round(60 * n / one, 1),
                 "two_at_a_time_per_min": round(60 * n / two, 1),
                 "seconds_per_clip_one_at_a_time": round(one / n, 2),
@@ -288,6 +294,10 @@ def main() -> None:
         "per mode, and the every-frame baseline",
     )
     parser.add_argument("--executors", default="local", help="comma list: local,ray")
+    parser.add_argument("--ray-pool", type=int, default=1, help="Ray actors (each one CPU)")
+    parser.add_argument(
+        "--out", default="gate_throughput.json", help="with --throughput: file in bench/results"
+    )
     parser.add_argument(
         "--every-frame-scans",
         type=int,
@@ -299,7 +309,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cut_dir:
             clip = cut_clip(FIXTURES / "videos" / SOURCE_CLIP, CLIP_SECONDS, Path(cut_dir))
             executors = args.executors.split(",")
-            figures = throughput(clip, args.throughput, executors, args.threads)
+            figures = throughput(clip, args.throughput, executors, args.threads, args.ray_pool)
             figures["clip_source"] = f"{SOURCE_CLIP}, first {CLIP_SECONDS:g} s, packets copied"
             figures["threads"] = args.threads
             if args.every_frame_scans and "sampled" in figures:
@@ -328,7 +338,8 @@ def main() -> None:
         }
         figures["cpus"] = os.cpu_count()
         print("aims", json.dumps(figures["aims"]))
-        out = REPO / "bench" / "results" / "gate_throughput.json"
+        figures["command"] = "python -m bench.gate " + " ".join(sys.argv[1:])
+        out = REPO / "bench" / "results" / args.out
         out.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"wrote {out.relative_to(REPO)}")
         return

@@ -367,6 +367,8 @@ class DecisionPath:
         }
         if where.ran_on != "local" or where.fallback is not None:
             doc["explanation"]["ran_on_sources"] = where.placement
+            # Store-free steps computed elsewhere for a source that ran here (face tracks).
+            doc["explanation"]["ran_on_features"] = where.features_on
             doc["explanation"]["executor_fallback"] = where.fallback
         signal_docs = [{**s.to_dict(), "source": name} for name, s in signals]
         clip_change = self._clip_change(req, doc, audience, override)

@@ -9,13 +9,16 @@ always has, so the store keeps one writer whichever executor computed.
 
 - :class:`LocalExecutor` (``GREENROOM_EXECUTOR=local``, the default) runs every
   source in the calling thread. Every scan says ``ran_on: "local"``.
-- :class:`RayExecutor` (``GREENROOM_EXECUTOR=ray``) sends the sources that need
-  no store -- the models only: ages, nudity, prompt categories
-  (:func:`store_free_sources`) -- to a pool of Ray actors, each of which loads
-  its models once. The sources that read the store (likeness, characters,
-  provenance, banks, lineage) run in the server meanwhile. A media scan whose
-  remote part ran on Ray says ``ran_on: "ray:<node id>"``. A prompt-only check
-  stays local: it is cheaper than the round trip.
+- :class:`RayExecutor` (``GREENROOM_EXECUTOR=ray``) sends the store-free work
+  (:func:`store_free_work`) to a pool of Ray actors, each of which loads its
+  models once: the sources that need no store (ages, nudity, prompt
+  categories) and the store-free steps of the sources that do (the face
+  tracks and embeddings likeness matches on: its heavy part). The sources
+  that read the store (characters, provenance, banks, lineage) run in the
+  server meanwhile; likeness runs in the server on the actor's face tracks
+  once they are back. A media scan whose remote part ran on Ray says
+  ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
+  cheaper than the round trip.
 
 If a Ray call fails -- the cluster is gone, an actor died, the call timed out --
 the same sources run here instead and the scan says ``ran_on: "local"``. Nothing
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from detectors.base import MediaError, Signal
-from pipeline.sources import ScanInput, SignalSource
+from pipeline.sources import FeatureStep, ScanInput, SignalSource
 from policies.schema import SIGNAL_ROOTS, SignalView
 
 if TYPE_CHECKING:
@@ -45,7 +48,16 @@ log = logging.getLogger("greenroom.executor")
 
 LOCAL = "local"
 
-SourceFactory = Callable[["PipelineConfig"], Sequence[SignalSource]]
+
+@dataclass
+class RemoteWork:
+    """What an actor computes: whole store-free sources and store-free feature steps."""
+
+    sources: Sequence[SignalSource]
+    features: Sequence[FeatureStep] = ()
+
+
+WorkFactory = Callable[["PipelineConfig"], RemoteWork]
 
 
 @dataclass
@@ -67,6 +79,8 @@ class Ran:
     ran_on: str = LOCAL
     # Why a remote call was not used (the exception's class name), when it failed.
     fallback: str | None = None
+    # Where each feature step handed to the sources was computed (remote ones only).
+    features_on: dict[str, str] = field(default_factory=dict)
 
     @property
     def placement(self) -> dict[str, str]:
@@ -112,28 +126,43 @@ class LocalExecutor:
         return None
 
 
-def store_free_sources(config: PipelineConfig) -> list[SignalSource]:
-    """The sources a Ray actor builds from the configuration alone: they need models, no store."""
+def store_free_work(config: PipelineConfig) -> RemoteWork:
+    """What a Ray actor builds from the configuration alone: it needs models, no store.
+
+    One set of models for all of it, so the ages source and the face tracks share
+    the scan's face detections (``FrameMemo``) on the actor as they do here.
+    """
+    from pipeline.likeness import FaceTracks
     from pipeline.models import Models
     from pipeline.safety import SafetySource
 
-    return [SafetySource(Models(config))]
+    models = Models(config)
+    return RemoteWork([SafetySource(models)], [FaceTracks(models)])
+
+
+@dataclass
+class _ActorResult:
+    runs: list[SourceRun]
+    features: dict[str, Any]
+    where: str
 
 
 class _ScanActor:
-    """One Ray actor: builds its sources (and so loads their models) once, then computes."""
+    """One Ray actor: builds its sources and steps (loading their models) once, then computes."""
 
-    def __init__(self, config: PipelineConfig, build: SourceFactory) -> None:
+    def __init__(self, config: PipelineConfig, build: WorkFactory) -> None:
         import ray
 
-        self.sources = {source.name: source for source in build(config)}
+        work = build(config)
+        self.sources = {source.name: source for source in work.sources}
+        self.features = {step.name: step for step in work.features}
         self.where = f"ray:{ray.get_runtime_context().get_node_id()}"
 
-    def names(self) -> list[str]:
-        return sorted(self.sources)
-
-    def run(self, scan: ScanInput, names: list[str]) -> list[SourceRun]:
-        return [run_source(self.sources[name], scan, self.where) for name in names]
+    def run(self, scan: ScanInput, names: list[str], features: list[str]) -> _ActorResult:
+        # Feature steps first: the sources after them reuse the detections they made.
+        computed = {name: self.features[name].compute(scan) for name in features}
+        runs = [run_source(self.sources[name], scan, self.where) for name in names]
+        return _ActorResult(runs, computed, self.where)
 
 
 class RayExecutor:
@@ -154,7 +183,7 @@ class RayExecutor:
         pool_size: int = 1,
         timeout_s: float = 600.0,
         retry_s: float = 60.0,
-        build: SourceFactory = store_free_sources,
+        build: WorkFactory = store_free_work,
     ) -> None:
         try:
             import ray  # noqa: F401
@@ -172,8 +201,11 @@ class RayExecutor:
         self.timeout_s = timeout_s
         self.retry_s = retry_s
         self.build = build
-        # The names the actors build, known without starting one.
-        self.remote_names = frozenset(source.name for source in _names_only(build, self.config))
+        # The names the actors build, known without starting one (sources and steps
+        # build their models on first use, so building them here loads nothing).
+        work = build(self.config)
+        self.remote_names = frozenset(source.name for source in work.sources)
+        self.remote_features = frozenset(step.name for step in work.features)
         self._lock = threading.Lock()
         self._actors: list[Any] = []
         self._next = itertools.count()
@@ -218,26 +250,36 @@ class RayExecutor:
 
     def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran:
         remote = [s for s in sources if s.name in self.remote_names] if scan.frames else []
-        if not remote:
+        wanted = sorted(
+            {need for s in sources for need in getattr(s, "needs", ())} & self.remote_features
+        )
+        if not scan.frames or not (remote or wanted):
             return LocalExecutor().run(scan, sources)
         names = [s.name for s in remote]
         pending: Any = None
         fallback: str | None = None
         try:
-            pending = self._actor().run.remote(scan, names)
+            pending = self._actor().run.remote(scan, names, wanted)
         except Exception as exc:
             self._failed(exc)
             fallback = type(exc).__name__
-        # The store's sources run here while the actor computes.
-        by_name = {
-            s.name: run_source(s, scan) for s in sources if pending is None or s.name not in names
-        }
+
+        def waits(source: SignalSource) -> bool:
+            return pending is not None and (
+                source.name in names or bool(set(getattr(source, "needs", ())) & set(wanted))
+            )
+
+        # The store's sources that need nothing from the actor run here while it computes.
+        by_name = {s.name: run_source(s, scan) for s in sources if not waits(s)}
+        features_on: dict[str, str] = {}
         if pending is not None:
             import ray
 
             try:
-                runs: list[SourceRun] = ray.get(pending, timeout=self.timeout_s)
-                by_name.update({run.name: run for run in runs})
+                result: _ActorResult = ray.get(pending, timeout=self.timeout_s)
+                by_name.update({run.name: run for run in result.runs})
+                scan.features.update(result.features)
+                features_on = dict.fromkeys(result.features, result.where)
             except ray.exceptions.RayTaskError as exc:
                 if isinstance(exc.cause, MediaError):
                     raise exc.cause from None  # the upload is bad: the door refuses it, as here
@@ -248,9 +290,13 @@ class RayExecutor:
                 self._failed(exc)
                 fallback = type(exc).__name__
                 by_name.update({s.name: run_source(s, scan) for s in remote})
+        # Sources that waited for features: with them now (or computing them here after
+        # a failed call, through scan.feature).
+        by_name.update({s.name: run_source(s, scan) for s in sources if s.name not in by_name})
         ordered = [by_name[s.name] for s in sources]
         remote_where = sorted({r.ran_on for r in ordered if r.ran_on != LOCAL})
-        return Ran(ordered, remote_where[0] if remote_where else LOCAL, fallback)
+        remote_where += sorted(set(features_on.values()) - set(remote_where))
+        return Ran(ordered, remote_where[0] if remote_where else LOCAL, fallback, features_on)
 
     def close(self) -> None:
         import ray
@@ -262,8 +308,3 @@ class RayExecutor:
                 ray.kill(actor)
             except Exception:  # already gone with its cluster
                 log.debug("Ray actor already gone", exc_info=True)
-
-
-def _names_only(build: SourceFactory, config: PipelineConfig) -> Sequence[SignalSource]:
-    # Sources build their models on first use, so building them here loads nothing.
-    return build(config)

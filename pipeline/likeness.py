@@ -28,6 +28,7 @@ import numpy as np
 
 from detectors.base import DetectorError, Explanation, MediaError, Signal
 from detectors.faces import (
+    FaceDetector,
     FaceEmbedder,
     NoFaceFound,
     Threshold,
@@ -245,6 +246,33 @@ def _loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+class FaceTracks:
+    """The likeness source's store-free step: face tracks, with embeddings, over a scan's frames.
+
+    The heavy part of likeness matching (detection, tracking, embedding), kept
+    apart from the match against the store's likenesses so a Ray actor can
+    compute it (:class:`pipeline.sources.FeatureStep`).
+    """
+
+    name = "face_tracks"
+
+    def __init__(self, models: Models) -> None:
+        self.models = models
+
+    def detector(self, frames: Sequence[Frame]) -> FaceDetector:
+        """Stills get the stills detector; sampled video frames the video one."""
+        return self.models.face_detector if len(frames) == 1 else self.models.video_face_detector
+
+    def track(self, frames: Sequence[Frame], memo: FrameMemo | None = None) -> list[FaceTrack]:
+        detector = self.detector(frames)
+        if memo is not None:
+            detector = memo.detector(detector)
+        return track_faces(frames, detector, self.models.face_embedder, per_track=3)
+
+    def compute(self, scan: ScanInput) -> list[FaceTrack]:
+        return self.track(scan.frames, scan.memo) if scan.frames else []
+
+
 class LikenessService:
     """Cameos, consent, revocation, protected likenesses and matching."""
 
@@ -269,6 +297,9 @@ class LikenessService:
         self.config = config
         self.cameos = Cameos(store)
         self.catalog = VectorCatalog.in_data_dir(store, threads=config.threads)
+        self.face_tracks = FaceTracks(models)
+        # What signals() reads through scan.feature: an executor may compute it elsewhere.
+        self.needs = (FaceTracks.name,)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -701,23 +732,26 @@ class LikenessService:
         return self.match_faces(frames, reference=reference).matches
 
     def match_faces(
-        self, frames: Sequence[Frame], *, reference: bool = False, memo: FrameMemo | None = None
+        self,
+        frames: Sequence[Frame],
+        *,
+        reference: bool = False,
+        memo: FrameMemo | None = None,
+        tracks: list[FaceTrack] | None = None,
     ) -> FaceMatches:
         """:meth:`match_media` plus the face tracks it matched on and their nearest likeness.
 
         ``memo`` (a scan's): face detections shared with the scan's other sources.
+        ``tracks``: the frames' face tracks when already computed (:class:`FaceTracks`,
+        perhaps on a Ray actor); else they are computed here.
         """
         if not frames:
             return FaceMatches([], [], {}, "", 1.0)
-        detector = (
-            self.models.face_detector if len(frames) == 1 else self.models.video_face_detector
-        )
-        if memo is not None:
-            detector = memo.detector(detector)
-        embedder = self.embedder
-        model = embedder.info.model_id
+        detector = self.face_tracks.detector(frames)
+        if tracks is None:
+            tracks = self.face_tracks.track(frames, memo)
+        model = self.embedder.info.model_id
         threshold = match_threshold(model)
-        tracks = track_faces(frames, detector, embedder, per_track=3)
         found: dict[tuple[str, str], LikenessMatch] = {}
         nearest: dict[int, float] = {}
         for track in tracks:
@@ -805,7 +839,8 @@ class LikenessService:
         if not scan.frames:
             return []
         out = []
-        found = self.match_faces(scan.frames, memo=scan.memo)
+        tracks = scan.feature(self.face_tracks)
+        found = self.match_faces(scan.frames, memo=scan.memo, tracks=tracks)
         for match in found.matches:
             if match.kind == "cameo":
                 consent = self.consent(scan.creator, match.id)

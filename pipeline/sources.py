@@ -113,10 +113,40 @@ class ScanInput:
     parent_clip_id: str | None = None
     # Per-frame work shared between sources (face detections, PDQ hashes).
     memo: FrameMemo = field(default_factory=FrameMemo, repr=False, compare=False)
+    # Results of store-free feature steps, by step name: computed elsewhere (a Ray
+    # actor) and handed in, or computed here on first use (:meth:`feature`).
+    features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def feature(self, step: FeatureStep) -> Any:
+        """``step``'s result for this scan: the one handed in, or computed here once."""
+        if step.name not in self.features:
+            self.features[step.name] = step.compute(self)
+        return self.features[step.name]
+
+
+class FeatureStep(Protocol):
+    """Store-free work a source needs for a scan, which may be computed in another process.
+
+    ``compute`` reads the scan's media and the models only, never the store, so
+    its result is the same wherever it runs. A source that reads the store
+    splits its work into such a step (the heavy part: face tracks and their
+    embeddings) and a match against the store (the light part), and gets the
+    step's result with ``scan.feature(step)``: a Ray actor may have computed
+    it already (``pipeline/executor.py``).
+    """
+
+    name: str
+
+    def compute(self, scan: ScanInput) -> Any: ...
 
 
 class SignalSource(Protocol):
-    """One area's detectors, as the gate sees them."""
+    """One area's detectors, as the gate sees them.
+
+    A source may also have ``needs``: the names of the :class:`FeatureStep`
+    results it reads through ``scan.feature``, so an executor that computes
+    them elsewhere knows to wait for them before running the source.
+    """
 
     name: str
 

@@ -1,8 +1,9 @@
 """Scans on a Ray actor pool (GREENROOM_EXECUTOR=ray): same signals, the server records, local fallback.
 
 A real local Ray instance (one CPU, no dashboard) for the module. The actor
-computes the store-free sources (ages, nudity); the server runs the rest and
-records every result itself, so when Ray goes away mid-way the next job runs
+computes the store-free sources (ages, nudity) and likeness's store-free step
+(face tracks and embeddings); the server matches those tracks against the
+store, runs the other sources and records every result itself, so when Ray goes away mid-way the next job runs
 here, says ``ran_on: "local"`` and is recorded exactly once.
 """
 
@@ -73,8 +74,12 @@ def test_a_scan_on_ray_gives_the_local_signals(
     assert local["explanation"]["ran_on"] == "local"
     assert remote["explanation"]["ran_on"].startswith("ray:")
     assert remote["explanation"]["ran_on_sources"]["safety"].startswith("ray:")
+    # Likeness matches against the store here, on face tracks the actor computed.
     assert remote["explanation"]["ran_on_sources"]["likeness"] == "local"
+    assert remote["explanation"]["ran_on_features"]["face_tracks"].startswith("ray:")
     assert remote["explanation"]["executor_fallback"] is None
+    faces = [s for s in remote["signals"] if s["source"] == "likeness"]
+    assert faces, "the portrait's face reaches the likeness source from the actor's tracks"
     kinds = {s["kind"] for s in remote["signals"] if s["source"] == "safety"}
     assert "minor.age_estimate" in kinds and "nudity.score" in kinds
     assert _comparable(remote["signals"]) == _comparable(local["signals"])
@@ -113,6 +118,7 @@ def test_ray_gone_mid_way_runs_the_next_job_locally_once(
         decided = gate.decisions(clip_id, full=True)[0]
         assert decided["details"]["explanation"]["ran_on"] == "local"
         assert decided["details"]["explanation"]["executor_fallback"] is not None
+        assert decided["details"]["explanation"]["ran_on_features"] == {}  # computed here
         # The local fallback computed what the actor computed for the same image.
         before = gate.decisions(first["clip_id"], full=True)[0]
         assert _comparable(decided["signals"]) == _comparable(before["signals"])
