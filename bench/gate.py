@@ -175,7 +175,9 @@ def throughput(
                 with store.transaction() as tx:
                     user = svc.users.create(tx, "bench", "user", birth_year=1990)
                 gate = svc.pipeline.gate
-                warm = gate.scan(data, user, "a clip")
+                # One warm-up scan per actor (round robin): each loads its models once.
+                for _ in range(ray_pool if executor == "ray" else 1):
+                    warm = gate.scan(data, user, "a clip")
                 load_before = _load()
                 started = time.perf_counter()
                 for _ in range(n):
