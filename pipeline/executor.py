@@ -160,7 +160,16 @@ class _ScanActor:
 
     def run(self, scan: ScanInput, names: list[str], features: list[str]) -> _ActorResult:
         # Feature steps first: the sources after them reuse the detections they made.
-        computed = {name: self.features[name].compute(scan) for name in features}
+        computed: dict[str, Any] = {}
+        for name in features:
+            try:
+                computed[name] = self.features[name].compute(scan)
+            except MediaError:
+                raise  # the upload is bad: the door refuses it
+            except Exception:
+                # Left out: the server computes it again inside the source that needs it,
+                # which then fails alone (forced review), as on the local executor.
+                log.exception("feature step %s failed on the actor", name)
         runs = [run_source(self.sources[name], scan, self.where) for name in names]
         return _ActorResult(runs, computed, self.where)
 
