@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import detectors  # noqa: F401  (import hook first)
+from bench.entry import as_package_main
 from bench.likeness import D3, FIXTURES, OTHERS, REPO
 from greenroom.settings import Settings
 from greenroom.wiring import build_services
@@ -412,6 +413,8 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # The decoder children it measures must not re-run this module's imports.
+    as_package_main("peer")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peer-venv", type=Path, default=DEFAULT_VENV)
     parser.add_argument(
