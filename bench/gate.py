@@ -24,9 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-# The application is imported inside the functions, not here: the gate's decoder
-# and C2PA children re-run this main module (``python -m bench.gate``) when they
-# start, and that should cost them nothing (see greenroom/cli/system.py).
+import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
+from bench.entry import as_package_main
+from greenroom.settings import Limits, Settings
+from greenroom.wiring import build_services
+from store.db import Store
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -154,11 +156,6 @@ def throughput(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
-    from greenroom.settings import Settings
-    from greenroom.wiring import build_services
-    from store.db import Store
-
     data = clip.read_bytes()
     out: dict[str, Any] = {"clip": clip.name, "scans": n}
     for executor in executors:
@@ -215,11 +212,6 @@ def every_frame(clip: Path, scans: int, threads: int) -> dict[str, Any]:
     Warmed up on a still (models loaded) so the figure is steady state, like the sampled one.
     """
     import av
-
-    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
-    from greenroom.settings import Limits, Settings
-    from greenroom.wiring import build_services
-    from store.db import Store
 
     with av.open(str(clip)) as container:
         frames = int(container.streams.video[0].frames or 0)
@@ -279,11 +271,8 @@ def compare(sampled: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
-    from greenroom.settings import Settings
-    from greenroom.wiring import build_services
-    from store.db import Store
-
+    # The decoder and C2PA children it measures must not re-run this module's imports.
+    as_package_main("gate")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backtest-scans", type=int, default=2000)
