@@ -548,25 +548,24 @@ class DecodedVideo:
 
 # What the fork server imports once, so that its children start with it: the
 # decoder's modules and the C2PA verifier's (pipeline.provenance runs
-# detectors.provenance.verify_isolated in the same kind of child), and the
-# parent's main module. multiprocessing re-runs the parent's main module in
-# every child (as ``__mp_main__``) unless the child's parent already has it:
-# for the ``greenroom`` console script that import is the whole command line,
-# about 1 s of CPU in every decoder and C2PA child, more than a short clip's
-# decoding. Preloaded, the fork server pays it once and every child inherits
-# it. (``python -m greenroom``, which ``greenroom up`` runs, is a package's
-# ``__main__`` and is never re-run in children anyway.)
-_FORKSERVER_PRELOAD = ["__main__", "numpy", "av", "pipeline.media", "detectors.provenance", "c2pa"]
+# detectors.provenance.verify_isolated in the same kind of child).
+# multiprocessing also re-runs the parent's main module in every child (as
+# ``__mp_main__``) unless it is a package's ``__main__``: the server runs as
+# ``python -m greenroom`` (``greenroom up``; ``greenroom serve`` re-execs so)
+# and the benchmarks as ``python -m bench <name>``, so no child re-runs the
+# application's imports. (Preloading "__main__" here would not help: CPython
+# 3.11's fork server never receives the main module's path.)
+_FORKSERVER_PRELOAD = ["numpy", "av", "pipeline.media", "detectors.provenance", "c2pa"]
 
 
 @functools.lru_cache(maxsize=1)
 def isolation_context() -> Any:
     """The multiprocessing context for isolated children (video decoding, C2PA verification).
 
-    A fork server with the decoder's and verifier's modules (and the parent's
-    main module) preloaded: each child is a fork of a small single-threaded
-    process (no copy of the server's threads, open files or database
-    handles) and starts in milliseconds. Where there is no fork server (not
+    A fork server with the decoder's and verifier's modules preloaded: each
+    child is a fork of a small single-threaded process (no copy of the
+    server's threads, open files or database handles) and starts in
+    milliseconds. Where there is no fork server (not
     Linux/macOS), ``spawn``.
     """
     import multiprocessing as mp
