@@ -366,9 +366,10 @@ class PromptSafetyClassifier:
             )
             for s in specs
         }
-        # Per category, every lexicon term's pattern joined (see _lexicon).
+        # Per category: its lexicon terms, and all their patterns joined (see _lexicon).
+        self._term_lists = {name: self._terms(name) for name in self._cats}
         self._any_term: dict[str, re.Pattern[str] | None] = {
-            name: _any_of([r for _, _, r in self._terms(name)]) for name in self._cats
+            name: _any_of([r for _, _, r in terms]) for name, terms in self._term_lists.items()
         }
         self._model: Any = None
         self.text_model: ModelInfo | None = None
@@ -426,7 +427,7 @@ class PromptSafetyClassifier:
         """Fill ``hits`` for category ``name``; raises BudgetExhausted with what was found so far kept."""
         c = self._cats[name]
         seen: set[tuple[str, str]] = set()
-        terms = self._terms(name)
+        terms = self._term_lists[name]
         any_term = self._any_term.get(name)
         for variant, text in variants.items():
             # Every pattern reads the variant once (each is linear), so the

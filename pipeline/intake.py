@@ -41,8 +41,10 @@ from store.db import Store
 # Detectors work on downscaled frames: faces and characters in a clip are
 # large, and a 4K frame costs ~9x a 720p one for the same findings.
 DEFAULT_MAX_SIDE = 1280
-DEFAULT_EVERY_S = 0.5
-MAX_KEYFRAMES = 240
+# The sampling setting's defaults (one place: MediaLimits); the provenance
+# fingerprint keeps to these whatever the gate's setting, so fingerprints compare.
+DEFAULT_EVERY_S = DEFAULT_LIMITS.keyframe_every_s
+MAX_KEYFRAMES = DEFAULT_LIMITS.max_keyframes
 _NAME_CHARS = 120
 
 

@@ -565,8 +565,7 @@ def isolation_context() -> Any:
     A fork server with the decoder's and verifier's modules preloaded: each
     child is a fork of a small single-threaded process (no copy of the
     server's threads, open files or database handles) and starts in
-    milliseconds. Where there is no fork server (not
-    Linux/macOS), ``spawn``.
+    milliseconds. Where there is no fork server (not Linux/macOS), ``spawn``.
     """
     import multiprocessing as mp
 
@@ -575,10 +574,6 @@ def isolation_context() -> Any:
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(_FORKSERVER_PRELOAD)
     return ctx
-
-
-def _context() -> Any:
-    return isolation_context()
 
 
 def _limit_child(limits: MediaLimits) -> None:
@@ -742,7 +737,7 @@ def _run_child(
     max_frames: int,
     deadline: _Deadline,
 ) -> DecodedVideo:
-    ctx = _context()
+    ctx = isolation_context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=target, args=(sender, *args), daemon=True)
     proc.start()

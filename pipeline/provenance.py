@@ -27,7 +27,6 @@ from detectors.fingerprint import (
 )
 from detectors.fingerprint import (
     ClipFingerprint,
-    Keyframe,
     OwnOutputIndex,
     fingerprint_clip,
     keyframe_hashes,
@@ -168,10 +167,7 @@ class ProvenanceService:
             if exact is not None:
                 return exact
         # Outside the lock: hashing is the slow part.
-        if memo is not None:
-            hashes = [Keyframe(t=t, pdq=memo.pdq(rgb)) for t, rgb in map(_frame_pair, frames)]
-        else:
-            hashes = keyframe_hashes(frames)
+        hashes = keyframe_hashes(frames, memo.pdq) if memo is not None else keyframe_hashes(frames)
         with self._lock:
             return self.index.lookup(None, hashes)
 
@@ -249,11 +245,3 @@ def provenance_view(data: dict[str, Any]) -> dict[str, Any]:
         "signer": data.get("signer") or "",
         "codes": [str(c) for c in data.get("codes") or []],
     }
-
-
-def _frame_pair(frame: Any) -> tuple[float, np.ndarray]:
-    """``(t, rgb)`` from a frame given as a pair or an object with ``.t`` and ``.rgb``."""
-    if hasattr(frame, "rgb"):
-        return float(frame.t), frame.rgb
-    t, rgb = frame
-    return float(t), rgb
