@@ -21,6 +21,7 @@ beside DuckDB's own single-row commit rate measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -36,7 +37,7 @@ import numpy as np
 
 from store import jobs
 from store.blobs import BlobStore
-from store.db import Store
+from store.db import Store, Tx
 from store.decisions import DecisionRecord, Decisions, ScanRecord, SignalRecord
 from store.vector_catalog import VectorCatalog, add_likeness_vectors
 from store.vector_index import (
@@ -331,6 +332,26 @@ def _store_for(root: Path, group: bool) -> Store:
     return store
 
 
+def _rates(
+    what: str,
+    group: bool,
+    writers: int,
+    n: int,
+    elapsed: float,
+    batches: int,
+    rate_key: str | None = None,
+) -> dict[str, Any]:
+    """One write-path measurement: ``n`` writes of ``what`` from ``writers`` threads."""
+    return {
+        "group_commit": group,
+        "writers": writers,
+        what: n,
+        rate_key or f"{what}_per_s": round(n / elapsed, 1),
+        "transactions": batches,
+        "mean_batch": round(n / max(1, batches), 1),
+    }
+
+
 def bench_commit_decisions(root: Path, writers: int, n: int, group: bool) -> dict[str, Any]:
     with _store_for(root, group) as store:
         decisions = Decisions(store)
@@ -348,14 +369,7 @@ def bench_commit_decisions(root: Path, writers: int, n: int, group: bool) -> dic
         assert int(store.query("SELECT count(*) FROM decisions")[0][0]) == before + n
         assert store.verify_audit().ok
         batches = store.writer.stats.batches - batches0
-    return {
-        "group_commit": group,
-        "writers": writers,
-        "decisions": n,
-        "decisions_per_s": round(n / elapsed, 1),
-        "transactions": batches,
-        "mean_batch": round(n / max(1, batches), 1),
-    }
+    return _rates("decisions", group, writers, n, elapsed, batches)
 
 
 def bench_commit_jobs(root: Path, writers: int, n_jobs: int, group: bool) -> dict[str, Any]:
@@ -388,6 +402,10 @@ def bench_commit_jobs(root: Path, writers: int, n_jobs: int, group: bool) -> dic
     }
 
 
+def _record_blob(blobs: BlobStore, staged: tuple[str, int], tx: Tx) -> None:
+    blobs.record(tx, staged, "image/jpeg")
+
+
 def bench_commit_blobs(root: Path, writers: int, n: int, group: bool) -> dict[str, Any]:
     """Blob rows: each writer stages 64 KiB (file written and fsynced) then records its row."""
     blobs = BlobStore.in_data_dir(root, max_bytes=1024 * 1024)
@@ -398,21 +416,14 @@ def bench_commit_blobs(root: Path, writers: int, n: int, group: bool) -> dict[st
         def writer(t: int) -> None:
             for _ in range(per_writer):
                 staged = blobs.stage(os.urandom(64 * 1024))  # outside the writer, as uploads do
-                store.write(lambda tx, staged=staged: blobs.record(tx, staged, "image/jpeg"))
+                store.write(functools.partial(_record_blob, blobs, staged))
 
         elapsed = _threads(writers, writer)
         n = writers * per_writer
         assert int(store.query("SELECT count(*) FROM blobs")[0][0]) == n
         assert store.verify_audit().ok
         batches = store.writer.stats.batches - batches0
-    return {
-        "group_commit": group,
-        "writers": writers,
-        "blobs": n,
-        "blob_puts_per_s": round(n / elapsed, 1),
-        "transactions": batches,
-        "mean_batch": round(n / max(1, batches), 1),
-    }
+    return _rates("blobs", group, writers, n, elapsed, batches, rate_key="blob_puts_per_s")
 
 
 def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
