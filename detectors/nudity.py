@@ -14,6 +14,7 @@ offering Greenroom as a network service must honour AGPL-3.0 for this part.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ NUDENET_LICENCE = (
     "its package metadata says MIT - treat as AGPL-3.0)"
 )
 DEFAULT_THRESHOLD = 0.5
+# NudeNet's own post-processing cut-offs: a candidate row's best class score,
+# and NMS's score and overlap thresholds.
+_CANDIDATE_SCORE = 0.2
+_NMS_SCORE, _NMS_IOU = 0.25, 0.45
 
 
 @dataclass(frozen=True)
@@ -209,12 +214,12 @@ class NudeNetDetector(NudityDetector):
         if not path.is_file():
             raise ModelUnavailable(f"NudeNet model not found at {path}; reinstall nudenet==3.4.2")
         # NudeDetector's constructor opens its own session with default
-        # threads; we bypass it and give the instance our session instead so
-        # its pre/post-processing stays the upstream code.
-        # Shared, no lock: NudeDetector.detect only reads the instance (input
-        # name and size) and calls the session's thread-safe run; the reading
-        # and post-processing are functions of their arguments. One intra-op
-        # thread per run (detectors.concurrency.ort_session_options says why).
+        # threads; we bypass it and give the instance our session instead.
+        # The instance stays the reference for :meth:`_raw`'s own pre- and
+        # post-processing (``reference_raw``; the tests compare the two).
+        # Shared, no lock: detection only reads the instance (input name and
+        # size) and calls the session's thread-safe run. One intra-op thread
+        # per run (detectors.concurrency.ort_session_options says why).
         detector = NudeDetector.__new__(NudeDetector)
         detector.onnx_session = ort.InferenceSession(
             str(path), ort_session_options(), providers=["CPUExecutionProvider"]
@@ -222,6 +227,12 @@ class NudeNetDetector(NudityDetector):
         detector.input_width = detector.input_height = 320
         detector.input_name = detector.onnx_session.get_inputs()[0].name
         self._detector = detector
+        # NudeNet's class names, in its output's column order (a module-level
+        # list of the pinned wheel; no public accessor).
+        labels = getattr(sys.modules[NudeDetector.__module__], "__labels", None)
+        if not isinstance(labels, list) or len(labels) != 18:
+            raise ModelUnavailable("nudenet's class list was not found; reinstall nudenet==3.4.2")
+        self._labels: list[str] = [str(label) for label in labels]
         self.info = ModelInfo(
             model_id="nudenet-3.4.2-320n",
             task="nudity_detection",
@@ -230,11 +241,57 @@ class NudeNetDetector(NudityDetector):
             notes="YOLOv8n, 18 exposed/covered body-part and face classes",
         )
 
-    def _raw(self, rgb: np.ndarray) -> list[dict[str, Any]]:
+    def reference_raw(self, rgb: np.ndarray) -> list[dict[str, Any]]:
+        """Upstream ``NudeDetector.detect``: the reference :meth:`_raw` must equal."""
         # NudeNet's documented use is a file path read by cv2.imread (BGR);
         # giving it BGR pixels makes the network see exactly what it sees then.
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         return list(self._detector.detect(bgr))
+
+    def _raw(self, rgb: np.ndarray) -> list[dict[str, Any]]:
+        """What :meth:`reference_raw` returns, without its per-frame copies and per-row loop.
+
+        Upstream flips a file's BGR pixels to RGB, pads them square with black
+        and has ``blobFromImage`` shrink and swap them back, so the network
+        gets BGR planes; padding our RGB frame and swapping once in the blob
+        gives the same blob (the shrink acts per channel). Its post-processing
+        visits ~2,100 candidate rows in Python; here the same float32 sums run
+        on arrays, so the boxes and scores are the same bits and NMS keeps the
+        same ones (tests/safety/test_nudity.py compares the two).
+        """
+        import cv2
+
+        h, w = rgb.shape[:2]
+        side = max(h, w)
+        square = cv2.copyMakeBorder(rgb, 0, side - h, 0, side - w, cv2.BORDER_CONSTANT)
+        size = self._detector.input_width
+        blob = cv2.dnn.blobFromImage(square, 1 / 255.0, (size, size), (0, 0, 0), swapRB=True)
+        output = self._detector.onnx_session.run(None, {self._detector.input_name: blob})
+        rows = np.transpose(np.squeeze(output[0]))
+        scores = rows[:, 4:]
+        best = scores.max(axis=1)
+        keep = best >= _CANDIDATE_SCORE
+        rows, best = rows[keep], best[keep]
+        classes = scores[keep].argmax(axis=1)
+        cx, cy, bw, bh = (rows[:, i] for i in range(4))
+        x = (cx - bw / 2) * side / size
+        y = (cy - bh / 2) * side / size
+        bw = bw * side / size
+        bh = bh * side / size
+        x = np.clip(x, 0, w)
+        y = np.clip(y, 0, h)
+        bw = np.minimum(bw, w - x)
+        bh = np.minimum(bh, h - y)
+        boxes = np.stack([x, y, bw, bh], axis=1)
+        kept = cv2.dnn.NMSBoxes(boxes.tolist(), best.tolist(), _NMS_SCORE, _NMS_IOU)
+        return [
+            {
+                "class": self._labels[int(classes[i])],
+                "score": float(best[i]),
+                "box": [int(v) for v in boxes[i]],
+            }
+            for i in np.asarray(kept, dtype=int).reshape(-1)
+        ]
 
 
 def build_nudity_detector(threshold: float = DEFAULT_THRESHOLD, threads: int = 1) -> NudityDetector:
