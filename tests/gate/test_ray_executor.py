@@ -9,15 +9,22 @@ here, says ``ran_on: "local"`` and is recorded exactly once.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from detectors.base import Signal
 from greenroom.settings import Settings
-from greenroom.wiring import build_services
-from pipeline.executor import LocalExecutor, RayExecutor
+from greenroom.wiring import build_services, pipeline_config
+from pipeline.config import PipelineConfig
+from pipeline.executor import LocalExecutor, RayExecutor, RemoteWork
+from pipeline.media import Frame
+from pipeline.sources import ScanInput
 from store import jobs
 from store.db import Store
 
@@ -28,6 +35,9 @@ pytestmark = pytest.mark.slow  # starting Ray and loading the actor's models: ab
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
+    # This module's own feature step and source travel to the actor by value
+    # (the actor's worker cannot import the tests package).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         yield
@@ -123,3 +133,79 @@ def test_ray_gone_mid_way_runs_the_next_job_locally_once(
         before = gate.decisions(first["clip_id"], full=True)[0]
         assert _comparable(decided["signals"]) == _comparable(before["signals"])
         assert store.verify_audit().ok
+
+
+# The test's process: the actor runs in another (this value travels to it with the class).
+_SERVER_PID = os.getpid()
+
+
+class FrameCount:
+    """A feature step (the count of frames) that fails on the actor, or everywhere."""
+
+    name = "frame_count"
+
+    def __init__(self, fails_everywhere: bool) -> None:
+        self.fails_everywhere = fails_everywhere
+
+    def compute(self, scan: ScanInput) -> int:
+        if self.fails_everywhere or os.getpid() != _SERVER_PID:
+            raise RuntimeError("the step failed")
+        return len(scan.frames)
+
+
+class FrameCountSource:
+    """A source that reads the step's result, as likeness reads the face tracks."""
+
+    name = "frame_counter"
+    needs = ("frame_count",)
+
+    def __init__(self, step: FrameCount) -> None:
+        self.step = step
+
+    def signals(self, scan: ScanInput) -> list[Signal]:
+        scan.feature(self.step)
+        return []
+
+    def view(self, scan: ScanInput, signals: list[Signal]) -> dict[str, Any]:
+        return {}
+
+
+def _work_failing_everywhere(config: PipelineConfig) -> RemoteWork:
+    return RemoteWork([], [FrameCount(fails_everywhere=True)])
+
+
+def _work_failing_on_the_actor(config: PipelineConfig) -> RemoteWork:
+    return RemoteWork([], [FrameCount(fails_everywhere=False)])
+
+
+def _scan() -> ScanInput:
+    frames = [Frame(t=t, rgb=np.zeros((32, 32, 3), np.uint8)) for t in (0.0, 0.5, 1.0)]
+    return ScanInput(stage="upload", creator=None, audience="adult", frames=frames)
+
+
+@pytest.mark.parametrize("everywhere", [False, True], ids=["on-the-actor", "everywhere"])
+def test_a_feature_step_failing_on_the_actor_is_computed_here_and_the_pool_kept(
+    local_ray: None, settings: Settings, everywhere: bool
+) -> None:
+    build = _work_failing_everywhere if everywhere else _work_failing_on_the_actor
+    executor = RayExecutor(pipeline_config(settings), build=build, retry_s=3600.0)
+    try:
+        scan = _scan()
+        ran = executor.run(scan, [FrameCountSource(FrameCount(fails_everywhere=everywhere))])
+        # The actor answered (no fallback, the pool not marked failed) without the step.
+        assert ran.fallback is None and executor.fallbacks == 0
+        assert ran.features_on == {}
+        (run,) = ran.runs
+        assert run.ran_on == "local"
+        if everywhere:
+            # The source meets the step's error alone, as on the local executor.
+            assert run.error == "RuntimeError"
+            assert (
+                LocalExecutor().run(_scan(), [FrameCountSource(FrameCount(True))]).runs[0].error
+                == "RuntimeError"
+            )
+        else:
+            assert run.error is None
+            assert scan.features["frame_count"] == 3  # computed here, after the actor
+    finally:
+        executor.close()
