@@ -1,6 +1,6 @@
 """Gate benchmark: end-to-end scan latency (image, video), prompt checks, and backtest speed.
 
-Run: ``.venv/bin/python -m bench.gate [--repeat 3] [--backtest-scans 2000] [--threads 1]``;
+Run: ``.venv/bin/python -m bench.gate [--repeat 3] [--backtest-scans 2000] [--threads N]``;
 ``--throughput N [--executors local,ray] [--every-frame-scans 1]`` measures only clips per
 minute of a 10 s 720p clip (one at a time and two at a time, per executor) and the every-frame
 baseline: the same gate with every frame sampled (``keyframe_every_s=0``, a setting), its
@@ -276,7 +276,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backtest-scans", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=Settings.model_fields["threads"].default,
+        help="the core budget (default: the server's)",
+    )
     parser.add_argument(
         "--throughput",
         type=int,
