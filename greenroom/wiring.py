@@ -137,7 +137,9 @@ def build_pipeline(
     path = DecisionPath(store, policies, (*sources, *extra_sources), executor_for(settings, config))
     gate = Gate(store, users, intake, path, config)
     takedown = TakedownService(store, users, path, likeness)
-    generation = GenerationService(store, users, blobs, gate, provenance, config)
+    generation = GenerationService(
+        store, users, blobs, gate, provenance, config, executor=path.executor
+    )
     accounts = AccountStanding(store, users, path)
     review = ReviewService(
         store, users, path, generation, provenance, banks, accounts,

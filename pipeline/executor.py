@@ -20,6 +20,11 @@ always has, so the store keeps one writer whichever executor computed.
   ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
   cheaper than the round trip.
 
+Generations go the same way (:meth:`Executor.generate`): on Ray, an actor
+builds the text-to-video model once and computes the frames; watermarking,
+the output scan, signing and publishing stay in the server. The result says
+``ran_on``.
+
 If a Ray call fails -- the cluster is gone, an actor died, the call timed out --
 the same sources run here instead and the scan says ``ran_on: "local"``. Nothing
 was recorded by the actor, so nothing is recorded twice; the scan job itself
@@ -37,11 +42,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from detectors.base import MediaError, Signal
+from generator.video import GeneratorError
 from pipeline.sources import FeatureStep, ScanInput, SignalSource
 from policies.schema import SIGNAL_ROOTS, SignalView
 
 if TYPE_CHECKING:
+    from generator.video import GeneratorInfo, TextToVideo
     from pipeline.config import PipelineConfig
 
 log = logging.getLogger("greenroom.executor")
@@ -87,12 +96,49 @@ class Ran:
         return {run.name: run.ran_on for run in self.runs}
 
 
+@dataclass(frozen=True)
+class FramesRequest:
+    """One text-to-video call: everything the model is asked, nothing from the store."""
+
+    prompt: str
+    seconds: float
+    fps: float
+    width: int
+    height: int
+    seed: int
+
+    def run(self, generator: TextToVideo) -> list[np.ndarray]:
+        return generator.generate(
+            self.prompt,
+            seconds=self.seconds,
+            fps=self.fps,
+            width=self.width,
+            height=self.height,
+            seed=self.seed,
+        )
+
+
+@dataclass
+class Generated:
+    """A generation's frames, the model that made them, and where it ran."""
+
+    frames: list[np.ndarray]
+    info: GeneratorInfo
+    ran_on: str = LOCAL
+    # Why a remote call was not used (the exception's class name), when it failed.
+    fallback: str | None = None
+
+
 class Executor(Protocol):
-    """Runs a scan's signal sources somewhere and hands their results back to the server."""
+    """Runs a scan's signal sources, or a generation, somewhere; the server records the results."""
 
     name: str
 
     def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran: ...
+
+    def generate(self, request: FramesRequest, local: Callable[[], TextToVideo]) -> Generated:
+        """``request``'s frames; ``local()`` is the server's own model, for running here."""
+        ...
 
     def close(self) -> None: ...
 
@@ -121,6 +167,10 @@ class LocalExecutor:
 
     def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran:
         return Ran([run_source(source, scan) for source in sources])
+
+    def generate(self, request: FramesRequest, local: Callable[[], TextToVideo]) -> Generated:
+        generator = local()
+        return Generated(request.run(generator), generator.info)
 
     def close(self) -> None:
         return None
@@ -154,9 +204,19 @@ class _ScanActor:
         import ray
 
         work = build(config)
+        self.config = config
         self.sources = {source.name: source for source in work.sources}
         self.features = {step.name: step for step in work.features}
         self.where = f"ray:{ray.get_runtime_context().get_node_id()}"
+        self._generator: TextToVideo | None = None  # built on the first generation
+
+    def generate(self, request: FramesRequest) -> tuple[list[np.ndarray], GeneratorInfo, str]:
+        # An actor runs one call at a time (Ray's default), so building once needs no lock.
+        if self._generator is None:
+            from pipeline.models import build_generator
+
+            self._generator = build_generator(self.config)
+        return request.run(self._generator), self._generator.info, self.where
 
     def run(self, scan: ScanInput, names: list[str], features: list[str]) -> _ActorResult:
         # Feature steps first: the sources after them reuse the detections they made.
@@ -306,6 +366,30 @@ class RayExecutor:
         remote_where = sorted({r.ran_on for r in ordered if r.ran_on != LOCAL})
         remote_where += sorted(set(features_on.values()) - set(remote_where))
         return Ran(ordered, remote_where[0] if remote_where else LOCAL, fallback, features_on)
+
+    def generate(self, request: FramesRequest, local: Callable[[], TextToVideo]) -> Generated:
+        """The frames from an actor of the pool, or from ``local()`` here if the call fails.
+
+        A request the model refuses (:class:`GeneratorError`) is refused the same
+        way as here; any other failure runs the generation here, once. Nothing
+        was recorded by the actor, so nothing is recorded twice.
+        """
+        fallback: str | None = None
+        try:
+            import ray
+
+            pending = self._actor().generate.remote(request)
+            frames, info, where = ray.get(pending, timeout=self.timeout_s)
+            return Generated(frames, info, where)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, GeneratorError):
+                raise cause from None  # the request is bad: the same answer as here
+            self._failed(exc)
+            fallback = type(exc).__name__
+        generated = LocalExecutor().generate(request, local)
+        generated.fallback = fallback
+        return generated
 
     def close(self) -> None:
         import ray

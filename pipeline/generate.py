@@ -42,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 import detectors  # noqa: F401  - installs the torchvision hook before diffusers is imported
 from generator.certs import create_dev_certs
 from generator.signing import GenerationInfo, Parent, SigningError, SigningIdentity, sign_file
-from generator.video import TextToVideo, build_text_to_video, describe_text_to_video
+from generator.video import TextToVideo, describe_text_to_video
 from generator.watermark import DEFAULT_TEXT, encode_mp4, watermark_frame
 from pipeline.answers import user_decision
+from pipeline.executor import Executor, FramesRequest, LocalExecutor
+from pipeline.models import build_generator
 from store import accounts as account_rows
 from store import clips as clip_rows
 from store import jobs
@@ -136,6 +138,10 @@ class GenerationResult:
     watermark: str | None = None
     parent_clip_id: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Where the frames were computed: "local" or "ray:<node id>" (None: no frames made),
+    # and why a Ray call was not used when it failed.
+    ran_on: str | None = None
+    executor_fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,6 +185,7 @@ class GenerationService:
         width: int = 256,
         height: int = 256,
         fps: float = 8.0,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.users = users
@@ -188,6 +195,8 @@ class GenerationService:
         self.config = config
         self._generator = generator
         self.width, self.height, self.fps = width, height, fps
+        # Where the frames are computed: here, or on the scans' Ray actor pool.
+        self.executor: Executor = executor if executor is not None else LocalExecutor()
         self._lock = threading.Lock()
         self.quotas = GenerationQuotas(store)
 
@@ -271,8 +280,7 @@ class GenerationService:
     def generator(self) -> TextToVideo:
         with self._lock:
             if self._generator is None:
-                s = self.config
-                self._generator = build_text_to_video(s.models_dir, "auto", threads=s.threads)
+                self._generator = build_generator(self.config)
                 log.info("generator loaded: %s", self._generator.info.model_id)
             return self._generator
 
@@ -360,23 +368,16 @@ class GenerationService:
             )
 
         t = time.perf_counter()
-        generator = self.generator
-        info = generator.info
         seed = secrets.randbits(31) if seed is None else int(seed)
+        request = FramesRequest(prompt, float(seconds), self.fps, self.width, self.height, seed)
         # Compute is about to be spent: this generation counts (given back if the generator fails).
         usage_id = self._count(creator, checked.decision_id)
         try:
-            frames = generator.generate(
-                prompt,
-                seconds=seconds,
-                fps=self.fps,
-                width=self.width,
-                height=self.height,
-                seed=seed,
-            )
+            generated = self.executor.generate(request, lambda: self.generator)
         except BaseException as exc:
             self._refund(creator, usage_id, f"the generator failed ({type(exc).__name__})")
             raise
+        frames, info = generated.frames, generated.info
         timings["generate"] = _ms(t)
         common = {
             "model": info.model_id,
@@ -385,6 +386,8 @@ class GenerationService:
             "seed": seed,
             "frames": len(frames),
             "watermark": DEFAULT_TEXT,
+            "ran_on": generated.ran_on,
+            "executor_fallback": generated.fallback,
             **base,
         }
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from detectors.faces.types import FaceDetector, FaceEmbedder
     from detectors.nudity import NudityDetector
     from detectors.prompt_safety import PromptSafetyClassifier
+    from generator.video import TextToVideo
     from pipeline.config import PipelineConfig
 
 T = TypeVar("T")
@@ -119,3 +120,11 @@ class Models:
         from detectors.prompt_safety import PromptSafetyClassifier
 
         return self._once("prompt_safety", PromptSafetyClassifier)
+
+
+def build_generator(config: PipelineConfig) -> TextToVideo:
+    """The configured text-to-video model, loaded: the server's, or one per Ray actor."""
+    import detectors  # noqa: F401  - the torchvision hook before diffusers is imported
+    from generator.video import build_text_to_video
+
+    return build_text_to_video(config.models_dir, "auto", threads=config.threads)

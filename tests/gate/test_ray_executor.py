@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 
 from detectors.base import Signal
+from generator.video import GeneratorError
 from greenroom.settings import Settings
 from greenroom.wiring import build_services, pipeline_config
 from pipeline.config import PipelineConfig
-from pipeline.executor import LocalExecutor, RayExecutor, RemoteWork
+from pipeline.executor import FramesRequest, LocalExecutor, RayExecutor, RemoteWork
 from pipeline.media import Frame
+from pipeline.models import build_generator
 from pipeline.sources import ScanInput
 from store import jobs
 from store.db import Store
@@ -94,45 +96,6 @@ def test_a_scan_on_ray_gives_the_local_signals(
     assert "minor.age_estimate" in kinds and "nudity.score" in kinds
     assert _comparable(remote["signals"]) == _comparable(local["signals"])
     assert remote["outcome"] == local["outcome"]
-
-
-def test_ray_gone_mid_way_runs_the_next_job_locally_once(
-    local_ray: None, settings: Settings, face_image: Path
-) -> None:
-    with Store(settings.data_dir) as store:
-        svc = build_services(store, on_ray(settings))
-        assert isinstance(svc.pipeline.path.executor, RayExecutor)
-        with store.transaction() as tx:
-            user = svc.users.create(tx, "uploader", "user", birth_year=1990)
-        gate = svc.pipeline.gate
-        worker = svc.pipeline.worker(poll_s=0.05)
-
-        first = gate.submit(face_image.read_bytes(), user, "a portrait")
-        assert worker.run_once() is True
-        done = jobs.get_job(store, first["job_id"])
-        assert done.status == "done" and done.result is not None
-        assert done.result["ran_on"].startswith("ray:")
-
-        ray.shutdown()  # the cluster disappears between two jobs
-
-        second = gate.submit(face_image.read_bytes(), user, "a portrait")
-        assert worker.run_once() is True
-        assert worker.run_once() is False  # nothing left, nothing retried
-        again = jobs.get_job(store, second["job_id"])
-        assert again.status == "done" and again.attempts == 1
-        assert again.result is not None and again.result["ran_on"] == "local"
-        clip_id = second["clip_id"]
-        rows = store.query_dicts("SELECT id, details FROM decisions WHERE clip_id = ?", [clip_id])
-        assert len(rows) == 1
-        assert store.query("SELECT count(*) FROM scans WHERE clip_id = ?", [clip_id])[0][0] == 1
-        decided = gate.decisions(clip_id, full=True)[0]
-        assert decided["details"]["explanation"]["ran_on"] == "local"
-        assert decided["details"]["explanation"]["executor_fallback"] is not None
-        assert decided["details"]["explanation"]["ran_on_features"] == {}  # computed here
-        # The local fallback computed what the actor computed for the same image.
-        before = gate.decisions(first["clip_id"], full=True)[0]
-        assert _comparable(decided["signals"]) == _comparable(before["signals"])
-        assert store.verify_audit().ok
 
 
 # The test's process: the actor runs in another (this value travels to it with the class).
@@ -209,3 +172,85 @@ def test_a_feature_step_failing_on_the_actor_is_computed_here_and_the_pool_kept(
             assert scan.features["frame_count"] == 3  # computed here, after the actor
     finally:
         executor.close()
+
+
+def test_a_generation_on_ray_gives_the_local_frames(local_ray: None, settings: Settings) -> None:
+    config = pipeline_config(settings)
+    request = FramesRequest("a red balloon", seconds=0.5, fps=8.0, width=64, height=64, seed=3)
+    model = build_generator(config)
+    here = LocalExecutor().generate(request, lambda: model)
+    executor = RayExecutor(config, retry_s=3600.0)
+    try:
+        remote = executor.generate(request, lambda: model)
+    finally:
+        executor.close()
+    assert here.ran_on == "local"
+    assert remote.ran_on.startswith("ray:") and remote.fallback is None
+    assert remote.info == here.info  # the actor built the same model from the configuration
+    assert len(remote.frames) == len(here.frames) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(remote.frames, here.frames, strict=True))
+
+
+def test_a_request_the_model_refuses_is_refused_the_same_on_ray(
+    local_ray: None, settings: Settings
+) -> None:
+    config = pipeline_config(settings)
+    bad = FramesRequest("a red balloon", seconds=0.5, fps=8.0, width=60, height=64, seed=3)
+    executor = RayExecutor(config, retry_s=3600.0)
+    try:
+        with pytest.raises(GeneratorError, match="multiple of 8"):
+            executor.generate(bad, lambda: build_generator(config))
+        assert executor.fallbacks == 0  # the pool is fine: the request was not
+    finally:
+        executor.close()
+
+
+# Last: it shuts the module's Ray instance down.
+def test_ray_gone_mid_way_runs_the_next_job_locally_once(
+    local_ray: None, settings: Settings, face_image: Path
+) -> None:
+    with Store(settings.data_dir) as store:
+        svc = build_services(store, on_ray(settings))
+        assert isinstance(svc.pipeline.path.executor, RayExecutor)
+        with store.transaction() as tx:
+            user = svc.users.create(tx, "uploader", "user", birth_year=1990)
+        gate = svc.pipeline.gate
+        worker = svc.pipeline.worker(poll_s=0.05)
+
+        generation = svc.pipeline.generation
+        generation.width = generation.height = 64  # small frames: a generation in a second
+        made = generation.generate(user, "a red balloon over a lake", seconds=0.5, seed=1)
+        assert made.ran_on is not None and made.ran_on.startswith("ray:")
+        assert made.executor_fallback is None and made.status == "published"
+
+        first = gate.submit(face_image.read_bytes(), user, "a portrait")
+        assert worker.run_once() is True
+        done = jobs.get_job(store, first["job_id"])
+        assert done.status == "done" and done.result is not None
+        assert done.result["ran_on"].startswith("ray:")
+
+        ray.shutdown()  # the cluster disappears between two jobs
+
+        second = gate.submit(face_image.read_bytes(), user, "a portrait")
+        assert worker.run_once() is True
+        assert worker.run_once() is False  # nothing left, nothing retried
+        again = jobs.get_job(store, second["job_id"])
+        assert again.status == "done" and again.attempts == 1
+        assert again.result is not None and again.result["ran_on"] == "local"
+        clip_id = second["clip_id"]
+        rows = store.query_dicts("SELECT id, details FROM decisions WHERE clip_id = ?", [clip_id])
+        assert len(rows) == 1
+        assert store.query("SELECT count(*) FROM scans WHERE clip_id = ?", [clip_id])[0][0] == 1
+        decided = gate.decisions(clip_id, full=True)[0]
+        assert decided["details"]["explanation"]["ran_on"] == "local"
+        assert decided["details"]["explanation"]["executor_fallback"] is not None
+        assert decided["details"]["explanation"]["ran_on_features"] == {}  # computed here
+        # The local fallback computed what the actor computed for the same image.
+        before = gate.decisions(first["clip_id"], full=True)[0]
+        assert _comparable(decided["signals"]) == _comparable(before["signals"])
+        # A generation now runs here, once: counted once, published once.
+        again_made = generation.generate(user, "a blue kite over a field", seconds=0.5, seed=2)
+        assert again_made.ran_on == "local" and again_made.executor_fallback is not None
+        assert again_made.status == "published"
+        assert generation.quota(user)["used_today"] == 2
+        assert store.verify_audit().ok
