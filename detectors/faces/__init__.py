@@ -78,7 +78,9 @@ VIDEO_MAX_SIDE = 640
 # at most once a second while nothing is found and on every frame while it
 # finds someone (detectors.faces.tracking.track_faces).
 VIDEO_SMALL_PASS_SIDE = 1280
-EMBEDDERS = ("dlib-resnet", "arcface")
+# "dlib-resnet" runs dlib's weights in torch when it can (same vectors),
+# "dlib-resnet-reference" always on dlib's own runtime.
+EMBEDDERS = ("dlib-resnet", "dlib-resnet-reference", "arcface")
 
 
 class NoFaceFound(DetectorError):
@@ -175,8 +177,42 @@ def build_detector(
 
 
 def build_embedder(name: str, models_dir: Path | None, threads: int = 2) -> FaceEmbedder:
-    """A face embedder by settings name: ``dlib-resnet`` (default, offline) or ``arcface``."""
+    """A face embedder by settings name: ``dlib-resnet`` (default, offline), ``dlib-resnet-reference`` or ``arcface``.
+
+    ``dlib-resnet`` runs dlib's ResNet weights in torch
+    (:class:`~detectors.faces.dlib_resnet_torch.TorchDlibResnetEmbedder`: the
+    same vectors, ~6x faster a chip on one thread, ~12x batched, GIL
+    released) when torch is importable and
+    the file reads as the expected network, and on dlib's own runtime
+    otherwise; the log and ``info.notes`` say which. ``dlib-resnet-reference``
+    always runs dlib's own runtime (the reference the torch one is tested
+    against). Both report ``model_id`` ``dlib-resnet-v1``: same vectors.
+    """
     if name == "dlib-resnet":
+        from detectors.faces.dlib_backend import DlibResnetEmbedder
+
+        try:
+            from detectors.faces.dlib_resnet_torch import TorchDlibResnetEmbedder
+        except ImportError as exc:
+            reason = f"torch is not importable ({exc})"
+        else:
+            try:
+                embedder: FaceEmbedder = TorchDlibResnetEmbedder(threads=threads)
+            except ModelUnavailable as exc:
+                reason = str(exc)
+            else:
+                log.info("face embedder dlib-resnet: dlib's weights in torch")
+                return embedder
+        log.warning(
+            "face embedder dlib-resnet: torch runtime unavailable (%s); using dlib's", reason
+        )
+        embedder = DlibResnetEmbedder()
+        embedder.info = replace(
+            embedder.info,
+            notes=f"dlib's own runtime (torch runtime unavailable: {reason}). {embedder.info.notes}",
+        )
+        return embedder
+    if name == "dlib-resnet-reference":
         from detectors.faces.dlib_backend import DlibResnetEmbedder
 
         return DlibResnetEmbedder()

@@ -80,6 +80,15 @@ def _model_file(name: str) -> str:
     return str(path)
 
 
+def dlib_resnet_chips(rgb: np.ndarray, faces: Sequence[DetectedFace]) -> list[np.ndarray]:
+    """150-pixel RGB chips in dlib's ResNet framing, from each face's five InsightFace-order landmarks.
+
+    Shared by dlib's own runtime and the torch one (``dlib_resnet_torch``) so
+    both embed the very same pixels.
+    """
+    return [align_face(rgb, f.landmarks, 150, INSIGHTFACE5_IN_DLIB_CHIP_150) for f in faces]
+
+
 def dlib5_to_insightface(points: np.ndarray) -> np.ndarray:
     """Five InsightFace-order landmarks from dlib's five (eye corners, nose base)."""
     matrix = similarity_transform(DLIB5_IN_ARCFACE_112, points)
@@ -248,10 +257,7 @@ class DlibResnetEmbedder(FaceEmbedder):
         )
 
     def chips(self, rgb: np.ndarray, faces: Sequence[DetectedFace]) -> list[np.ndarray]:
-        return [
-            align_face(rgb, f.landmarks, self.chip_size, INSIGHTFACE5_IN_DLIB_CHIP_150)
-            for f in faces
-        ]
+        return dlib_resnet_chips(rgb, faces)
 
     def embed(self, rgb: np.ndarray, faces: Sequence[DetectedFace]) -> np.ndarray:
         rgb = check_rgb(rgb)
