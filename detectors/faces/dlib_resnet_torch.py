@@ -516,9 +516,11 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
         # Concurrency (issue 11): the forward pass is thread-safe (eval mode
         # under inference_mode: it reads the weights and keeps nothing on the
         # module, unlike dlib's net which writes each layer's output onto
-        # itself) and releases the GIL inside torch's kernels. It fans out over
-        # torch's process-wide intra-op pool of ``threads``, so one forward at
-        # a time uses every core; two at once would oversubscribe them.
+        # itself) and releases the GIL inside torch's kernels. When torch's
+        # process-wide intra-op pool has more than one thread, each forward
+        # fans out over it, so they go one at a time (two at once would put
+        # twice as many threads as cores); with one thread, concurrent callers
+        # run side by side, one core each, as ONNX Runtime runs do here.
         self._forward_lock = threading.Lock()
         self.model_path = path
         self.info = ModelInfo(
@@ -545,8 +547,13 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
             shapes = sorted({np.shape(c) for c in chips})
             raise DetectorError(f"face chips must be {wanted} RGB; got {shapes}")
         batch = torch.from_numpy(np.stack([np.asarray(c, np.uint8) for c in chips]))
-        with self._forward_lock, torch.inference_mode():
-            out = self._net(batch).numpy().astype(np.float32)
+        with torch.inference_mode():
+            if torch.get_num_threads() > 1:  # read per call: any torch model may set it
+                with self._forward_lock:
+                    out = self._net(batch).numpy()
+            else:
+                out = self._net(batch).numpy()
+        out = out.astype(np.float32, copy=False)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 
