@@ -42,7 +42,7 @@ from detectors.hashing import (
     pdq_hash_crops,
 )
 from pipeline.media import iter_frames, load_image, sniff_kind
-from pipeline.sources import ScanInput
+from pipeline.sources import KEYFRAME_PDQ, ScanInput, keyframe_pdq
 from store.banks import CATEGORIES, Banks, NewEntry
 from store.db import NotFound, Tx
 from store.users import User
@@ -157,6 +157,8 @@ class BankService:
     """Banks, bank files and matching for one data directory."""
 
     name = "banks"
+    # Its keyframes' hashes may come from a Ray actor (pipeline.executor).
+    needs = (KEYFRAME_PDQ.name,)
 
     def __init__(
         self,
@@ -291,8 +293,9 @@ class BankService:
     def signals(self, scan: ScanInput) -> list[Signal]:
         if scan.media_path is None and not scan.frames:
             return []  # the prompt stage: nothing to hash
-        # Shared with the provenance source's own-output lookup: each frame hashed once a scan.
-        keyframes = [(f.t, scan.memo.pdq(f.rgb)) for f in scan.frames]
+        # Shared with the provenance source's own-output lookup: each frame hashed once a
+        # scan, here or on a Ray actor.
+        keyframes = keyframe_pdq(scan)
         hits = self.match(scan.media_sha256, keyframes)
         return [h.to_signal() for h in hits[:MAX_SIGNALS]]
 

@@ -13,9 +13,10 @@ always has, so the store keeps one writer whichever executor computed.
   (:func:`store_free_work`) to a pool of Ray actors, each of which loads its
   models once: the sources that need no store (ages, nudity, prompt
   categories) and the store-free steps of the sources that do (the face
-  tracks and embeddings likeness matches on: its heavy part). The sources
-  that read the store (characters, provenance, banks, lineage) run in the
-  server meanwhile; likeness runs in the server on the actor's face tracks
+  tracks and embeddings likeness matches on: its heavy part; the keyframes'
+  PDQ hashes provenance and the banks match on). The sources that need
+  nothing from the actor (characters, lineage) run in the server meanwhile;
+  likeness, provenance and banks run in the server on the actor's results
   once they are back. A media scan whose remote part ran on Ray says
   ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
   cheaper than the round trip.
@@ -185,9 +186,10 @@ def store_free_work(config: PipelineConfig) -> RemoteWork:
     from pipeline.likeness import FaceTracks
     from pipeline.models import Models
     from pipeline.safety import SafetySource
+    from pipeline.sources import KEYFRAME_PDQ
 
     models = Models(config)
-    return RemoteWork([SafetySource(models)], [FaceTracks(models)])
+    return RemoteWork([SafetySource(models)], [FaceTracks(models), KEYFRAME_PDQ])
 
 
 @dataclass

@@ -27,6 +27,7 @@ from detectors.fingerprint import (
 )
 from detectors.fingerprint import (
     ClipFingerprint,
+    Keyframe,
     OwnOutputIndex,
     fingerprint_clip,
     keyframe_hashes,
@@ -42,7 +43,7 @@ from pipeline.media import (
     scaled_size,
     sniff_kind,
 )
-from pipeline.sources import FrameMemo, ScanInput
+from pipeline.sources import KEYFRAME_PDQ, ScanInput, keyframe_pdq
 from store import fingerprints as fingerprint_rows
 from store.db import Tx
 
@@ -67,6 +68,8 @@ class ProvenanceService:
     """``SignalSource`` for ``provenance.state`` and the own-output index."""
 
     name = "provenance"
+    # The own-output lookup's keyframe hashes may come from a Ray actor (pipeline.executor).
+    needs = (KEYFRAME_PDQ.name,)
 
     def __init__(self, store: Store, config: PipelineConfig, index_backend: str = "mih") -> None:
         self.store = store
@@ -154,11 +157,12 @@ class ProvenanceService:
         frames: Iterable[Any],
         path: Path | None = None,
         sha256: str | None = None,
-        memo: FrameMemo | None = None,
+        hashes: list[Keyframe] | None = None,
     ) -> OwnOutputMatch | None:
         """Which of our clips this media is (sha256 first, then keyframes), or None.
 
-        ``memo`` (a scan's): the frames' PDQ hashes, shared with the banks source.
+        ``hashes``: the frames' PDQ hashes when the caller has them (a scan's,
+        shared with the banks source); else they are computed here.
         """
         digest = sha256 or (sha256_file(path) if path is not None else None)
         if digest:
@@ -167,7 +171,8 @@ class ProvenanceService:
             if exact is not None:
                 return exact
         # Outside the lock: hashing is the slow part.
-        hashes = keyframe_hashes(frames, memo.pdq) if memo is not None else keyframe_hashes(frames)
+        if hashes is None:
+            hashes = keyframe_hashes(frames)
         with self._lock:
             return self.index.lookup(None, hashes)
 
@@ -192,7 +197,7 @@ class ProvenanceService:
         frames: list[Frame] | None = None,
         sha256: str | None = None,
         isolated: bool = True,
-        memo: FrameMemo | None = None,
+        hashes: list[Keyframe] | None = None,
     ) -> ProvenanceReport:
         """Verification and own-output lookup for one file (what POST /provenance/verify returns)."""
         report = self.verify(path, isolated=isolated)
@@ -204,7 +209,7 @@ class ProvenanceService:
                 # can still be matched by its sha256.
                 log.info("own-output lookup without keyframes: %s", exc)
                 frames = []
-        return report.with_own_output(self.lookup(frames, path=path, sha256=sha256, memo=memo))
+        return report.with_own_output(self.lookup(frames, path=path, sha256=sha256, hashes=hashes))
 
     # -- SignalSource --------------------------------------------------------------------
 
@@ -222,7 +227,11 @@ class ProvenanceService:
             frames=frames,
             sha256=scan.media_sha256,
             isolated=scan.stage not in _OWN_MEDIA_STAGES,
-            memo=scan.memo if frames is scan.frames else None,
+            hashes=(
+                [Keyframe(t=t, pdq=h) for t, h in keyframe_pdq(scan)]
+                if frames is scan.frames
+                else None
+            ),
         )
         return [report.to_signal()]
 

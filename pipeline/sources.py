@@ -140,6 +140,29 @@ class FeatureStep(Protocol):
     def compute(self, scan: ScanInput) -> Any: ...
 
 
+class KeyframeHashes:
+    """The store-free step of provenance's own-output lookup and of the hash banks.
+
+    Every keyframe's PDQ hash, in the order of ``scan.frames``: both sources
+    match on them, so they are computed once a scan (through the memo), and a
+    Ray actor may compute them (:class:`FeatureStep`).
+    """
+
+    name = "keyframe_pdq"
+
+    def compute(self, scan: ScanInput) -> list[PdqHash]:
+        return [scan.memo.pdq(f.rgb) for f in scan.frames]
+
+
+KEYFRAME_PDQ = KeyframeHashes()
+
+
+def keyframe_pdq(scan: ScanInput) -> list[tuple[float, PdqHash]]:
+    """``(t, PDQ hash)`` of each of the scan's keyframes, wherever they were hashed."""
+    hashes: list[PdqHash] = scan.feature(KEYFRAME_PDQ)
+    return [(f.t, h) for f, h in zip(scan.frames, hashes, strict=True)]
+
+
 class SignalSource(Protocol):
     """One area's detectors, as the gate sees them.
 

@@ -1,15 +1,19 @@
 """Scans on a Ray actor pool (GREENROOM_EXECUTOR=ray): same signals, the server records, local fallback.
 
 A real local Ray instance (one CPU, no dashboard) for the module. The actor
-computes the store-free sources (ages, nudity) and likeness's store-free step
-(face tracks and embeddings); the server matches those tracks against the
-store, runs the other sources and records every result itself, so when Ray goes away mid-way the next job runs
-here, says ``ran_on: "local"`` and is recorded exactly once.
+computes the store-free sources (ages, nudity) and the store-free steps of the
+others (likeness's face tracks and embeddings, the keyframes' PDQ hashes that
+provenance and the banks match on); the server matches those against the
+store, runs the other sources and records every result itself, so when Ray
+goes away mid-way the next job runs here, says ``ran_on: "local"`` and is
+recorded exactly once. Generations run on the same pool.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +23,13 @@ import numpy as np
 import pytest
 
 from detectors.base import Signal
+from detectors.hashing import pdq_hash
 from generator.video import GeneratorError
 from greenroom.settings import Settings
 from greenroom.wiring import build_services, pipeline_config
 from pipeline.config import PipelineConfig
 from pipeline.executor import FramesRequest, LocalExecutor, RayExecutor, RemoteWork
-from pipeline.media import Frame
+from pipeline.media import Frame, load_image
 from pipeline.models import build_generator
 from pipeline.sources import ScanInput
 from store import jobs
@@ -53,8 +58,10 @@ def on_ray(settings: Settings) -> Settings:
     return settings.model_copy(update={"executor": "ray", "ray_retry_seconds": 3600.0})
 
 
-def _comparable(signals: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(signals, key=lambda s: (s["source"], s["kind"], repr(s)))
+def _comparable(signals: list[dict[str, Any]]) -> list[Any]:
+    # Each run has its own store: a bank entry's id is the one value that may differ.
+    same = [json.loads(re.sub(r"hbe_[0-9a-f]+", "hbe_*", json.dumps(s))) for s in signals]
+    return sorted(same, key=lambda s: (s["source"], s["kind"], repr(s)))
 
 
 def scan_once(settings: Settings, data_dir: Path, image: Path) -> dict[str, Any]:
@@ -62,6 +69,10 @@ def scan_once(settings: Settings, data_dir: Path, image: Path) -> dict[str, Any]
         svc = build_services(store, settings)
         with store.transaction() as tx:
             user = svc.users.create(tx, "uploader", "user", birth_year=1990)
+        # The image is in a hash bank: its match needs the keyframe hashes.
+        svc.pipeline.banks.create_bank("known", "a banked portrait", "", None)
+        banked = {"hash": pdq_hash(load_image(image)).hex, "kind": "pdq", "label": "known"}
+        svc.pipeline.banks.add_entries("known", [banked | {"severity": "high"}], None)
         result = svc.pipeline.gate.scan(image.read_bytes(), user, "a portrait")
         svc.pipeline.path.executor.close()
         return {
@@ -89,9 +100,14 @@ def test_a_scan_on_ray_gives_the_local_signals(
     # Likeness matches against the store here, on face tracks the actor computed.
     assert remote["explanation"]["ran_on_sources"]["likeness"] == "local"
     assert remote["explanation"]["ran_on_features"]["face_tracks"].startswith("ray:")
+    # Provenance's own-output lookup and the banks match here on the actor's PDQ hashes.
+    assert remote["explanation"]["ran_on_features"]["keyframe_pdq"].startswith("ray:")
+    assert remote["explanation"]["ran_on_sources"]["provenance"] == "local"
+    assert remote["explanation"]["ran_on_sources"]["banks"] == "local"
     assert remote["explanation"]["executor_fallback"] is None
     faces = [s for s in remote["signals"] if s["source"] == "likeness"]
     assert faces, "the portrait's face reaches the likeness source from the actor's tracks"
+    assert any(s["kind"] == "hash.match" for s in remote["signals"])
     kinds = {s["kind"] for s in remote["signals"] if s["source"] == "safety"}
     assert "minor.age_estimate" in kinds and "nudity.score" in kinds
     assert _comparable(remote["signals"]) == _comparable(local["signals"])
