@@ -144,6 +144,26 @@ def _decision_summary(result: Any) -> dict[str, Any]:
     }
 
 
+def _bench_world(svc: Any) -> Any:
+    """The uploader, and one registered character, so the characters detector runs too.
+
+    With no character registered the characters source has nothing to look for and
+    skips its models; "every detector on" needs one (a fixture cartoon, with its
+    reference images).
+    """
+    from pipeline.characters import RefUpload
+
+    with svc.store.transaction() as tx:
+        user = svc.users.create(tx, "bench", "user", birth_year=1990)
+        owner = svc.users.create(tx, "bench-studio", "rights_holder")
+    refs = [
+        RefUpload(p.read_bytes(), p.name)
+        for p in sorted((FIXTURES / "characters" / "tux").glob("*.png"))
+    ]
+    svc.pipeline.characters.register(None, owner, name="Tux", policy="review", refs=refs)
+    return user
+
+
 def throughput(
     clip: Path, n: int, executors: list[str], threads: int, ray_pool: int = 1
 ) -> dict[str, Any]:
@@ -169,8 +189,7 @@ def throughput(
             )
             with Store(settings.data_dir) as store:
                 svc = build_services(store, settings)
-                with store.transaction() as tx:
-                    user = svc.users.create(tx, "bench", "user", birth_year=1990)
+                user = _bench_world(svc)
                 gate = svc.pipeline.gate
                 # One warm-up scan per actor (round robin): each loads its models once.
                 for _ in range(ray_pool if executor == "ray" else 1):
@@ -227,8 +246,7 @@ def every_frame(clip: Path, scans: int, threads: int) -> dict[str, Any]:
         )
         with Store(settings.data_dir) as store:
             svc = build_services(store, settings)
-            with store.transaction() as tx:
-                user = svc.users.create(tx, "bench", "user", birth_year=1990)
+            user = _bench_world(svc)
             gate = svc.pipeline.gate
             gate.scan(FIXTURES / "faces" / "deepface" / "img5.jpg", user, "a portrait")
             load_before = _load()
