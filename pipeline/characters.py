@@ -335,10 +335,14 @@ class CharacterService:
         found: dict[tuple[str, str], tuple[CharacterMatch, list[float]]] = {}
         with self._lock:
             prompt_matches = det.prompt.check(prompt) if prompt is not None else []
-            if isinstance(prompt_matches, BudgetedResult):
-                # A name check cut short by its work budget fails loudly (the gate forces review).
-                prompt_matches.raise_if_exhausted("character name check")
-            image_matches = [m for f in frames[:MAX_FRAMES] for m in det.check_image(f.rgb, f.t)]
+        if isinstance(prompt_matches, BudgetedResult):
+            # A name check cut short by its work budget fails loudly (the gate forces review).
+            prompt_matches.raise_if_exhausted("character name check")
+        # Outside the lock, so two scans' keyframes are checked at once: each image backend
+        # is safe beside another check and beside a registration (the copy detector reads a
+        # snapshot of its references and makes its own ORB; CLIP locks its forward pass and
+        # index), and a character registered meanwhile is seen whole or not at all.
+        image_matches = [m for f in frames[:MAX_FRAMES] for m in det.check_image(f.rgb, f.t)]
         for m in prompt_matches + image_matches:
             key = (m.character_id, "image" if m.backend.startswith("image.") else "prompt")
             t = m.evidence.get("t")
