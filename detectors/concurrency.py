@@ -100,3 +100,20 @@ def ort_session_options() -> Any:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     return options
+
+
+def single_threaded_torch() -> None:
+    """One intra-op thread for torch in this process: the policy of :func:`ort_session_options`.
+
+    Torch's thread count is process-wide, so every torch model here calls this
+    when it loads, and the ``threads`` budget is spent on concurrent callers
+    instead. Each layer's OpenMP team waits for its slowest thread: with two
+    threads on two cores and the other core busy (a second scan, a request), a
+    single face chip through the dlib ResNet took 300-720 ms against 23 ms at
+    one thread (8 ms against 11 on a quiet machine), so one thread loses a
+    little alone and nothing under load, where a server lives.
+    """
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from detectors.base import ModelUnavailable
+from detectors.concurrency import single_threaded_torch
 
 CACHE_ENTRIES = 2048
 Precision = Literal["fp32", "int8"]
@@ -80,8 +81,9 @@ def _quantize_int8(module: Any) -> None:
 class SentenceEmbedder:
     """A loaded sentence-transformers model with a token-id keyed embedding cache (thread-safe).
 
-    ``threads`` sets torch's intra-op threads, a process-wide setting (the last
-    model loaded sets it for all); forward passes run one at a time on them.
+    Torch runs one intra-op thread in this process
+    (:func:`detectors.concurrency.single_threaded_torch` says why); forward
+    passes still run one at a time (``threads`` is kept for the signature).
     """
 
     def __init__(
@@ -96,13 +98,12 @@ class SentenceEmbedder:
                 f"unknown sentence-model precision {precision!r} (use one of {', '.join(PRECISIONS)})"
             )
         try:
-            import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - dependency of the project
             raise ModelUnavailable(f"sentence-transformers is not installed ({exc})") from None
         if not (Path(model_path) / "config.json").exists():
             raise ModelUnavailable(f"no sentence-transformers model at {model_path}")
-        torch.set_num_threads(max(1, threads))
+        single_threaded_torch()  # process-wide (detectors.concurrency says why)
         try:
             self.model: Any = SentenceTransformer(str(model_path), device="cpu")
         except Exception as exc:  # any loader failure means the model is unusable
@@ -122,9 +123,8 @@ class SentenceEmbedder:
         # Guards the cache and the counters.
         self._lock = threading.Lock()
         # Concurrency (issue 11): the forward pass is thread-safe (an eval-mode
-        # module under inference_mode keeps no state) but fans out over torch's
-        # process-wide intra-op pool of ``threads``: two at once would run twice
-        # as many threads as cores, so one forward at a time uses every core.
+        # module under inference_mode keeps no state); they still go one at a
+        # time, which keeps a prompt check's encode to one core.
         self._forward_lock = threading.Lock()
         # A Hugging Face fast tokenizer is one Rust object whose truncation and
         # padding settings each call may rewrite; two threads in it at once fail

@@ -33,6 +33,7 @@ import numpy as np
 from detectors.base import Explanation, ModelInfo, ModelUnavailable
 from detectors.characters.image import ImageCharacterMatcher
 from detectors.characters.types import CharacterMatch, CharacterRef, check_rgb
+from detectors.concurrency import single_threaded_torch
 
 CONFIG_NAME = "open_clip_config.json"
 WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -168,8 +169,7 @@ class OpenClipMatcher(ImageCharacterMatcher):
             raise ModelUnavailable(
                 f"no open_clip model at {folder} (need {CONFIG_NAME} and weights)"
             )
-        # Process-wide: sets torch's intra-op threads for every torch model here.
-        torch.set_num_threads(max(1, threads))
+        single_threaded_torch()  # process-wide (detectors.concurrency says why)
         config = json.loads((folder / CONFIG_NAME).read_text())
         cfg = config.get("model_cfg", config)
         pre = config.get("preprocess_cfg", {})
@@ -225,8 +225,8 @@ class OpenClipMatcher(ImageCharacterMatcher):
         self._names: dict[str, str] = {}
         self._descs: dict[str, str] = {}
         # Concurrency (issue 11). The forward pass is thread-safe (eval mode,
-        # no_grad, no state kept) but fans out over torch's process-wide pool of
-        # ``threads``; one at a time uses every core without oversubscribing.
+        # no_grad, no state kept); torch runs one intra-op thread here
+        # (detectors.concurrency.single_threaded_torch), and forwards go one at a time.
         # The faiss indexes and the dicts beside them change on add/remove and
         # are read by check, so those go under a second lock.
         self._forward_lock = threading.Lock()

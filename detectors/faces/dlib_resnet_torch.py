@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from detectors.base import DetectorError, ModelInfo, ModelUnavailable
+from detectors.concurrency import single_threaded_torch
 from detectors.faces.dlib_backend import DLIB_LICENCE, _model_file, dlib_resnet_chips
 from detectors.faces.types import DetectedFace, FaceEmbedder, check_rgb
 
@@ -508,19 +509,17 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
     vectors, so its ``model_id`` is dlib's and stored embeddings stay
     comparable. All faces of one call go through one batched forward pass.
 
-    ``threads`` sets torch's intra-op threads, a process-wide setting, as the
-    project's other torch models do (the last one loaded sets it for all).
-    Beware of more than one when other work shares the cores: each layer's
-    OpenMP team waits for its slowest thread, and on two cores with one busy a
-    single chip took 300-700 ms at two threads against 23 ms at one (quiet:
-    8 ms against 11). At one thread, concurrent callers run in parallel.
+    Torch runs one intra-op thread here
+    (:func:`detectors.concurrency.single_threaded_torch`, which says why);
+    ``threads`` is kept for the other embedders' signature. At one thread,
+    concurrent callers run in parallel, one core each.
     """
 
     chip_size = CHIP_SIZE
 
     def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
         path = default_model_path() if model_path is None else Path(model_path)
-        torch.set_num_threads(max(1, threads))
+        single_threaded_torch()  # process-wide (detectors.concurrency says why)
         self._net = load_dlib_resnet(path)
         # Concurrency (issue 11): the forward pass is thread-safe (eval mode
         # under inference_mode: it reads the weights and keeps nothing on the
