@@ -100,6 +100,21 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (/proc/stat), 0.0 where it cannot be read.
+
+    A scan's work is spread over this process, its decoder and C2PA children (a
+    fork server's, not ours) and Ray's actors, so the machine's total is the
+    honest cost of a clip; on a shared machine it includes others' work.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def findings(result: Any) -> dict[str, list[str]]:
     """What a scan found, per source: the detections a sampled scan must not lose.
 
@@ -195,14 +210,14 @@ def throughput(
                 for _ in range(ray_pool if executor == "ray" else 1):
                     warm = gate.scan(data, user, "a clip")
                 load_before = _load()
-                started = time.perf_counter()
+                cpu, started = _machine_cpu_s(), time.perf_counter()
                 for _ in range(n):
                     gate.scan(data, user, "a clip")
-                one = time.perf_counter() - started
-                started = time.perf_counter()
+                one, cpu_one = time.perf_counter() - started, _machine_cpu_s() - cpu
+                cpu, started = _machine_cpu_s(), time.perf_counter()
                 with ThreadPoolExecutor(2) as pool:
                     list(pool.map(lambda _, g=gate, u=user: g.scan(data, u, "a clip"), range(n)))
-                two = time.perf_counter() - started
+                two, cpu_two = time.perf_counter() - started, _machine_cpu_s() - cpu
                 svc.pipeline.path.executor.close()
             out[executor] = {
                 "ran_on": warm.decision["explanation"].get("ran_on"),
@@ -211,6 +226,15 @@ def throughput(
                 "one_at_a_time_per_min": round(60 * n / one, 1),
                 "two_at_a_time_per_min": round(60 * n / two, 1),
                 "seconds_per_clip_one_at_a_time": round(one / n, 2),
+                # The whole machine's busy CPU seconds per clip, and how many cores were busy.
+                "machine_cpu_s_per_clip": {
+                    "one_at_a_time": round(cpu_one / n, 2),
+                    "two_at_a_time": round(cpu_two / n, 2),
+                },
+                "busy_cores": {
+                    "one_at_a_time": round(cpu_one / one, 2),
+                    "two_at_a_time": round(cpu_two / two, 2),
+                },
                 "load_average_before": load_before,
                 "load_average_after": _load(),
             }
