@@ -120,7 +120,8 @@ def verification(
             _, vectors[name] = embed_largest(rgb, detector, embedder, name)
         except DetectorError as exc:
             failures[name] = str(exc)
-    same, diff = [], []
+    same: list[float] = []
+    diff: list[float] = []
     skipped = 0
     for p in pairs:
         a, b = vectors.get(p["file_a"]), vectors.get(p["file_b"])
@@ -152,8 +153,8 @@ def verification(
         if a is None or b is None or ha != hb:
             continue
         by_half[ha][0 if p["label"] == "same" else 1].append(float(a @ b))
-    for a, b, sim in extra_pairs:
-        ha, hb = half_of[identities[a]], half_of[identities[b]]
+    for name_a, name_b, sim in extra_pairs:
+        ha, hb = half_of[identities[name_a]], half_of[identities[name_b]]
         if ha == hb:
             by_half[ha][1].append(sim)
     tune_s, tune_d = (np.array(x) for x in by_half["tune"])

@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,7 @@ def main() -> None:
         for backend in ("brute", "mih"):
             index = random_index(2000, 20, backend)
             index.add(fp)
-            med, _, match = timed(lambda index=index: index.lookup(None, queries), args.repeats)
+            med, _, match = timed(partial(index.lookup, None, queries), args.repeats)
             assert match is not None and match.clip_id == "bench-clip"
             lookups[backend] = {
                 "entries": 2000 * 20 + len(queries),
