@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -93,14 +93,9 @@ def _unpack(frame: Any) -> tuple[float, np.ndarray]:
     return float(t), rgb
 
 
-def keyframe_hashes(
-    frames: Iterable[Any], hash_frame: Callable[[np.ndarray], PdqHash] = pdq_hash
-) -> list[Keyframe]:
-    """PDQ hashes of frames given as ``(t, rgb)`` pairs or objects with ``.t`` and ``.rgb``.
-
-    ``hash_frame``: ``pdq_hash``, or a caller's remembered version of it (a scan's memo).
-    """
-    return [Keyframe(t=t, pdq=hash_frame(rgb)) for t, rgb in map(_unpack, frames)]
+def keyframe_hashes(frames: Iterable[Any]) -> list[Keyframe]:
+    """PDQ hashes of frames given as ``(t, rgb)`` pairs or objects with ``.t`` and ``.rgb``."""
+    return [Keyframe(t=t, pdq=pdq_hash(rgb)) for t, rgb in map(_unpack, frames)]
 
 
 def fingerprint_clip(

@@ -321,9 +321,8 @@ class RayExecutor:
 
     def run(self, scan: ScanInput, sources: Sequence[SignalSource]) -> Ran:
         remote = [s for s in sources if s.name in self.remote_names] if scan.frames else []
-        wanted = sorted(
-            {need for s in sources for need in getattr(s, "needs", ())} & self.remote_features
-        )
+        needs = {s.name: set(getattr(s, "needs", ())) for s in sources}
+        wanted = sorted(set().union(*needs.values()) & self.remote_features)
         if not scan.frames or not (remote or wanted):
             return LocalExecutor().run(scan, sources)
         names = [s.name for s in remote]
@@ -337,7 +336,7 @@ class RayExecutor:
 
         def waits(source: SignalSource) -> bool:
             return pending is not None and (
-                source.name in names or bool(set(getattr(source, "needs", ())) & set(wanted))
+                source.name in names or bool(needs[source.name] & set(wanted))
             )
 
         # The store's sources that need nothing from the actor run here while it computes.

@@ -197,7 +197,7 @@ def build_embedder(name: str, models_dir: Path | None, threads: int = 2) -> Face
             reason = f"torch is not importable ({exc})"
         else:
             try:
-                embedder: FaceEmbedder = TorchDlibResnetEmbedder(threads=threads)
+                embedder: FaceEmbedder = TorchDlibResnetEmbedder()
             except ModelUnavailable as exc:
                 reason = str(exc)
             else:

@@ -510,14 +510,13 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
     comparable. All faces of one call go through one batched forward pass.
 
     Torch runs one intra-op thread here
-    (:func:`detectors.concurrency.single_threaded_torch`, which says why);
-    ``threads`` is kept for the other embedders' signature. At one thread,
+    (:func:`detectors.concurrency.single_threaded_torch`, which says why), so
     concurrent callers run in parallel, one core each.
     """
 
     chip_size = CHIP_SIZE
 
-    def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
+    def __init__(self, model_path: Path | None = None) -> None:
         path = default_model_path() if model_path is None else Path(model_path)
         single_threaded_torch()  # process-wide (detectors.concurrency says why)
         self._net = load_dlib_resnet(path)

@@ -29,7 +29,7 @@ ROUNDS = 3
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> TorchDlibResnetEmbedder:
-    return TorchDlibResnetEmbedder(threads=1)
+    return TorchDlibResnetEmbedder()
 
 
 @pytest.fixture(scope="module")
