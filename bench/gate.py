@@ -26,6 +26,7 @@ from typing import Any
 
 import detectors  # noqa: F401  (torch/torchvision import hook before any model library)
 from bench.entry import as_package_main
+from bench.machine import busy_cpu_s, load_averages
 from greenroom.settings import Limits, Settings
 from greenroom.wiring import build_services
 from store.db import Store
@@ -94,25 +95,6 @@ def cut_clip(source: Path, seconds: float, folder: Path) -> Path:
             packet.stream = outs[packet.stream.index]
             dst.mux(packet)
     return out
-
-
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _machine_cpu_s() -> float:
-    """CPU seconds the whole machine has spent busy (/proc/stat), 0.0 where it cannot be read.
-
-    A scan's work is spread over this process, its decoder and C2PA children (a
-    fork server's, not ours) and Ray's actors, so the machine's total is the
-    honest cost of a clip; on a shared machine it includes others' work.
-    """
-    try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-        return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def findings(result: Any) -> dict[str, list[str]]:
@@ -209,15 +191,15 @@ def throughput(
                 # One warm-up scan per actor (round robin): each loads its models once.
                 for _ in range(ray_pool if executor == "ray" else 1):
                     warm = gate.scan(data, user, "a clip")
-                load_before = _load()
-                cpu, started = _machine_cpu_s(), time.perf_counter()
+                load_before = load_averages()
+                cpu, started = busy_cpu_s(), time.perf_counter()
                 for _ in range(n):
                     gate.scan(data, user, "a clip")
-                one, cpu_one = time.perf_counter() - started, _machine_cpu_s() - cpu
-                cpu, started = _machine_cpu_s(), time.perf_counter()
+                one, cpu_one = time.perf_counter() - started, busy_cpu_s() - cpu
+                cpu, started = busy_cpu_s(), time.perf_counter()
                 with ThreadPoolExecutor(2) as pool:
                     list(pool.map(lambda _, g=gate, u=user: g.scan(data, u, "a clip"), range(n)))
-                two, cpu_two = time.perf_counter() - started, _machine_cpu_s() - cpu
+                two, cpu_two = time.perf_counter() - started, busy_cpu_s() - cpu
                 svc.pipeline.path.executor.close()
             out[executor] = {
                 "ran_on": warm.decision["explanation"].get("ran_on"),
@@ -236,7 +218,7 @@ def throughput(
                     "two_at_a_time": round(cpu_two / two, 2),
                 },
                 "load_average_before": load_before,
-                "load_average_after": _load(),
+                "load_average_after": load_averages(),
             }
             if executor == "local":
                 out["sampled"] = {
@@ -273,7 +255,7 @@ def every_frame(clip: Path, scans: int, threads: int) -> dict[str, Any]:
             user = _bench_world(svc)
             gate = svc.pipeline.gate
             gate.scan(FIXTURES / "faces" / "deepface" / "img5.jpg", user, "a portrait")
-            load_before = _load()
+            load_before = load_averages()
             started = time.perf_counter()
             result = None
             for _ in range(scans):
@@ -289,7 +271,7 @@ def every_frame(clip: Path, scans: int, threads: int) -> dict[str, Any]:
         "findings": findings(result),
         "decision": _decision_summary(result),
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_averages(),
     }
 
 

@@ -42,9 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.console import _free_port, server
-from greenroom.settings import Settings
-from greenroom.wiring import open_services
+from bench.machine import busy_cpu_s
 
 RESULTS = Path(__file__).parent / "results"
 PROMPTS = [
@@ -80,6 +78,7 @@ def _worker(
     interval = 1.0 / rate if rate > 0 else 0.0
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
         ready.wait()
+        cpu_start = time.process_time()
         start_at = time.time()
         n = 0
         end = start_at + seconds
@@ -109,7 +108,8 @@ def _worker(
             if status != "200":
                 errors[status] = errors.get(status, 0) + 1
             n += 1
-    out.put({"path": path, "latencies": latencies, "late": late, "errors": errors})
+        cpu = time.process_time() - cpu_start
+    out.put({"path": path, "latencies": latencies, "late": late, "errors": errors, "cpu_s": cpu})
 
 
 def _bank_hashes(n: int, seed: int = 11) -> list[str]:
@@ -145,11 +145,16 @@ def _run_phase(
     jobs: list[tuple[str, str, float, list[Any] | None]],
     seconds: float,
     fresh: bool = False,
-) -> list[dict[str, Any]]:
-    """One process per job ``(token, path, rate, bodies)``, all starting together."""
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One process per job ``(token, path, rate, bodies)``, all starting together.
+
+    Also answers what the phase cost, from the moment every process is up to the last
+    one's answer: this process's CPU seconds (the server runs in its threads) and the
+    machine's busy cores (the server, the load processes, anything else).
+    """
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    ready = ctx.Barrier(len(jobs))
+    ready = ctx.Barrier(len(jobs) + 1)  # this process too: the clock starts when all are up
     procs = [
         ctx.Process(
             target=_worker, args=(url, token, path, rate, seconds, out, bodies, ready, fresh)
@@ -158,10 +163,19 @@ def _run_phase(
     ]
     for p in procs:
         p.start()
+    ready.wait()
+    cpu, busy, wall = time.process_time(), busy_cpu_s(), time.perf_counter()
     results = [out.get(timeout=seconds + 600) for _ in procs]
+    cpu, busy = time.process_time() - cpu, busy_cpu_s() - busy
+    wall = time.perf_counter() - wall
     for p in procs:
         p.join()
-    return results
+    cost = {
+        "server_cpu_s": round(cpu, 2),
+        "machine_busy_cores": round(busy / wall, 2),
+        "wall_s": round(wall, 2),
+    }
+    return results, cost
 
 
 def _summary(results: list[dict[str, Any]], offered: float, seconds: float) -> dict[str, Any]:
@@ -188,6 +202,10 @@ def _summary(results: list[dict[str, Any]], offered: float, seconds: float) -> d
         "p99_from_schedule_ms": q(0.99, late),
         "mean_ms": round(1000 * statistics.fmean(lat), 1) if lat else 0.0,
         "errors": errors,
+        # The load generator shares the machine with the server: its own CPU a request.
+        "client_cpu_ms_per_request": round(
+            1000 * sum(r.get("cpu_s", 0.0) for r in results) / max(1, len(lat)), 2
+        ),
     }
 
 
@@ -203,6 +221,12 @@ def main() -> None:
         "--fresh-prompts", action="store_true", help="a new prompt text for every check"
     )
     args = parser.parse_args()
+    # The application is imported here, not at the top: the load processes are spawned and
+    # import this module, and must not spend seconds of the server's cores importing it.
+    from bench.console import _free_port, server
+    from greenroom.settings import Settings
+    from greenroom.wiring import open_services
+
     # A shared machine: figures taken while others' work loads it must say so.
     load_before = round(os.getloadavg()[0], 1)
 
@@ -252,12 +276,12 @@ def main() -> None:
                     for i in range(args.procs)
                 ]
                 jobs.append((tokens[args.procs], "/feed", args.feed_rate, None))
-                results = _run_phase(url, jobs, args.seconds, fresh=args.fresh_prompts)
+                results, mixed_cost = _run_phase(url, jobs, args.seconds, fresh=args.fresh_prompts)
                 # Hash lookups apart, back to back from every process: their most per second.
                 lookups: dict[str, Any] = {}
                 for batch in (1, 100):
                     bodies = _lookup_bodies(banked, batch, 500, seed=batch)
-                    got = _run_phase(
+                    got, cost = _run_phase(
                         url,
                         [
                             (staff_tokens[i], "/banks/lookup", 0.0, bodies)
@@ -268,6 +292,7 @@ def main() -> None:
                     summary = _summary(got, 0.0, args.lookup_seconds)
                     summary["hashes_per_request"] = batch
                     summary["lookups_per_s"] = round(summary["achieved_per_s"] * batch, 1)
+                    summary["phase_cost"] = cost
                     lookups[f"batch_{batch}"] = summary
         finally:
             services.close()
@@ -281,6 +306,16 @@ def main() -> None:
         "load_average_1m_after": round(os.getloadavg()[0], 1),
         "prompt_check": _summary(prompt, args.rate, args.seconds),
         "feed": _summary(feed, args.feed_rate, args.seconds),
+        # Prompt checks and feed reads run together: what that phase cost the machine.
+        "prompt_and_feed_phase_cost": {
+            **mixed_cost,
+            "server_cpu_ms_per_request": round(
+                1000
+                * mixed_cost["server_cpu_s"]
+                / max(1, sum(len(r["latencies"]) for r in results)),
+                2,
+            ),
+        },
         "hash_lookups": {"bank_pdq_entries": args.bank_size, **lookups},
         "aim": {"prompt_check_per_s": 100, "prompt_check_p99_ms": 50, "lookups_per_s": 1000},
     }
