@@ -89,24 +89,21 @@ def _shape(row: Mapping[str, Any], at: datetime) -> dict[str, Any]:
 
 def strike_summary(store: Store | Tx, user_id: str, at: datetime | None = None) -> dict[str, Any]:
     """Upheld (not voided) strikes: all time, in the last 90 days, and by reason category."""
-    at = at or now()
-    since = at - STRIKE_WINDOW
-    rows = _rows(
-        store,
-        "SELECT category, created_at >= ? AS recent FROM strikes "
-        "WHERE user_id = ? AND voided_at IS NULL",
-        [since, user_id],
-    )
+    since = (at or now()) - STRIKE_WINDOW
+    sql = "SELECT category, created_at FROM strikes WHERE user_id = ? AND voided_at IS NULL"
+    if isinstance(store, Tx):
+        rows = store.execute(sql, [user_id]).fetchall()
+    else:
+        # Every decision reads its user's strikes: kept until a commit writes strikes.
+        rows = store.cached(("strikes", user_id), ("strikes",), lambda: store.query(sql, [user_id]))
     categories: dict[str, int] = {}
-    for row in rows:
-        if row["recent"]:
-            name = str(row["category"] or "other")
+    recent = 0
+    for category, created_at in rows:
+        if created_at is not None and created_at >= since:
+            recent += 1
+            name = str(category or "other")
             categories[name] = categories.get(name, 0) + 1
-    return {
-        "strikes": len(rows),
-        "strikes_90d": sum(1 for r in rows if r["recent"]),
-        "strike_categories": categories,
-    }
+    return {"strikes": len(rows), "strikes_90d": recent, "strike_categories": categories}
 
 
 def _rows(store: Store | Tx, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ import duckdb
 
 from store import audit
 from store.events import AuditEvent, SchemaMigrated
+from store.read_cache import CACHED_TABLES, ReadCache, tables_written_by
 from store.writer import Combined, DeferredWriteError, GroupWriter
 
 DB_FILE = "greenroom.duckdb"
@@ -215,10 +216,13 @@ class Tx:
         self._head_read = False
         self._head_existed = False
         self._head_dirty = False
+        # Cached tables this transaction may have written (store/read_cache.py).
+        self.cached_tables_written: set[str] = set()
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
         if self._deferred or self._head_dirty:
             self._before(sql)
+        self.cached_tables_written |= tables_written_by(sql)
         return self.conn.execute(sql, params or [])
 
     def insert(self, table: str, columns: Sequence[str], values: Sequence[Any]) -> None:
@@ -230,6 +234,8 @@ class Tx:
         if len(columns) != len(values):
             raise ValueError(f"{len(columns)} columns but {len(values)} values for {table}")
         key = (table.lower(), tuple(columns))
+        if key[0] in CACHED_TABLES:
+            self.cached_tables_written.add(key[0])
         rows = self._deferred.get(key)
         if rows is None:
             self._deferred[key] = rows = []
@@ -321,6 +327,7 @@ class Store:
         # Where the chain was last found intact, so a routine check reads only newer rows.
         self._chain_checkpoint: audit.Checkpoint | None = None
         self._chain_lock = threading.Lock()
+        self._reads = ReadCache()
         self._writer: GroupWriter[Tx] = GroupWriter(
             lambda: self._begin(shared=True), self._commit, self._rollback
         )
@@ -460,6 +467,8 @@ class Store:
             raise
         finally:
             self._local.tx = None
+        # Only now: a read stamped before this point may have missed the commit.
+        self._reads.committed(tx.cached_tables_written)
 
     def _rollback(self, tx: Tx) -> None:
         self._local.tx = None
@@ -479,6 +488,22 @@ class Store:
     ) -> list[tuple[Any, ...]]:
         self._flush_current()
         return self.conn.execute(sql, params or []).fetchall()
+
+    def cached(self, key: Hashable, tables: tuple[str, ...], load: Callable[[], T]) -> T:
+        """``load()``'s answer, kept until a commit writes one of ``tables`` (store/read_cache.py).
+
+        ``load`` must read only ``tables`` (listed in ``CACHED_TABLES``), and its answer must
+        not depend on the clock: compare times after, on what it returned. Inside a write
+        transaction this thread holds, ``load`` runs every time (it may see that
+        transaction's own rows).
+        """
+        if getattr(self._local, "tx", None) is not None:
+            return load()
+        return self._reads.get(key, tables, load)
+
+    @property
+    def read_cache(self) -> ReadCache:
+        return self._reads
 
     def query_dicts(
         self, sql: str, params: list[Any] | tuple[Any, ...] | None = None

@@ -577,10 +577,16 @@ class Users:
         raise AuthError("invalid token")
 
     def _token_user(self, token_id: str) -> User:
-        rows = self.store.query(
-            f"SELECT t.created_at, t.expires_at, t.revoked_at, {_U_COLS} "
-            "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
-            [token_id],
+        # Read on every request, so kept in memory until a commit writes tokens or users
+        # (a revocation or suspension is seen by the next request after it returns).
+        rows = self.store.cached(
+            ("token_user", token_id),
+            ("api_tokens", "users"),
+            lambda: self.store.query(
+                f"SELECT t.created_at, t.expires_at, t.revoked_at, {_U_COLS} "
+                "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
+                [token_id],
+            ),
         )
         if not rows:
             raise AuthError("invalid token")
