@@ -224,7 +224,7 @@ def main() -> None:
     results: dict[str, Any] = {"threads": args.threads, "text_precision": args.precision}
     refs, holdout = load_fixture_characters()
     prompts = load_prompts()
-    embedder = MiniLMTextEmbedder(threads=args.threads, precision=args.precision)
+    embedder = MiniLMTextEmbedder(precision=args.precision)
     words = load_common_words()
 
     # -- prompt quality: the default threshold, then a sweep -----------------
@@ -255,7 +255,7 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     texts = [p["text"] for p in prompts]
     lat_full, lat_cached, lat_encode, lat_names = [], [], [], []
-    shared = shared_sentence_embedder(threads=args.threads, precision=args.precision)
+    shared = shared_sentence_embedder(precision=args.precision)
     for _ in range(3):
         for t in texts:
             # Cleared before each check: a new prompt always pays its encode, and
@@ -360,7 +360,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_random_tiny_model(Path(tmp) / "open_clip" / "tiny")
-        clip = OpenClipMatcher(folder, threads=args.threads)
+        clip = OpenClipMatcher(folder)
         clip.add_many(refs)
         ct = []
         for r in refs:

@@ -86,7 +86,7 @@ def bench_prompts(threads: int) -> dict[str, Any]:
     from detectors.prompt_safety import PromptSafetyClassifier
 
     t0 = time.perf_counter()
-    clf = PromptSafetyClassifier(threads=threads)
+    clf = PromptSafetyClassifier()
     load_s = time.perf_counter() - t0
     rows = load_prompt_set()
     per: dict[str, dict[str, int]] = {c: {"tp": 0, "fp": 0, "fn": 0} for c in clf.categories}

@@ -329,7 +329,6 @@ class PromptSafetyClassifier:
         data_dir: Path = DATA_DIR,
         semantic: bool = True,
         model_path: Path | None = None,
-        threads: int = 1,
         max_chars: int = DEFAULT_MAX_CHARS,
         max_normalised_chars: int | None = None,
         work_budget: int = DEFAULT_WORK_BUDGET,
@@ -374,7 +373,7 @@ class PromptSafetyClassifier:
         self._model: Any = None
         self.text_model: ModelInfo | None = None
         if semantic:
-            self._load_model(model_path, threads)
+            self._load_model(model_path)
         self.info = ModelInfo(
             model_id="prompt-safety-lexicon-v1" + ("+minilm" if semantic else ""),
             task="prompt_safety",
@@ -382,11 +381,11 @@ class PromptSafetyClassifier:
             embedding_dim=384 if semantic else None,
         )
 
-    def _load_model(self, model_path: Path | None, threads: int) -> None:
+    def _load_model(self, model_path: Path | None) -> None:
         from detectors.text_embedding import shared_sentence_embedder
 
         # One model per process, shared with the character matcher (and its embedding cache).
-        self._shared = shared_sentence_embedder(model_path, threads=threads)
+        self._shared = shared_sentence_embedder(model_path)
         self._model = self._shared.model
         self.text_model = ModelInfo(
             model_id="all-MiniLM-L6-v2",

@@ -83,13 +83,12 @@ class SentenceEmbedder:
 
     Torch runs one intra-op thread in this process
     (:func:`detectors.concurrency.single_threaded_torch` says why); forward
-    passes still run one at a time (``threads`` is kept for the signature).
+    passes still run one at a time.
     """
 
     def __init__(
         self,
         model_path: Path,
-        threads: int = 1,
         cache_entries: int = CACHE_ENTRIES,
         precision: str = DEFAULT_PRECISION,
     ):
@@ -242,7 +241,7 @@ class SentenceEmbedder:
 
 
 def shared_sentence_embedder(
-    model_path: Path | None = None, threads: int = 1, precision: str = DEFAULT_PRECISION
+    model_path: Path | None = None, precision: str = DEFAULT_PRECISION
 ) -> SentenceEmbedder:
     """The process's one embedder for ``model_path`` (default: the bundled all-MiniLM-L6-v2) at ``precision``."""
     path = Path(model_path) if model_path is not None else default_model_path()
@@ -250,5 +249,5 @@ def shared_sentence_embedder(
     with _lock:
         found = _shared.get(key)
         if found is None:
-            found = _shared[key] = SentenceEmbedder(path, threads=threads, precision=precision)
+            found = _shared[key] = SentenceEmbedder(path, precision=precision)
         return found

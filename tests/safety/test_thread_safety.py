@@ -121,7 +121,7 @@ def test_nudity_detector_shared_by_threads_matches_serial(frames: list[np.ndarra
 @pytest.mark.slow
 def test_sentence_model_shared_by_threads_matches_serial() -> None:
     # A private embedder with no cache, so every call runs the tokenizer and the model.
-    model = SentenceEmbedder(default_model_path(), threads=1, cache_entries=0)
+    model = SentenceEmbedder(default_model_path(), cache_entries=0)
     texts = list(PROMPTS)
     pairs = [texts[i : i + 2] for i in range(0, len(texts), 2)]  # padded batches too
     serial = [model.embed([t])[0] for t in texts]
