@@ -41,6 +41,71 @@ def test_transformed_copies_are_caught(
         assert m.explanation.model_id == detector.info.model_id
 
 
+class _ImagehashWindows(CopyDetector):
+    """The copy detector hashing its windows with imagehash itself: the reference."""
+
+    _hashes = CopyDetector._hashes_reference
+
+
+def _hash_hits(det: CopyDetector, img: np.ndarray) -> set[str]:
+    return {m.character_id for m in det.check(img) if m.evidence["method"] == "perceptual_hash"}
+
+
+def test_window_hashes_stay_close_to_imagehash(fixture_characters, fixtures_dir: Path) -> None:
+    """Same windows kept; pHash and dHash within a few bits of imagehash's, window by window."""
+    import cv2
+
+    from detectors.characters.image import _popcount, _resize_max
+
+    det = CopyDetector()
+    images = [img for r in fixture_characters[0] for img in r.reference_images]
+    images += negative_images(fixtures_dir, limit=6)
+    d_p: list[int] = []
+    d_d: list[int] = []
+    for img in images:
+        gray = _resize_max(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 800, min_side=320)
+        fast, ref = det._hashes(gray), det._hashes_reference(gray)
+        assert fast[2] == ref[2]
+        d_p += _popcount(fast[0] ^ ref[0]).tolist()
+        d_d += _popcount(fast[1] ^ ref[1]).tolist()
+    assert len(d_p) > 100
+    # Measured on these fixtures: pHash mean 0.6 bits (max 4), dHash mean 1.5 (max 10).
+    assert np.mean(d_p) <= 1.0 and max(d_p) <= 6
+    assert np.mean(d_d) <= 2.5 and max(d_d) <= 12
+
+
+def test_small_windows_hash_exactly_as_imagehash() -> None:
+    """Windows under 4x the hash size skip the box step: imagehash's own resize, same bits."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    gray = cv2.GaussianBlur(rng.integers(0, 256, (200, 240), dtype=np.uint8), (3, 3), 1)
+    det = CopyDetector()
+    fast, ref = det._hashes(gray), det._hashes_reference(gray)
+    assert fast[2] == ref[2] and len(ref[2]) == 14
+    small = [i for i, (x0, y0, x1, y1) in enumerate(ref[2]) if (y1 - y0) * 200 < 128]
+    assert small
+    assert (fast[0][small] == ref[0][small]).all() and (fast[1][small] == ref[1][small]).all()
+
+
+def test_hash_matches_equal_the_imagehash_reference(fixture_characters, fixtures_dir: Path) -> None:
+    """Every transformed copy, held-out image and negative: the same characters found by hash."""
+    fast, ref = CopyDetector(), _ImagehashWindows()
+    fast.add_many(fixture_characters[0])
+    ref.add_many(fixture_characters[0])
+    cases = [
+        t_img for r in fixture_characters[0] for t_img in transforms(r.reference_images[0]).values()
+    ]
+    cases += [img for imgs in fixture_characters[1].values() for img in imgs]
+    cases += negative_images(fixtures_dir, limit=8)
+    found = 0
+    for img in cases:
+        expected = _hash_hits(ref, img)
+        assert _hash_hits(fast, img) == expected
+        found += bool(expected)
+    assert found >= 10  # the hash path is exercised, not only ORB
+
+
 def test_held_out_frame_and_art(detector: CopyDetector, fixture_characters) -> None:
     holdout = fixture_characters[1]
     # bbb_bunny_02 is a later frame of the same shot as registered bbb_bunny_01;
