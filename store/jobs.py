@@ -433,6 +433,65 @@ def complete(store: Store, job: Job, result: Mapping[str, Any] | None = None) ->
     store.write_combined(_Complete(), (job, body))
 
 
+@dataclass(frozen=True)
+class Handoff:
+    """What :func:`complete_and_claim` did: the completion's refusal, if any, and the next job."""
+
+    refused: LeaseLost | NotFound | None  # the completion was not accepted (nothing written)
+    next_job: Job | None  # claimed for the same worker, or None when none was ready
+
+
+class _CompleteAndClaim(Combined[Tx, tuple[Job, str, float], Handoff]):
+    """Workers' completions and their next claims together: one write per job, not two.
+
+    Applied as :class:`_Complete` then :class:`_Claim` for the whole batch, in one
+    transaction, so a worker waits for the writer once a job. The claims come
+    after the completions, so a job just completed is never handed out again.
+    """
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self.kinds = kinds
+
+    @property
+    def key(self) -> Hashable:
+        return ("jobs.complete+claim", self.kinds)
+
+    def apply(
+        self, tx: Tx, args: Sequence[tuple[Job, str, float]]
+    ) -> list[Handoff | BaseException]:
+        done = _Complete().apply(tx, [(job, body) for job, body, _ in args])
+        claimed = _Claim(self.kinds).apply(tx, [(job.worker, lease_s) for job, _, lease_s in args])
+        out: list[Handoff | BaseException] = []
+        for refusal, taken in zip(done, claimed, strict=True):
+            # Neither is expected (completions refuse only so; claims raise, not return):
+            # raising rolls the batch back and re-runs each request alone.
+            if isinstance(taken, BaseException):
+                raise taken
+            if refusal is not None and not isinstance(refusal, (LeaseLost, NotFound)):
+                raise refusal
+            out.append(Handoff(refused=refusal, next_job=taken))
+        return out
+
+
+def complete_and_claim(
+    store: Store, job: Job, result: Mapping[str, Any] | None, kinds: Iterable[str], lease_s: float
+) -> Handoff:
+    """:func:`complete` ``job``, then :func:`claim` the next job of ``kinds`` for its worker, in one write.
+
+    A worker loop's two writes a job become one, batched with other workers'
+    (:class:`_CompleteAndClaim`). The completion still counts only from the lease
+    holder: when it is refused (``Handoff.refused``) nothing is written for it, and
+    the claim is made all the same.
+    """
+    body = _to_json(dict(result or {}), "result")
+    names = sorted({_check_kind(k) for k in kinds})
+    if not names:
+        raise JobError("no kinds to claim")
+    if lease_s <= 0:
+        raise JobError("lease_s must be positive")
+    return store.write_combined(_CompleteAndClaim(tuple(names)), (job, body, lease_s))
+
+
 def backoff_s(attempt: int, base_s: float = 5.0, cap_s: float = 3600.0) -> float:
     """Exponential backoff after the ``attempt``-th failure: base, 2×base, 4×base… up to cap."""
     return float(min(cap_s, base_s * (2 ** max(0, attempt - 1))))
@@ -528,6 +587,7 @@ class Worker:
         self.retry_base_s = retry_base_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next: Job | None = None  # claimed with the last completion, not yet run
         self.processed = 0
 
     def start(self) -> Worker:
@@ -540,6 +600,11 @@ class Worker:
         self._thread.start()
         return self
 
+    @property
+    def stopping(self) -> bool:
+        """:meth:`stop` was asked for: the loop ends after the job in hand."""
+        return self._stop.is_set()
+
     def stop(self, timeout: float | None = 30.0) -> bool:
         """Ask the loop to end after the current job; True when it has ended."""
         self._stop.set()
@@ -549,7 +614,9 @@ class Worker:
         return not self._thread.is_alive()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        # A job handed over with the last completion is run even when stopping: its
+        # attempt is already counted, and left alone it would wait out its lease.
+        while not self._stop.is_set() or self._next is not None:
             try:
                 worked = self.run_once()
             except Exception:  # keep the worker alive; the job's lease will expire
@@ -559,8 +626,10 @@ class Worker:
                 self._stop.wait(self.poll_s)
 
     def run_once(self) -> bool:
-        """Claim and run one job; False when none was ready."""
-        job = claim(self.store, self.worker_id, self.handlers, self.lease_s)
+        """Run the job handed over with the last completion, or claim one; False when none was ready."""
+        job, self._next = self._next, None
+        if job is None:
+            job = claim(self.store, self.worker_id, self.handlers, self.lease_s)
         if job is None:
             return False
         done = threading.Event()
@@ -580,8 +649,14 @@ class Worker:
             done.set()
             beat.join()
         try:
-            if error is None:
+            if error is None and self._stop.is_set():
                 complete(self.store, job, result)
+            elif error is None:
+                # One write for this completion and the next claim (see complete_and_claim).
+                handoff = complete_and_claim(self.store, job, result, self.handlers, self.lease_s)
+                self._next = handoff.next_job
+                if handoff.refused is not None:
+                    log.warning("worker %s: %s", self.worker_id, handoff.refused)
             else:
                 fail(self.store, job, error, backoff_s(job.attempt, self.retry_base_s))
         except LeaseLost as exc:

@@ -274,3 +274,93 @@ def test_handler_returning_a_non_dict_fails_the_attempt(store: Store) -> None:
     assert worker.run_once()
     record = jobs.get_job(store, job_id)
     assert record.status == "dead" and "not a dict" in (record.last_error or "")
+
+
+def test_complete_and_claim_completes_then_hands_over_the_next_job(store: Store) -> None:
+    first, second = _enqueue(store), _enqueue(store)
+    job = jobs.claim(store, "w1", ["scan"], 30)
+    assert job is not None and job.id == first
+    handoff = jobs.complete_and_claim(store, job, {"ok": True}, ["scan"], 30)
+    assert handoff.refused is None
+    assert handoff.next_job is not None and handoff.next_job.id == second
+    assert handoff.next_job.worker == "w1" and handoff.next_job.attempt == 1
+    assert jobs.get_job(store, first).status == "done"
+    assert _transitions(store, first) == ["enqueued", "claimed", "completed"]
+    last = jobs.complete_and_claim(store, handoff.next_job, {}, ["scan"], 30)
+    assert last.refused is None and last.next_job is None
+    assert jobs.counts(store) == {"done": 2}
+    assert store.verify_audit().ok
+
+
+def test_complete_and_claim_refused_completion_writes_nothing_but_still_claims(
+    store: Store,
+) -> None:
+    stale_id = _enqueue(store)
+    stale = jobs.claim(store, "w1", ["scan"], 30)
+    assert stale is not None
+    _expire_lease(store, stale_id)
+    taken = jobs.claim(store, "w2", ["scan"], 30)  # w1 presumed dead: w2 reclaims
+    assert taken is not None and taken.id == stale_id and taken.attempt == 2
+    other = _enqueue(store)
+    handoff = jobs.complete_and_claim(store, stale, {"late": True}, ["scan"], 30)
+    assert isinstance(handoff.refused, LeaseLost)
+    assert handoff.next_job is not None and handoff.next_job.id == other
+    record = jobs.get_job(store, stale_id)
+    assert record.status == "running" and record.lease_owner == "w2"
+    assert "completed" not in _transitions(store, stale_id)
+
+
+def test_complete_and_claim_from_many_threads_does_every_job_once(store: Store) -> None:
+    n_jobs, n_threads = 120, 16
+    with store.transaction() as tx:
+        ids = [jobs.enqueue(tx, "scan", {"i": i}) for i in range(n_jobs)]
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
+    writes_before = store.writer.stats.writes
+
+    def loop(worker_id: str) -> None:
+        job = jobs.claim(store, worker_id, ["scan"], 30)
+        while job is not None:
+            with lock:
+                seen[job.id] += 1
+            handoff = jobs.complete_and_claim(store, job, {"by": worker_id}, ["scan"], 30)
+            assert handoff.refused is None
+            job = handoff.next_job
+
+    threads = [threading.Thread(target=loop, args=(f"w{i}",)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert seen == Counter(ids)  # every job handed to exactly one worker, once
+    assert jobs.counts(store) == {"done": n_jobs}
+    # One write a job (its completion with the next claim), plus each thread's first claim.
+    assert store.writer.stats.writes - writes_before == n_jobs + n_threads
+    assert store.verify_audit().ok
+
+
+def test_stopped_worker_leaves_no_job_leased(store: Store) -> None:
+    """A job handed over with a completion is not left waiting out its lease at stop."""
+    for _ in range(3):
+        _enqueue(store)
+    entered, release = threading.Event(), threading.Event()
+
+    def handler(payload: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        release.wait(30)
+        return {}
+
+    worker = Worker(store, {"scan": handler}, worker_id="w1", lease_s=30, poll_s=0.01).start()
+    assert entered.wait(30)
+    stopper = threading.Thread(target=worker.stop)
+    stopper.start()
+    deadline = time.monotonic() + 30
+    while not worker.stopping and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    stopper.join(30)
+    assert not stopper.is_alive()
+    counts = jobs.counts(store)
+    assert "running" not in counts
+    assert counts.get("done", 0) == worker.processed >= 1
+    assert counts.get("done", 0) + counts.get("queued", 0) == 3
