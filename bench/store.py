@@ -372,28 +372,40 @@ def bench_commit_decisions(root: Path, writers: int, n: int, group: bool) -> dic
     return _rates("decisions", group, writers, n, elapsed, batches)
 
 
-def bench_commit_jobs(root: Path, writers: int, n_jobs: int, group: bool) -> dict[str, Any]:
+def bench_commit_jobs(
+    root: Path, writers: int, n_jobs: int, group: bool, handoff: bool = False
+) -> dict[str, Any]:
+    """Workers draining ``n_jobs``: claim then complete, or (``handoff``) as ``Worker`` does,
+    each completion and the next claim in one write (``jobs.complete_and_claim``)."""
     with _store_for(root, group) as store:
         with store.transaction() as tx:
             for i in range(n_jobs):
                 jobs.enqueue(tx, "bench", {"i": i})
         stats = store.writer.stats
         batches0, calls0, combined0 = stats.batches, stats.combined_calls, stats.combined_writes
+        writes0 = stats.writes
 
         def drain(t: int) -> None:
+            if handoff:
+                job = jobs.claim(store, f"w{t}", ["bench"], 30)
+                while job is not None:
+                    job = jobs.complete_and_claim(store, job, {"ok": True}, ["bench"], 30).next_job
+                return
             while (job := jobs.claim(store, f"w{t}", ["bench"], 30)) is not None:
                 jobs.complete(store, job, {"ok": True})
 
         elapsed = _threads(writers, drain)
         assert jobs.counts(store) == {"done": n_jobs}
         assert store.verify_audit().ok
-        writes = 2 * n_jobs + writers  # a claim and a completion each, one empty claim a thread
+        writes = stats.writes - writes0
         batches = stats.batches - batches0
         calls, combined = stats.combined_calls - calls0, stats.combined_writes - combined0
     return {
         "group_commit": group,
+        "worker_loop": "complete_and_claim" if handoff else "claim, then complete",
         "writers": writers,
         "jobs": n_jobs,
+        "writes": writes,
         "claim_complete_per_s": round(n_jobs / elapsed, 1),
         "transactions": batches,
         "mean_batch": round(writes / max(1, batches), 1),
@@ -436,6 +448,7 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
         out["duckdb_raw"] = bench_duckdb_raw(base / "raw", args.raw)
         print("duckdb_raw", json.dumps(out["duckdb_raw"]), flush=True)
         out["decisions"], out["jobs"], out["blobs"] = [], [], []
+        out["jobs_handoff"] = []
         for w in counts:
             out["blobs"].append(bench_commit_blobs(base / f"blob{w}", w, args.writes // 2, True))
             print("blobs", json.dumps(out["blobs"][-1]), flush=True)
@@ -443,6 +456,10 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
             print("decisions", json.dumps(out["decisions"][-1]), flush=True)
             out["jobs"].append(bench_commit_jobs(base / f"jobs{w}", w, args.writes, True))
             print("jobs", json.dumps(out["jobs"][-1]), flush=True)
+            out["jobs_handoff"].append(
+                bench_commit_jobs(base / f"hand{w}", w, args.writes, True, handoff=True)
+            )
+            print("jobs (complete_and_claim)", json.dumps(out["jobs_handoff"][-1]), flush=True)
         # The path before group commit (one write per transaction), at the first writer count.
         w = counts[0]
         out["decisions"].append(bench_commit_decisions(base / "dec1", w, args.writes_single, False))
@@ -468,6 +485,10 @@ def bench_commit(args: argparse.Namespace) -> dict[str, Any]:
         "duckdb_single_row_commits_per_s": raw,
         "decisions_per_s": rates(out["decisions"], "decisions_per_s"),
         "job_claim_complete_per_s": rates(out["jobs"], "claim_complete_per_s"),
+        # The same jobs as Worker drains them: one write a job (completion + next claim).
+        "job_complete_and_claim_per_s": {
+            f"{r['writers']}_writers": r["claim_complete_per_s"] for r in out["jobs_handoff"]
+        },
         "blob_puts_per_s": rates(out["blobs"], "blob_puts_per_s"),
     }
     out["command"] = (
