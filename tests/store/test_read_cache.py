@@ -36,9 +36,7 @@ def _token(store: Store, users: Users, handle: str = "reader") -> tuple[str, str
 def test_statement_classification() -> None:
     assert tables_written_by("SELECT * FROM users WHERE id = ?") == set()
     assert tables_written_by("  select 1 from api_tokens") == set()
-    assert tables_written_by("UPDATE api_tokens SET revoked_at = ? WHERE id = ?") == {
-        "api_tokens"
-    }
+    assert tables_written_by("UPDATE api_tokens SET revoked_at = ? WHERE id = ?") == {"api_tokens"}
     assert tables_written_by("INSERT INTO strikes (id) VALUES (?)") == {"strikes"}
     # A statement that is not a plain SELECT counts for every cached table it names.
     assert tables_written_by(
@@ -79,9 +77,7 @@ def test_revocation_is_seen_by_the_next_request(store: Store, users: Users) -> N
         users.authenticate_token(token)
 
 
-def test_group_committed_suspension_is_seen_by_the_next_request(
-    store: Store, users: Users
-) -> None:
+def test_group_committed_suspension_is_seen_by_the_next_request(store: Store, users: Users) -> None:
     user_id, _, token = _token(store, users)
     users.authenticate_token(token)
     users.authenticate_token(token)
@@ -148,9 +144,7 @@ def test_reads_inside_a_write_transaction_are_not_cached(store: Store) -> None:
     assert store.cached("k", ("users",), load) == 3  # outside: kept
 
 
-def test_strike_summary_inside_a_transaction_sees_its_own_rows(
-    store: Store, users: Users
-) -> None:
+def test_strike_summary_inside_a_transaction_sees_its_own_rows(store: Store, users: Users) -> None:
     with store.transaction() as tx:
         user = users.create(tx, "striker2", "user", birth_year=1990)
         mod = users.create(tx, "moddy2", "moderator")
