@@ -151,7 +151,8 @@ class KeyframeHashes:
     name = "keyframe_pdq"
 
     def compute(self, scan: ScanInput) -> list[PdqHash]:
-        return [scan.memo.pdq(f.rgb) for f in scan.frames]
+        # A video's keyframes come hashed from the decoder child (pipeline.media).
+        return [f.pdq if f.pdq is not None else scan.memo.pdq(f.rgb) for f in scan.frames]
 
 
 KEYFRAME_PDQ = KeyframeHashes()
