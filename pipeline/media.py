@@ -544,10 +544,6 @@ _MESSAGE_CHARS = 300
 _FRAME_HEADER = struct.Struct("<dII")
 # Appended to a frame's header when the child hashed it: the PDQ hash's 32 bytes and quality.
 _PDQ_TRAILER = struct.Struct("<32sH")
-# The child's CPU allowance for hashing, a share of the decode budget and apart from it
-# (~20 ms a 720p frame: 12 s of the default 120 s is ~500 keyframes). Past it, frames go
-# unhashed and are hashed in the server, as they were before the child hashed them.
-_HASH_CPU_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -600,8 +596,7 @@ def _limit_child(limits: MediaLimits) -> None:
         import ctypes
 
         ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
-    # The decode budget, plus the hashing allowance (_decode_child), plus a second.
-    cpu = max(1, math.ceil(limits.max_decode_cpu_s * (1 + _HASH_CPU_SHARE)) + 1)
+    cpu = max(1, math.ceil(limits.max_decode_cpu_s) + 1)
     with _suppress():
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
     if limits.max_decode_memory_bytes > 0:
@@ -652,19 +647,13 @@ def _decode_child(
             info = probe_video(Path(path), limits)
             conn.send_bytes(b"I" + json.dumps(asdict(info)).encode())
             threads = min(_CHILD_THREADS, os.cpu_count() or 1)
-            hashing = [0.0]  # CPU seconds spent hashing: its own allowance, not decoding's
-            allowance = limits.max_decode_cpu_s * _HASH_CPU_SHARE
             for frame in _decode(
                 Path(path), info, every_s, max_frames, limits, max_side, threads,
-                lambda: time.process_time() - hashing[0],
+                time.process_time,
             ):  # fmt: skip
                 rgb = np.ascontiguousarray(frame.rgb, dtype=np.uint8)
                 h, w = int(rgb.shape[0]), int(rgb.shape[1])
-                trailer = b""
-                if hash_frames and hashing[0] < allowance:
-                    started = time.process_time()
-                    trailer = _pdq_trailer(rgb)
-                    hashing[0] += time.process_time() - started
+                trailer = _pdq_trailer(rgb) if hash_frames else b""
                 conn.send_bytes(b"F" + _FRAME_HEADER.pack(frame.t, h, w) + trailer)
                 conn.send_bytes(rgb.reshape(-1).data)
             conn.send_bytes(b"D")

@@ -336,19 +336,3 @@ def test_frames_hashed_in_the_child_carry_the_hash_the_parent_would_compute(vide
         assert with_hash.t == without.t and np.array_equal(with_hash.rgb, without.rgb)
         assert with_hash.pdq == pdq_hash(with_hash.rgb)
     _no_children_left()
-
-
-def test_hashing_in_the_child_stops_at_its_cpu_allowance(videos: Path) -> None:
-    """Past its share of the CPU budget the child sends frames unhashed; decoding goes on."""
-    from detectors.hashing import pdq_hash
-
-    path = videos / "bbb_bunny_720p_seg49-51.mp4"  # 144 frames at 720p
-    # A 5 s budget gives hashing 0.5 s: tens of 720p frames, not all 144.
-    limits = _limits(max_decode_cpu_s=5.0)
-    frames = decode_video(path, every_s=0.0, max_frames=400, limits=limits, hash_frames=True).frames
-    assert len(frames) == 144
-    hashed = [f for f in frames if f.pdq is not None]
-    assert 0 < len(hashed) < len(frames)
-    assert all(f.pdq is not None for f in frames[: len(hashed)])  # the hashed ones come first
-    assert all(f.pdq == pdq_hash(f.rgb) for f in hashed[:3])
-    _no_children_left()
