@@ -184,14 +184,8 @@ def _decode_keyframes(
     path: Path, every_s: float, max_side: int | None, limits: MediaLimits
 ) -> tuple[list[Frame], VideoInfo]:
     """A video's keyframes from the isolated, strict decoder; never an empty list."""
-    # The child PDQ-hashes the keyframes it sends (provenance and the banks match on them).
     decoded = decode_video(
-        path,
-        every_s=every_s,
-        max_frames=limits.max_keyframes,
-        limits=limits,
-        max_side=max_side,
-        hash_frames=True,
+        path, every_s=every_s, max_frames=limits.max_keyframes, limits=limits, max_side=max_side
     )
     if not decoded.frames:
         raise MediaError("video has no decodable frames")

@@ -37,8 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from detectors.base import MediaError, ModelUnavailable
-from detectors.hashing import PdqHash, pdq_hash
+from detectors.base import MediaError
 
 # PIL's own bomb check warns at half our limit and raises at the full one; we
 # check the header ourselves and want a MediaError, not PIL's exception types.
@@ -108,15 +107,10 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: presentation time in seconds and RGB pixels (H, W, 3) uint8.
-
-    ``pdq``: the frame's PDQ hash when the decoder child computed it
-    (``decode_video(hash_frames=True)``), else None: whoever needs it hashes ``rgb``.
-    """
+    """One decoded frame: presentation time in seconds and RGB pixels (H, W, 3) uint8."""
 
     t: float
     rgb: np.ndarray
-    pdq: PdqHash | None = None
 
 
 def _read_head(source: Path | bytes, n: int = 64) -> bytes:
@@ -542,8 +536,6 @@ _CHILD_THREADS = 4
 _CHILD_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 _MESSAGE_CHARS = 300
 _FRAME_HEADER = struct.Struct("<dII")
-# Appended to a frame's header when the child hashed it: the PDQ hash's 32 bytes and quality.
-_PDQ_TRAILER = struct.Struct("<32sH")
 
 
 @dataclass(frozen=True)
@@ -631,16 +623,8 @@ def _decode_child(
     max_frames: int,
     limits: MediaLimits,
     max_side: int | None,
-    hash_frames: bool = False,
 ) -> None:
-    """The child's side: decode and stream frames back as plain bytes (no pickles to the parent).
-
-    With ``hash_frames`` each frame's PDQ hash rides with it. Hashing here takes it
-    out of the server's process (and its GIL) while the frames are in hand; the
-    pixels are the same bytes the parent receives, so the hash is the one it would
-    compute. A frame the hasher refuses goes without one (the parent hashes it,
-    and reports the same error where it needs the hash).
-    """
+    """The child's side: decode and stream frames back as plain bytes (no pickles to the parent)."""
     _limit_child(limits)
     try:
         try:
@@ -653,8 +637,7 @@ def _decode_child(
             ):  # fmt: skip
                 rgb = np.ascontiguousarray(frame.rgb, dtype=np.uint8)
                 h, w = int(rgb.shape[0]), int(rgb.shape[1])
-                trailer = _pdq_trailer(rgb) if hash_frames else b""
-                conn.send_bytes(b"F" + _FRAME_HEADER.pack(frame.t, h, w) + trailer)
+                conn.send_bytes(b"F" + _FRAME_HEADER.pack(frame.t, h, w))
                 conn.send_bytes(rgb.reshape(-1).data)
             conn.send_bytes(b"D")
         except Exception as exc:  # the parent gets a reason, never a traceback
@@ -672,14 +655,6 @@ def _decode_child(
         pass  # the parent went away or stopped listening
     finally:
         conn.close()
-
-
-def _pdq_trailer(rgb: np.ndarray) -> bytes:
-    try:
-        found = pdq_hash(rgb)
-    except (MediaError, ModelUnavailable):
-        return b""
-    return _PDQ_TRAILER.pack(bytes.fromhex(found.hex), found.quality)
 
 
 def _child_death(exitcode: int | None, limits: MediaLimits) -> MediaError:
@@ -713,17 +688,11 @@ def _receive_frame(conn: Any, header: bytes, limits: MediaLimits, deadline: _Dea
     """One frame's pixels straight into a new array, after checking the size the child claims."""
     from multiprocessing import BufferTooShort
 
-    if len(header) not in (1 + _FRAME_HEADER.size, 1 + _FRAME_HEADER.size + _PDQ_TRAILER.size):
+    if len(header) != 1 + _FRAME_HEADER.size:
         raise MediaError("the video decoder sent a malformed frame")
-    t, h, w = _FRAME_HEADER.unpack_from(header, 1)
+    t, h, w = _FRAME_HEADER.unpack(header[1:])
     if not (math.isfinite(t) and h > 0 and w > 0 and h * w <= limits.max_video_pixels_per_frame):
         raise MediaError("the video decoder sent a malformed frame")
-    pdq: PdqHash | None = None
-    if len(header) > 1 + _FRAME_HEADER.size:
-        digest, quality = _PDQ_TRAILER.unpack_from(header, 1 + _FRAME_HEADER.size)
-        if quality > 100:
-            raise MediaError("the video decoder sent a malformed frame")
-        pdq = PdqHash(hex=digest.hex(), quality=int(quality))
     rgb = np.empty((h, w, 3), dtype=np.uint8)
     deadline.wait(conn)
     try:
@@ -733,7 +702,7 @@ def _receive_frame(conn: Any, header: bytes, limits: MediaLimits, deadline: _Dea
         received = -1
     if received != rgb.nbytes:
         raise MediaError("the video decoder sent a malformed frame")
-    return Frame(t=t, rgb=rgb, pdq=pdq)
+    return Frame(t=t, rgb=rgb)
 
 
 def run_isolated(
@@ -813,7 +782,6 @@ def decode_video(
     max_frames: int = 600,
     limits: MediaLimits = DEFAULT_LIMITS,
     max_side: int | None = None,
-    hash_frames: bool = False,
 ) -> DecodedVideo:
     """:func:`iter_frames` in a child process with memory, CPU and wall-clock limits.
 
@@ -822,9 +790,7 @@ def decode_video(
     crashes, hangs or bloats the decoder costs the child
     (``limits.max_decode_memory_bytes`` of address space,
     ``limits.max_decode_cpu_s`` of CPU, ``limits.max_decode_wall_s`` of wall
-    clock), and the caller gets a reason it can show the uploader. With
-    ``hash_frames`` each frame also carries its PDQ hash (:attr:`Frame.pdq`),
-    computed in the child.
+    clock), and the caller gets a reason it can show the uploader.
     """
     path = Path(path)
     try:
@@ -837,7 +803,7 @@ def decode_video(
         raise MediaError(f"video is {size} bytes; the limit is {limits.max_bytes}")
     return run_isolated(
         _decode_child,
-        (str(path), float(every_s), int(max_frames), limits, max_side, bool(hash_frames)),
+        (str(path), float(every_s), int(max_frames), limits, max_side),
         limits,
         max_frames=int(max_frames),
     )

@@ -151,8 +151,7 @@ class KeyframeHashes:
     name = "keyframe_pdq"
 
     def compute(self, scan: ScanInput) -> list[PdqHash]:
-        # A video's keyframes come hashed from the decoder child (pipeline.media).
-        return [f.pdq if f.pdq is not None else scan.memo.pdq(f.rgb) for f in scan.frames]
+        return [scan.memo.pdq(f.rgb) for f in scan.frames]
 
 
 KEYFRAME_PDQ = KeyframeHashes()

@@ -148,9 +148,6 @@ def test_every_frame_is_a_setting(tmp_path: Path, videos: Path, test_models_dir:
             frames = keyframes(item, limits=config.media)
         times = [f.t for f in frames]
         assert times == sorted(times)
-        # Hashed in the decoder child, so the scan's sources need not hash them here.
-        assert all(f.pdq is not None for f in frames)
-        assert frames[0].pdq == pdq_hash(frames[0].rgb)
         counts.append(len(frames))
         safety = SafetySource(Models(config))
         if settings is full:

@@ -208,35 +208,6 @@ def _three_frames(conn: Any) -> None:
     conn.send_bytes(b"D")
 
 
-def _frame_with_trailer(conn: Any, trailer: bytes) -> None:
-    import json
-    import struct
-
-    info = {
-        "width": 2,
-        "height": 2,
-        "duration_s": 1.0,
-        "fps": 25.0,
-        "codec": "x",
-        "has_audio": False,
-        "frame_count": 1,
-    }
-    conn.send_bytes(b"I" + json.dumps(info).encode())
-    conn.send_bytes(b"F" + struct.pack("<dII", 0.0, 2, 2) + trailer)
-    conn.send_bytes(bytes(12))
-    conn.send_bytes(b"D")
-
-
-def _bad_quality_hash(conn: Any) -> None:
-    import struct
-
-    _frame_with_trailer(conn, struct.pack("<32sH", b"\x01" * 32, 101))
-
-
-def _short_hash(conn: Any) -> None:
-    _frame_with_trailer(conn, b"\x01" * 20)
-
-
 def _pickle(conn: Any) -> None:
     conn.send(("a pickle", "the parent never unpickles"))
 
@@ -249,8 +220,6 @@ def _pickle(conn: Any) -> None:
         (_silent, "took longer than 2 s"),
         (_lying_frame, "malformed frame"),
         (_short_frame, "malformed frame"),
-        (_bad_quality_hash, "malformed frame"),
-        (_short_hash, "malformed frame"),
         (_pickle, "malformed message"),
     ],
 )
@@ -321,18 +290,3 @@ def test_trailing_zero_padding_is_not_a_polyglot(fixtures_dir: Path, tmp_path: P
     glued.write_bytes(face + b"PK\x03\x04" + b"x" * 64)
     with pytest.raises(MediaError, match="polyglot"):
         check_structure(glued, "image")
-
-
-def test_frames_hashed_in_the_child_carry_the_hash_the_parent_would_compute(videos: Path) -> None:
-    """``hash_frames``: each frame's PDQ hash from the decoder child equals hashing its pixels here."""
-    from detectors.hashing import pdq_hash
-
-    path = videos / "bbb_bunny_720p_seg49-51.mp4"
-    hashed = decode_video(path, every_s=1.0, max_side=1280, hash_frames=True).frames
-    plain = decode_video(path, every_s=1.0, max_side=1280).frames
-    assert len(hashed) == len(plain) == 6
-    assert all(f.pdq is None for f in plain)
-    for with_hash, without in zip(hashed, plain, strict=True):
-        assert with_hash.t == without.t and np.array_equal(with_hash.rgb, without.rgb)
-        assert with_hash.pdq == pdq_hash(with_hash.rgb)
-    _no_children_left()
