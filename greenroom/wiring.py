@@ -145,7 +145,7 @@ def build_pipeline(
         store, users, path, generation, provenance, banks, accounts,
         undo_window=timedelta(seconds=config.undo_window_seconds),
     )  # fmt: skip
-    feed = FeedService(store, teens, threads=config.threads)
+    feed = FeedService(store, teens)
     posting = PostingService(store, gate)
     reports = ReportService(store, users, path)
     job_handlers: Mapping[str, JobHandler] = {

@@ -119,13 +119,11 @@ class FeedService:
         store: Store,
         teens: TeenService,
         *,
-        threads: int = 1,
         embedder: TextEmbedder | None = None,
     ) -> None:
         self.store = store
         self.teens = teens
         self.characters = Characters(store)
-        self.threads = threads
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         # Prompt embeddings by clip id: prompts never change once a clip exists.
