@@ -61,7 +61,10 @@ def test_video_marked_moving_and_audio_kept(work: Path) -> None:
     assert after.has_audio and before.has_audio
     assert abs(after.duration_s - before.duration_s) < 0.2
     originals = {round(f.t, 2): f.rgb for f in iter_frames(src, every_s=HOP_S)}
-    marked = {round(f.t, 2): f.rgb for f in iter_frames(out, every_s=HOP_S)}
+    # Every frame of the copy: the re-encode places B-frames where its own content
+    # leads it, so a sparse sample of the copy may land one frame off the original's.
+    marked = {round(f.t, 2): f.rgb for f in iter_frames(out, every_s=1 / 48)}
+    assert set(originals) <= set(marked)
     changed_boxes = []
     for t in sorted(originals):
         x0, y0, x1, y1 = watermark_box(t, after.width, after.height)
