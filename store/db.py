@@ -185,6 +185,13 @@ class SchemaInfo:
         self._depth.clear()
 
 
+class _Unknown:
+    """The audit head has not been read (from the database, or a commit this process made)."""
+
+
+UNKNOWN_HEAD = _Unknown()
+
+
 class Tx:
     """One write transaction: run SQL and record audit events with it.
 
@@ -195,7 +202,9 @@ class Tx:
     therefore see them -- through :meth:`execute` and ``Store.query`` (not a
     raw cursor). The audit chain's head is read once per transaction, kept
     here, and pinned once at commit; ``audit_head`` must not be written any
-    other way.
+    other way. The store hands each transaction the head its last commit
+    pinned, so only a transaction after a failed commit (or the first)
+    reads it from the table.
     """
 
     def __init__(
@@ -204,6 +213,7 @@ class Tx:
         schema: SchemaInfo | None = None,
         *,
         shared: bool = False,
+        head: audit.Head | _Unknown | None = UNKNOWN_HEAD,
     ) -> None:
         self.conn = conn
         self.events = 0
@@ -212,16 +222,26 @@ class Tx:
         self.deferred_failed = False  # writing deferred rows failed: whose fault is unknown
         self._deferred: dict[tuple[str, tuple[str, ...]], list[Sequence[Any]]] = {}
         self._watch: re.Pattern[str] | None = None
-        self._head: audit.Head | None = None
-        self._head_read = False
-        self._head_existed = False
+        # ``head``: the chain's committed head when the store knows it (no read needed).
+        self._head: audit.Head | None = None if isinstance(head, _Unknown) else head
+        self._head_read = not isinstance(head, _Unknown)
+        self._head_existed = self._head is not None
         self._head_dirty = False
+        self._head_touched = False
         # Cached tables this transaction may have written (store/read_cache.py).
         self.cached_tables_written: set[str] = set()
+
+    @property
+    def head(self) -> audit.Head | _Unknown | None:
+        """The chain's head as this transaction leaves it; :data:`UNKNOWN_HEAD` if not known."""
+        return self._head if self._head_read and not self._head_touched else UNKNOWN_HEAD
 
     def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> Any:
         if self._deferred or self._head_dirty:
             self._before(sql)
+        if "audit_head" in sql.lower():
+            # Whatever that statement did, the head in memory may no longer be the table's.
+            self._head_touched = True
         self.cached_tables_written |= tables_written_by(sql)
         return self.conn.execute(sql, params or [])
 
@@ -328,6 +348,8 @@ class Store:
         self._chain_checkpoint: audit.Checkpoint | None = None
         self._chain_lock = threading.Lock()
         self._reads = ReadCache()
+        # The audit chain's head as the last commit left it (see _commit).
+        self._committed_head: audit.Head | _Unknown | None = UNKNOWN_HEAD
         self._writer: GroupWriter[Tx] = GroupWriter(
             lambda: self._begin(shared=True), self._commit, self._rollback
         )
@@ -454,7 +476,7 @@ class Store:
     def _begin(self, *, shared: bool) -> Tx:
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
-        tx = Tx(conn, self._schema, shared=shared)
+        tx = Tx(conn, self._schema, shared=shared, head=self._committed_head)
         self._local.tx = tx
         return tx
 
@@ -463,10 +485,16 @@ class Store:
             tx.prepare_commit()
             tx.conn.execute("COMMIT")
         except BaseException:
+            # Whether a failed COMMIT left anything is DuckDB's to say: read the head next time.
+            self._committed_head = UNKNOWN_HEAD
             self._rollback(tx)
             raise
         finally:
             self._local.tx = None
+        # Every write transaction is this process's (the file is locked to it) and they
+        # commit one at a time through the one writer, so the head this commit pinned is
+        # the next transaction's: it need not read it back (a point read on every write).
+        self._committed_head = tx.head
         # Only now: a read stamped before this point may have missed the commit.
         self._reads.committed(tx.cached_tables_written)
 

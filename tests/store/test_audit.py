@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from store.db import Store
@@ -244,3 +245,80 @@ def test_checks_beside_concurrent_appends_never_report_a_break(chained: Store) -
     assert not errors
     assert all(r.ok for r in reports), [r for r in reports if not r.ok][:1]
     assert chained.verify_audit().rows == _rows(chained)
+
+
+def _table_head(store: Store) -> tuple[int, str]:
+    seq, digest = store.query("SELECT seq, row_hash FROM audit_head WHERE id = 1")[0]
+    return int(seq), str(digest)
+
+
+def _event(i: int) -> UserCreated:
+    return UserCreated(None, user_id=f"usr_k{i}", handle=f"k{i}", role="user")
+
+
+def test_each_transaction_starts_from_the_head_the_last_commit_pinned(chained: Store) -> None:
+    """No read of ``audit_head`` per write, and a rolled-back write never moves the head."""
+    from store.db import UNKNOWN_HEAD
+
+    with chained.transaction() as tx:
+        assert tx.head == _table_head(chained)
+        tx.audit(_event(1))
+    with pytest.raises(RuntimeError), chained.transaction() as tx:
+        tx.audit(_event(2))
+        raise RuntimeError("the caller gives up: nothing of this transaction stays")
+    with chained.transaction() as tx:
+        assert tx.head == _table_head(chained) != UNKNOWN_HEAD
+
+    # A group-committed batch in which one write fails is rolled back and re-run.
+    def good(i: int) -> object:
+        return lambda tx: tx.audit(_event(i))
+
+    def bad(tx: object) -> None:
+        tx.audit(_event(99))  # type: ignore[attr-defined]
+        raise ValueError("refused")
+
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda f=f: results.append(_try(chained, f)))
+        for f in (good(3), bad, good(4), bad, good(5))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, results)) == ["ok", "ok", "ok", "refused", "refused"]
+    with chained.transaction() as tx:
+        assert tx.head == _table_head(chained)
+        tx.audit(_event(6))
+    report = chained.verify_audit()
+    assert report.ok and report.rows == _rows(chained)
+    assert _table_head(chained)[0] == _rows(chained)
+
+
+def _try(store: Store, fn: object) -> str:
+    try:
+        store.write(fn)  # type: ignore[arg-type]
+    except ValueError as exc:
+        return str(exc)
+    return "ok"
+
+
+def test_a_failed_commit_or_a_raw_head_write_makes_the_next_write_read_the_head(
+    chained: Store,
+) -> None:
+    from store.db import UNKNOWN_HEAD
+
+    # A deferred row that breaks a key fails at commit, after the head was chained in memory.
+    with pytest.raises(duckdb.ConstraintException), chained.transaction() as tx:
+        tx.audit(_event(7))
+        tx.insert("schema_migrations", ("version", "name", "applied_at"), [1, "dup", None])
+    with chained.transaction() as tx:
+        assert tx.head is UNKNOWN_HEAD
+        tx.audit(_event(8))
+    with chained.transaction() as tx:
+        tx.execute("UPDATE audit_head SET seq = seq WHERE id = 1")
+    with chained.transaction() as tx:
+        assert tx.head is UNKNOWN_HEAD
+        tx.audit(_event(9))
+    report = chained.verify_audit()
+    assert report.ok and report.rows == _rows(chained) == _table_head(chained)[0]
