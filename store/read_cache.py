@@ -1,7 +1,7 @@
 """Reads kept in memory until a commit writes one of their tables.
 
 Every request reads the same few rows again: the token it carries and its
-user, the user's strikes. In DuckDB a point read costs 0.6-2 ms of CPU, a
+user, the user's strikes and settings. In DuckDB a point read costs 0.6-2 ms of CPU, a
 fifth of a prompt check's. :class:`ReadCache` keeps such reads, stamped with
 the write counters of the tables they came from, and answers from memory
 while no commit has written those tables since.
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 # The tables whose reads may be cached (lower case). Add one here, not at run time.
-CACHED_TABLES = frozenset({"api_tokens", "users", "strikes"})
+CACHED_TABLES = frozenset({"api_tokens", "users", "strikes", "user_settings"})
 
 _MENTIONS = re.compile(r"\b(" + "|".join(sorted(CACHED_TABLES)) + r")\b", re.IGNORECASE)
 _PLAIN_SELECT = re.compile(r"\s*select\b", re.IGNORECASE)

@@ -31,11 +31,16 @@ class UserSettingsRepo:
     def get(self, user_id: str, tx: Tx | None = None) -> dict[str, Any]:
         """The stored settings document ({} when the user never changed anything)."""
         sql = "SELECT settings FROM user_settings WHERE user_id = ?"
-        row = (
-            tx.execute(sql, [user_id]).fetchone()
-            if tx is not None
-            else next(iter(self.store.query(sql, [user_id])), None)
-        )
+        if tx is not None:
+            row = tx.execute(sql, [user_id]).fetchone()
+        else:
+            # Read by every decision about the user: kept until a commit writes settings.
+            rows = self.store.cached(
+                ("user_settings", user_id),
+                ("user_settings",),
+                lambda: self.store.query(sql, [user_id]),
+            )
+            row = rows[0] if rows else None
         if row is None:
             return {}
         value = json.loads(row[0]) if isinstance(row[0], str) else row[0]

@@ -164,3 +164,25 @@ def test_only_watched_tables_may_be_cached(store: Store) -> None:
     assert "clips" not in CACHED_TABLES
     with pytest.raises(ValueError, match="not cacheable"):
         store.cached("k", ("clips",), lambda: 1)
+
+
+def test_settings_changes_are_seen_by_the_next_read(store: Store, users: Users) -> None:
+    from store.teens import UserSettingsRepo
+
+    with store.transaction() as tx:
+        user = users.create(tx, "settler", "user", birth_year=1990)
+    repo = UserSettingsRepo(store)
+    assert repo.get(user.id) == {}
+    assert repo.get(user.id) == {}  # cached
+    with store.transaction() as tx:
+        repo.put(
+            tx, user.id, {"dm": "mutuals"}, changes={"dm": "mutuals"}, by="self", actor_id=None
+        )
+    first = repo.get(user.id)
+    assert first == {"dm": "mutuals"}
+    first["dm"] = "everyone"  # a caller's copy: the cached answer stays as stored
+    assert repo.get(user.id) == {"dm": "mutuals"}
+    store.write(
+        lambda tx: repo.put(tx, user.id, {"dm": "nobody"}, changes={}, by="self", actor_id=None)
+    )
+    assert repo.get(user.id) == {"dm": "nobody"}
