@@ -1,6 +1,6 @@
 """Benchmark of the minor-safety detectors: age error, prompt precision/recall, PDQ matching, speed.
 
-Run: ``.venv/bin/python -m bench.safety [--only age,prompts,pdq,speed] [--threads 1]``.
+Run: ``.venv/bin/python -m bench.safety [--only age,prompts,pdq,pdq_speed,speed] [--threads 1]``.
 Prints the figures and writes them to ``bench/results/safety.json``.
 
 * age: the dlib age network on ``fixtures/faces/utkface_age``, split into a
@@ -19,6 +19,8 @@ Prints the figures and writes them to ``bench/results/safety.json``.
   (false match rate), at the chosen threshold; distance percentiles justify it;
   brute force and the multi-index index are checked to agree and timed on a
   100k-entry bank;
+* pdq_speed: CPU ms per 720p keyframe of the numpy PDQ (``pdq_hash``) and
+  the pdqhash reference (``pdq_hash_reference``), and whether they agree;
 * speed: per 720p keyframe, face detection + age, NudeNet, PDQ.
 """
 
@@ -48,8 +50,10 @@ from detectors.hashing import (
     HashBank,
     MultiIndexPdqIndex,
     PdqHash,
+    hamming,
     pdq_hash,
     pdq_hash_crops,
+    pdq_hash_reference,
 )
 from pipeline.media import iter_frames
 
@@ -278,6 +282,46 @@ def _bench_index(real: list[PdqHash], threshold: int, n: int = 100_000) -> dict[
     }
 
 
+# ---------------------------------------------------------------- pdq speed
+
+
+def bench_pdq_speed(every_s: float = 2.0, rounds: int = 5) -> dict[str, Any]:
+    """CPU ms per 720p keyframe: the numpy PDQ (``pdq_hash``) beside the pdqhash reference.
+
+    process_time, so the figure is CPU spent (all threads), not wall time;
+    frames are the fixture videos' keyframes that have 1280x720 pixels in
+    either orientation, hashed ``rounds`` times each, both ways alternating.
+    """
+    frames = [
+        f.rgb
+        for v in sorted((FIXTURES / "videos").glob("*.mp4"))
+        for f in iter_frames(v, every_s=every_s)
+        if sorted(f.rgb.shape[:2]) == [720, 1280]
+    ]
+    fns = {"pdq_hash": pdq_hash, "pdq_hash_reference": pdq_hash_reference}
+    for fn in fns.values():
+        fn(frames[0])  # warm caches (the per-size filter matrices) outside the timing
+    cpu = dict.fromkeys(fns, 0.0)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.process_time()
+            for rgb in frames:
+                fn(rgb)
+            cpu[name] += time.process_time() - t
+    pairs = [(pdq_hash(rgb), pdq_hash_reference(rgb)) for rgb in frames]
+    distances = [hamming(a.hex, b.hex) for a, b in pairs]
+    ms = {k: round(1000 * v / (rounds * len(frames)), 2) for k, v in cpu.items()}
+    return {
+        "frames_720p": len(frames),
+        "rounds": rounds,
+        "cpu_ms_per_frame": ms,
+        "speedup": round(ms["pdq_hash_reference"] / ms["pdq_hash"], 1),
+        "identical_hashes": sum(d == 0 for d in distances),
+        "max_hamming": max(distances),
+        "max_quality_diff": max(abs(a.quality - b.quality) for a, b in pairs),
+    }
+
+
 # ---------------------------------------------------------------- speed
 
 
@@ -322,7 +366,7 @@ def bench_speed(threads: int, frames: int = 12) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="age,prompts,pdq,speed")
+    ap.add_argument("--only", default="age,prompts,pdq,pdq_speed,speed")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     parts = set(args.only.split(","))
@@ -333,6 +377,8 @@ def main() -> None:
         results["prompts"] = bench_prompts(args.threads)
     if "pdq" in parts:
         results["pdq"] = bench_pdq()
+    if "pdq_speed" in parts:
+        results["pdq_speed"] = bench_pdq_speed()
     if "speed" in parts:
         results["speed"] = bench_speed(args.threads)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

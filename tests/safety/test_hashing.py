@@ -24,6 +24,7 @@ from detectors.hashing import (
     hamming,
     import_bank,
     pdq_hash,
+    pdq_hash_reference,
     sha256_file,
 )
 from pipeline.media import iter_frames
@@ -213,3 +214,109 @@ def test_centre_crop_bank_entries_catch_a_letterbox_crop(
     q = pdq_hash(cropped)
     assert BankMatcher([plain]).match_pdq(q) == []  # PDQ alone is not crop-robust
     assert BankMatcher([with_crops]).match_pdq(q)
+
+
+# ---------------------------------------------------------------- fast PDQ == reference
+
+
+def _distance(a: PdqHash, b: PdqHash) -> int:
+    return hamming(a.hex, b.hex)
+
+
+@pytest.fixture(scope="module")
+def real_images(fixtures_dir: Path) -> list[tuple[str, np.ndarray]]:
+    """Every fixture face photo, and keyframes of every fixture video."""
+    images = [
+        (str(p.relative_to(fixtures_dir)), np.asarray(Image.open(p).convert("RGB")))
+        for p in sorted((fixtures_dir / "faces").rglob("*"))
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+    ]
+    for video in sorted((fixtures_dir / "videos").glob("*.mp4")):
+        images += [(f"{video.name}@{f.t:.1f}s", f.rgb) for f in iter_frames(video, every_s=2.0)]
+    return images
+
+
+def test_fast_pdq_equals_the_reference_on_real_images(
+    real_images: list[tuple[str, np.ndarray]],
+) -> None:
+    assert len(real_images) >= 100
+    distances, quality_diffs = [], []
+    for name, rgb in real_images:
+        fast, ref = pdq_hash(rgb), pdq_hash_reference(rgb)
+        distances.append(_distance(fast, ref))
+        quality_diffs.append(abs(fast.quality - ref.quality))
+        # A float rounding difference may flip a bit sitting on the median, no more.
+        assert distances[-1] <= 2, (name, distances[-1])
+        assert quality_diffs[-1] <= 1, (name, fast.quality, ref.quality)
+    exact = sum(d == 0 for d in distances)
+    assert exact >= 0.95 * len(real_images), f"{exact}/{len(real_images)} identical"
+    assert sum(q == 0 for q in quality_diffs) >= 0.95 * len(real_images)
+
+
+def _smooth(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A photo-like image: random colours on a coarse grid, interpolated up."""
+    coarse = rng.integers(0, 256, (max(h // 8, 2), max(w // 8, 2), 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def _odd_images() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    out: list[tuple[str, np.ndarray]] = []
+    for h, w in [(2, 2), (4, 9), (5, 5), (7, 300), (63, 65), (64, 64), (65, 64), (100, 3000),
+                 (3000, 100), (129, 257), (1080, 1920)]:  # fmt: skip
+        out.append((f"noise {h}x{w}", rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+        out.append((f"smooth {h}x{w}", _smooth(rng, h, w)))
+    for value in (0, 128, 255):
+        out.append((f"grey {value} 50x70", np.full((50, 70, 3), value, np.uint8)))
+        out.append((f"grey {value} 720p", np.full((720, 1280, 3), value, np.uint8)))
+    out.append(("colour 90x160", np.full((90, 160, 3), (200, 30, 90), np.uint8)))
+    out.append(("colour 64x64", np.full((64, 64, 3), (13, 250, 7), np.uint8)))
+    big = _smooth(rng, 800, 1400)
+    out.append(("crop view", big[17:737, 30:1310]))
+    out.append(("strided view", big[::2, ::3]))
+    out.append(("flipped view", big[::-1, ::-1]))
+    out.append(("BGR view", big[..., ::-1]))
+    out.append(("Fortran order", np.asfortranarray(big)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "rgb"), _odd_images(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_fast_pdq_equals_the_reference_on_odd_sizes_and_layouts(name: str, rgb: np.ndarray) -> None:
+    fast, ref = pdq_hash(rgb), pdq_hash_reference(rgb)
+    assert _distance(fast, ref) <= 2 and abs(fast.quality - ref.quality) <= 1
+    if min(rgb.shape[:2]) < 5 or np.ptp(rgb) == 0:
+        # Below 5 px the reference returns zero bits; a flat image's bits are its
+        # float rounding noise, which the fast path repeats exactly.
+        assert fast == ref
+
+
+def test_fast_pdq_rejects_what_the_reference_rejects() -> None:
+    for bad in (
+        np.zeros((10, 1, 3), np.uint8),
+        np.zeros((1, 10, 3), np.uint8),
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+    ):
+        for fn in (pdq_hash, pdq_hash_reference):
+            with pytest.raises(MediaError):
+                fn(bad)
+
+
+def test_fast_pdq_quality_equals_the_reference_below_the_cap(
+    real_images: list[tuple[str, np.ndarray]],
+) -> None:
+    # Real photos almost all score the capped 100; faded copies spread the scores
+    # over 0-100, where an error in the quality arithmetic would show.
+    qualities = []
+    for _, rgb in real_images[::4]:
+        for alpha in (0.03, 0.08, 0.15, 0.3):
+            faded = (rgb * alpha + 128 * (1 - alpha)).astype(np.uint8)
+            fast, ref = pdq_hash(faded), pdq_hash_reference(faded)
+            assert abs(fast.quality - ref.quality) <= 1 and _distance(fast, ref) <= 2
+            qualities.append((fast.quality, ref.quality))
+    below_cap = [(f, r) for f, r in qualities if r < 100]
+    assert len(below_cap) >= 50 and len({r for _, r in below_cap}) >= 20
+    assert sum(f == r for f, r in below_cap) >= 0.95 * len(below_cap)
