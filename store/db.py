@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -192,6 +192,27 @@ class _Unknown:
 UNKNOWN_HEAD = _Unknown()
 
 
+@dataclass
+class _FileState:
+    """What every :class:`Store` on one database file in this process shares.
+
+    DuckDB lets one process open a file more than once (two ``Store`` objects
+    on one data directory, e.g. a test beside its server): their commits must
+    bump one read cache and hand on one audit head. ``lock`` makes a COMMIT and
+    the head it pinned one step, and a BEGIN and the head it starts from
+    another, so no transaction starts from a head older than its snapshot.
+    """
+
+    reads: ReadCache = field(default_factory=ReadCache)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    head: audit.Head | _Unknown | None = None
+    stores: int = 0
+
+
+_FILES: dict[str, _FileState] = {}
+_FILES_LOCK = threading.Lock()
+
+
 class Tx:
     """One write transaction: run SQL and record audit events with it.
 
@@ -347,9 +368,6 @@ class Store:
         # Where the chain was last found intact, so a routine check reads only newer rows.
         self._chain_checkpoint: audit.Checkpoint | None = None
         self._chain_lock = threading.Lock()
-        self._reads = ReadCache()
-        # The audit chain's head as the last commit left it (see _commit).
-        self._committed_head: audit.Head | _Unknown | None = UNKNOWN_HEAD
         self._writer: GroupWriter[Tx] = GroupWriter(
             lambda: self._begin(shared=True), self._commit, self._rollback
         )
@@ -359,6 +377,12 @@ class Store:
             self._conn = duckdb.connect(str(db_path))
         except duckdb.IOException as exc:
             raise DataDirHeldError(self._held_message(exc)) from None
+        self._file_key = str(db_path.resolve())
+        with _FILES_LOCK:
+            self._file = _FILES.setdefault(self._file_key, _FileState(head=UNKNOWN_HEAD))
+            self._file.stores += 1
+        self._reads = self._file.reads
+        self._closed = False
         self._owner_written = False
         if owner == "server":
             (self.data_dir / OWNER_FILE).write_text(
@@ -399,6 +423,13 @@ class Store:
 
     def close(self) -> None:
         with self._writer.exclusive():
+            if self._closed:
+                return
+            self._closed = True
+            with _FILES_LOCK:
+                self._file.stores -= 1
+                if self._file.stores == 0:
+                    _FILES.pop(self._file_key, None)
             self._conn.close()
             if self._owner_written:
                 (self.data_dir / OWNER_FILE).unlink(missing_ok=True)
@@ -475,26 +506,33 @@ class Store:
 
     def _begin(self, *, shared: bool) -> Tx:
         conn = self.conn
-        conn.execute("BEGIN TRANSACTION")
-        tx = Tx(conn, self._schema, shared=shared, head=self._committed_head)
+        # Every write to the file is this process's (DuckDB locks it to one process), so
+        # the head the last commit pinned is where this transaction starts: no point read
+        # of audit_head per write. A store that cannot know it (the first write, or one
+        # after a failed commit) says UNKNOWN_HEAD and the transaction reads it.
+        with self._file.lock:
+            conn.execute("BEGIN TRANSACTION")
+            head = self._file.head
+        tx = Tx(conn, self._schema, shared=shared, head=head)
         self._local.tx = tx
         return tx
 
     def _commit(self, tx: Tx) -> None:
         try:
             tx.prepare_commit()
-            tx.conn.execute("COMMIT")
+            with self._file.lock:
+                try:
+                    tx.conn.execute("COMMIT")
+                except BaseException:
+                    # What a failed COMMIT left is DuckDB's to say: read the head next time.
+                    self._file.head = UNKNOWN_HEAD
+                    raise
+                self._file.head = tx.head
         except BaseException:
-            # Whether a failed COMMIT left anything is DuckDB's to say: read the head next time.
-            self._committed_head = UNKNOWN_HEAD
             self._rollback(tx)
             raise
         finally:
             self._local.tx = None
-        # Every write transaction is this process's (the file is locked to it) and they
-        # commit one at a time through the one writer, so the head this commit pinned is
-        # the next transaction's: it need not read it back (a point read on every write).
-        self._committed_head = tx.head
         # Only now: a read stamped before this point may have missed the commit.
         self._reads.committed(tx.cached_tables_written)
 

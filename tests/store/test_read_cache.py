@@ -186,3 +186,14 @@ def test_settings_changes_are_seen_by_the_next_read(store: Store, users: Users) 
         lambda tx: repo.put(tx, user.id, {"dm": "nobody"}, changes={}, by="self", actor_id=None)
     )
     assert repo.get(user.id) == {"dm": "nobody"}
+
+
+def test_a_second_store_on_the_same_file_shares_the_cache(store: Store, users: Users) -> None:
+    """A write through another ``Store`` of this process on the same file is seen at once."""
+    _, token_id, token = _token(store, users, "twice")
+    users.authenticate_token(token)  # cached now
+    with Store(store.data_dir) as second:
+        with second.transaction() as tx:
+            tx.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [now(), token_id])
+        with pytest.raises(AuthError, match="revoked"):
+            users.authenticate_token(token)
