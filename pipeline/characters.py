@@ -18,8 +18,9 @@ but not the clip creator's identity.
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
     from pipeline.config import PipelineConfig
     from store.db import Store
 
+log = logging.getLogger("greenroom.characters")
+
 MEDIA_STAGES = ("output", "upload", "remix", "report")
 DISPUTE_QUEUE = "rights_disputes"
 DISPUTE_PRIORITY = 40  # due within 24 hours (store.queue.due_in)
@@ -92,6 +95,59 @@ def _strength(m: CharacterMatch) -> float:
     return m.score / max(m.threshold, 1e-9)
 
 
+@dataclass(frozen=True)
+class KeyframeCharacterFeatures:
+    """Each checked keyframe's image-backend features, and the backends that made them."""
+
+    signature: tuple[str, ...]
+    frames: list[list[Any]]
+
+
+class CharacterFeatures:
+    """The characters source's store-free step (:class:`pipeline.sources.FeatureStep`).
+
+    The copy detector's window hashes and ORB keypoints and CLIP's embedding
+    of a keyframe depend on the keyframe and the backends' settings, not on
+    the registry: a Ray actor computes them with backends that hold no
+    character, and the server matches them against the registry (the
+    ``signature`` says which backends made them; a mismatch is computed again
+    here). Only the first :data:`MAX_FRAMES` keyframes, as the check reads.
+    """
+
+    name = "keyframe_characters"
+
+    def __init__(self, detectors: Callable[[], CharacterDetectors]) -> None:
+        self._detectors = detectors
+
+    def compute(self, scan: ScanInput) -> KeyframeCharacterFeatures:
+        det = self._detectors()
+        return KeyframeCharacterFeatures(
+            det.image_signature, [det.image_features(f.rgb) for f in scan.frames[:MAX_FRAMES]]
+        )
+
+
+def character_features_for(config: PipelineConfig) -> CharacterFeatures:
+    """The step as a process without a store runs it: image backends with no character, built once."""
+    lock = threading.Lock()
+    built: list[CharacterDetectors] = []
+
+    def detectors() -> CharacterDetectors:
+        with lock:
+            if not built:
+                built.append(
+                    build_character_detectors(
+                        [],
+                        config.models_dir,
+                        semantic=False,  # the prompt matcher is not part of the step
+                        use_clip=config.image_text_model != "none",
+                        threads=config.threads,
+                    )
+                )
+            return built[0]
+
+    return CharacterFeatures(detectors)
+
+
 class CharacterService:
     """The registry's operations, the detectors built from it, and the gate's character source."""
 
@@ -110,6 +166,7 @@ class CharacterService:
         # registration goes through this service, in the one process that owns the store):
         # until the first character, a check answers from memory, not with a query apiece.
         self._none_registered = False
+        self.feature_step = CharacterFeatures(lambda: self.detectors)
 
     # -- detectors -------------------------------------------------------------------------
 
@@ -326,9 +383,16 @@ class CharacterService:
     # -- checking --------------------------------------------------------------------------
 
     def check(
-        self, prompt: str | None = None, frames: Sequence[Frame] = ()
+        self,
+        prompt: str | None = None,
+        frames: Sequence[Frame] = (),
+        features: KeyframeCharacterFeatures | None = None,
     ) -> list[CharacterMatch]:
-        """Registered characters in a prompt and/or frames; per character and source the best match."""
+        """Registered characters in a prompt and/or frames; per character and source the best match.
+
+        ``features``: the frames' :class:`CharacterFeatures`, when computed
+        elsewhere (used if the same backends made them, else computed here).
+        """
         if prompt is None and not frames:
             raise DetectorError("nothing to check: give a prompt, an image, or both")
         det = self.detectors
@@ -342,7 +406,25 @@ class CharacterService:
         # is safe beside another check and beside a registration (the copy detector reads a
         # snapshot of its references and makes its own ORB; CLIP locks its forward pass and
         # index), and a character registered meanwhile is seen whole or not at all.
-        image_matches = [m for f in frames[:MAX_FRAMES] for m in det.check_image(f.rgb, f.t)]
+        checked = frames[:MAX_FRAMES]
+        if (
+            features is None
+            or features.signature != det.image_signature
+            or len(features.frames) != len(checked)
+        ):
+            if features is not None:
+                log.warning(
+                    "keyframe character features from other backends (%s, here %s): computed here",
+                    features.signature,
+                    det.image_signature,
+                )
+            features = KeyframeCharacterFeatures(
+                det.image_signature, [det.image_features(f.rgb) for f in checked]
+            )
+        image_matches = [
+            m for f, feats in zip(checked, features.frames, strict=True)
+            for m in det.match_image(feats, f.t)
+        ]  # fmt: skip
         for m in prompt_matches + image_matches:
             key = (m.character_id, "image" if m.backend.startswith("image.") else "prompt")
             t = m.evidence.get("t")
@@ -410,13 +492,23 @@ class CharacterService:
         if self._detectors is not None and not self._live:
             return []
         out = []
-        for m in self.check(scan.prompt or None, frames):
+        features = scan.feature(self.feature_step) if frames else None
+        for m in self.check(scan.prompt or None, frames, features):
             sig = m.to_signal()
             view = _policy_view(m, self.policy_of(m.character_id))
             # "found_in", not "source": the gate stamps each stored signal's "source" with ours.
             data = {**sig.data, "policy": view["policy"], "found_in": view["source"]}
             out.append(Signal(sig.kind, sig.model_id, data, sig.explanation))
         return out
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The feature step, while any character is registered (else no keyframe is read)."""
+        if self._detectors is None and self._nothing_registered():
+            return ()
+        if self._detectors is not None and not self._live:
+            return ()
+        return (CharacterFeatures.name,)
 
     def _nothing_registered(self) -> bool:
         with self._lock:

@@ -14,10 +14,11 @@ always has, so the store keeps one writer whichever executor computed.
   models once: the sources that need no store (ages, nudity, prompt
   categories) and the store-free steps of the sources that do (the face
   tracks and embeddings likeness matches on: its heavy part; the keyframes'
-  PDQ hashes provenance and the banks match on). The sources that need
-  nothing from the actor (characters, lineage) run in the server meanwhile;
-  likeness, provenance and banks run in the server on the actor's results
-  once they are back. A media scan whose remote part ran on Ray says
+  PDQ hashes provenance and the banks match on; the keyframes' character
+  features, hashes, ORB keypoints and CLIP embeddings, that the characters
+  source matches on). The sources that need nothing from the actor (lineage)
+  run in the server meanwhile; likeness, provenance, banks and characters
+  run in the server on the actor's results once they are back. A media scan whose remote part ran on Ray says
   ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
   cheaper than the round trip.
 
@@ -183,13 +184,17 @@ def store_free_work(config: PipelineConfig) -> RemoteWork:
     One set of models for all of it, so the ages source and the face tracks share
     the scan's face detections (``FrameMemo``) on the actor as they do here.
     """
+    from pipeline.characters import character_features_for
     from pipeline.likeness import FaceTracks
     from pipeline.models import Models
     from pipeline.safety import SafetySource
     from pipeline.sources import KEYFRAME_PDQ
 
     models = Models(config)
-    return RemoteWork([SafetySource(models)], [FaceTracks(models), KEYFRAME_PDQ])
+    return RemoteWork(
+        [SafetySource(models)],
+        [FaceTracks(models), KEYFRAME_PDQ, character_features_for(config)],
+    )
 
 
 @dataclass

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,13 +78,28 @@ class CharacterDetectors:
         for backend in self.image:
             backend.remove(character_id)
 
+    @property
+    def image_signature(self) -> tuple[str, ...]:
+        """The image backends' feature signatures, in order: what :meth:`image_features` depends on."""
+        return tuple(backend.feature_signature for backend in self.image)
+
+    def image_features(self, rgb: np.ndarray) -> list[Any]:
+        """Each image backend's features of one keyframe, in order (store- and registry-free)."""
+        return [backend.features(rgb) for backend in self.image]
+
     def check_image(self, rgb: np.ndarray, t: float | None = None) -> list[CharacterMatch]:
         """Every backend's matches for one keyframe; the best per character first."""
+        return self.match_image(self.image_features(rgb), t)
+
+    def match_image(self, features: list[Any], t: float | None = None) -> list[CharacterMatch]:
+        """Like :meth:`check_image`, from :meth:`image_features` made here or elsewhere."""
+        if len(features) != len(self.image):
+            raise ValueError(f"{len(features)} feature sets for {len(self.image)} image backends")
         # Backends run in order (copy detector first): its evidence is the
         # most direct, so it is the one kept when several backends agree.
         found: dict[str, CharacterMatch] = {}
-        for backend in self.image:
-            for m in backend.check(rgb, t):
+        for backend, feats in zip(self.image, features, strict=True):
+            for m in backend.match(feats, t):
                 found.setdefault(m.character_id, m)
         return sorted(
             found.values(), key=lambda m: (-m.score / max(m.threshold, 1e-9), m.character_id)

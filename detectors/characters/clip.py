@@ -268,8 +268,16 @@ class OpenClipMatcher(ImageCharacterMatcher):
             self._images.remove(character_id)
             self._texts.remove(character_id)
 
-    def check(self, rgb: np.ndarray, t: float | None = None) -> list[CharacterMatch]:
-        q = self.embed_images([check_rgb(rgb, "image")])[0]
+    @property
+    def feature_signature(self) -> str:
+        return f"{self.info.model_id}:{self.info.input_size}"
+
+    def features(self, rgb: np.ndarray) -> np.ndarray:
+        """The keyframe's image embedding (unit length)."""
+        return self.embed_images([check_rgb(rgb, "image")])[0]
+
+    def match(self, features: Any, t: float | None = None) -> list[CharacterMatch]:
+        q = np.asarray(features, dtype=np.float32)
         with self._index_lock:
             by_img = self._images.best_per_character(q, self.image_threshold)
             by_txt = self._texts.best_per_character(q, self.text_threshold)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import imagehash
@@ -53,8 +54,26 @@ class ImageCharacterMatcher(ABC):
         """Forget a character; unknown ids are ignored."""
 
     @abstractmethod
+    def features(self, rgb: np.ndarray) -> Any:
+        """What :meth:`match` needs of ``rgb`` (H, W, 3 uint8): references play no part.
+
+        Picklable, and a function of the image and :attr:`feature_signature`
+        alone, so another process with the same backend may compute it (a Ray
+        actor, for a scan's keyframes) and this one match it.
+        """
+
+    @abstractmethod
+    def match(self, features: Any, t: float | None = None) -> list[CharacterMatch]:
+        """Characters in the image ``features`` came from, best first; ``t`` is echoed as evidence."""
+
+    @property
+    def feature_signature(self) -> str:
+        """Equal on two backends exactly when their :meth:`features` of an image are equal."""
+        return self.info.model_id
+
     def check(self, rgb: np.ndarray, t: float | None = None) -> list[CharacterMatch]:
         """Characters in ``rgb`` (H, W, 3 uint8), best first; ``t`` is the frame time, echoed as evidence."""
+        return self.match(self.features(rgb), t)
 
     def add_many(self, refs: list[CharacterRef]) -> None:
         for ref in refs:
@@ -73,6 +92,17 @@ class _RefFeatures:
     windows: list[tuple[float, float, float, float]]  # fractions of the image: x0, y0, x1, y1
     keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     descriptors: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class CopyQuery:
+    """A keyframe as the copy detector matches it: window hashes and ORB keypoints."""
+
+    phash: np.ndarray  # (n_windows,) uint64
+    dhash: np.ndarray
+    windows: list[tuple[float, float, float, float]]
+    keypoints: np.ndarray  # (n, 2) float32
+    descriptors: np.ndarray | None
 
 
 def _resize_max(gray: np.ndarray, max_side: int, min_side: int = 0) -> np.ndarray:
@@ -294,11 +324,22 @@ class CopyDetector(ImageCharacterMatcher):
             return 0, len(good)
         return inliers, len(good)
 
-    def check(self, rgb: np.ndarray, t: float | None = None) -> list[CharacterMatch]:
+    @property
+    def feature_signature(self) -> str:
+        return f"{self.info.model_id}:side={self.max_side}:scales={self.scales}:orb={self.orb_features}"
+
+    def features(self, rgb: np.ndarray) -> CopyQuery:
         gray = cv2.cvtColor(check_rgb(rgb, "image"), cv2.COLOR_RGB2GRAY)
         small = _resize_max(gray, self.max_side, min_side=320)
         q_ph, q_dh, q_wins = self._hashes(small)
         q_pts, q_desc = self._orb_features(small)
+        return CopyQuery(q_ph, q_dh, q_wins, q_pts, q_desc)
+
+    def match(self, features: Any, t: float | None = None) -> list[CharacterMatch]:
+        if not isinstance(features, CopyQuery):
+            raise TypeError("the copy detector matches the CopyQuery its features() made")
+        q_ph, q_dh, q_wins = features.phash, features.dhash, features.windows
+        q_pts, q_desc = features.keypoints, features.descriptors
         out: list[CharacterMatch] = []
         for feats in list(self._refs.values()):
             best: tuple[tuple[float, float], CharacterMatch] | None = None

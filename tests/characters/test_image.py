@@ -193,3 +193,30 @@ def test_factory_picks_available_backends(tiny_models_dir: Path, fixture_charact
     assert {m.character_id for m in dets.prompt.check("Go Gopher on a bike")} == {"go_gopher"}
     only_copy = build_character_detectors(refs, None, semantic=False)
     assert [type(b).__name__ for b in only_copy.image] == ["CopyDetector"]
+
+
+def test_features_made_by_registry_free_backends_match_here(
+    tiny_models_dir: Path, fixture_characters
+) -> None:
+    """A process with no character (a Ray actor) computes features; the registry's matches them."""
+    import pickle
+
+    refs = fixture_characters[0]
+    here = build_character_detectors(refs, tiny_models_dir, semantic=False)
+    elsewhere = build_character_detectors([], tiny_models_dir, semantic=False)
+    assert here.image_signature == elsewhere.image_signature
+    assert len(here.image_signature) == 2  # the copy detector and the CLIP backend
+    holdout = fixture_characters[1]
+    for image in (holdout["tux"][0], holdout["big_buck_bunny"][0], refs[1].reference_images[0]):
+        shipped = pickle.loads(pickle.dumps(elsewhere.image_features(image)))
+        assert elsewhere.match_image(shipped, t=2.0) == []  # it holds no character
+        got = here.match_image(shipped, t=2.0)
+        want = here.check_image(image, t=2.0)
+        assert [(m.character_id, m.backend, m.score) for m in got] == [
+            (m.character_id, m.backend, m.score) for m in want
+        ]
+        assert got and got[0].evidence["t"] == 2.0
+    # Settings that change the features change the signature.
+    assert CopyDetector(max_side=640).feature_signature != CopyDetector().feature_signature
+    with pytest.raises(ValueError, match="feature sets"):
+        here.match_image([], t=0.0)

@@ -3,7 +3,7 @@
 A real local Ray instance (one CPU, no dashboard) for the module. The actor
 computes the store-free sources (ages, nudity) and the store-free steps of the
 others (likeness's face tracks and embeddings, the keyframes' PDQ hashes that
-provenance and the banks match on); the server matches those against the
+provenance and the banks match on, and their character features); the server matches those against the
 store, runs the other sources and records every result itself, so when Ray
 goes away mid-way the next job runs here, says ``ran_on: "local"`` and is
 recorded exactly once. Generations run on the same pool.
@@ -27,6 +27,7 @@ from detectors.hashing import pdq_hash
 from generator.video import GeneratorError
 from greenroom.settings import Settings
 from greenroom.wiring import build_services, pipeline_config
+from pipeline.characters import RefUpload
 from pipeline.config import PipelineConfig
 from pipeline.executor import FramesRequest, LocalExecutor, RayExecutor, RemoteWork
 from pipeline.media import Frame, load_image
@@ -59,8 +60,8 @@ def on_ray(settings: Settings) -> Settings:
 
 
 def _comparable(signals: list[dict[str, Any]]) -> list[Any]:
-    # Each run has its own store: a bank entry's id is the one value that may differ.
-    same = [json.loads(re.sub(r"hbe_[0-9a-f]+", "hbe_*", json.dumps(s))) for s in signals]
+    # Each run has its own store: bank entries' and characters' ids are the values that differ.
+    same = [json.loads(re.sub(r"(hbe|chr)_[0-9a-f]+", r"\1_*", json.dumps(s))) for s in signals]
     return sorted(same, key=lambda s: (s["source"], s["kind"], repr(s)))
 
 
@@ -73,6 +74,12 @@ def scan_once(settings: Settings, data_dir: Path, image: Path) -> dict[str, Any]
         svc.pipeline.banks.create_bank("known", "a banked portrait", "", None)
         banked = {"hash": pdq_hash(load_image(image)).hex, "kind": "pdq", "label": "known"}
         svc.pipeline.banks.add_entries("known", [banked | {"severity": "high"}], None)
+        # And a registered character drawn from it: its match needs the keyframes' features.
+        with store.transaction() as tx:
+            owner = svc.users.create(tx, "studio", "rights_holder")
+        svc.pipeline.characters.register(
+            None, owner, name="Portrait", policy="review", refs=[RefUpload(image.read_bytes())]
+        )
         result = svc.pipeline.gate.scan(image.read_bytes(), user, "a portrait")
         svc.pipeline.path.executor.close()
         return {
@@ -104,6 +111,10 @@ def test_a_scan_on_ray_gives_the_local_signals(
     assert remote["explanation"]["ran_on_features"]["keyframe_pdq"].startswith("ray:")
     assert remote["explanation"]["ran_on_sources"]["provenance"] == "local"
     assert remote["explanation"]["ran_on_sources"]["banks"] == "local"
+    # The characters source matches the registry here, on the actor's keyframe features.
+    assert remote["explanation"]["ran_on_features"]["keyframe_characters"].startswith("ray:")
+    assert remote["explanation"]["ran_on_sources"]["characters"] == "local"
+    assert any(s["kind"] == "character.match" for s in remote["signals"])
     assert remote["explanation"]["executor_fallback"] is None
     faces = [s for s in remote["signals"] if s["source"] == "likeness"]
     assert faces, "the portrait's face reaches the likeness source from the actor's tracks"
