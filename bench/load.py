@@ -37,6 +37,7 @@ import multiprocessing as mp
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -327,3 +328,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # Everything is written and the server and store are closed. About one run in three of
+    # the full bench then died in interpreter teardown ("terminate called ... exception not
+    # rethrown": a native library's thread unwound while Python finalised; the served
+    # process itself stops cleanly on SIGTERM). Skip the teardown so the exit status says
+    # whether the bench ran, not how that race went.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
