@@ -102,6 +102,11 @@ class KeyframeCharacterFeatures:
     signature: tuple[str, ...]
     frames: list[list[Any]]
 
+    @classmethod
+    def of(cls, det: CharacterDetectors, frames: Sequence[Frame]) -> KeyframeCharacterFeatures:
+        """``det``'s features of the first :data:`MAX_FRAMES` of ``frames`` (the ones checked)."""
+        return cls(det.image_signature, [det.image_features(f.rgb) for f in frames[:MAX_FRAMES]])
+
 
 class CharacterFeatures:
     """The characters source's store-free step (:class:`pipeline.sources.FeatureStep`).
@@ -120,10 +125,7 @@ class CharacterFeatures:
         self._detectors = detectors
 
     def compute(self, scan: ScanInput) -> KeyframeCharacterFeatures:
-        det = self._detectors()
-        return KeyframeCharacterFeatures(
-            det.image_signature, [det.image_features(f.rgb) for f in scan.frames[:MAX_FRAMES]]
-        )
+        return KeyframeCharacterFeatures.of(self._detectors(), scan.frames)
 
 
 def character_features_for(config: PipelineConfig) -> CharacterFeatures:
@@ -418,9 +420,7 @@ class CharacterService:
                     features.signature,
                     det.image_signature,
                 )
-            features = KeyframeCharacterFeatures(
-                det.image_signature, [det.image_features(f.rgb) for f in checked]
-            )
+            features = KeyframeCharacterFeatures.of(det, checked)
         image_matches = [
             m for f, feats in zip(checked, features.frames, strict=True)
             for m in det.match_image(feats, f.t)
@@ -487,10 +487,8 @@ class CharacterService:
         frames = scan.frames if scan.stage in MEDIA_STAGES else []
         if not scan.prompt and not frames:
             return []
-        if self._detectors is None and self._nothing_registered():
-            return []  # nothing registered: no reason to load the models
-        if self._detectors is not None and not self._live:
-            return []
+        if not self._any_registered():
+            return []  # no reason to load the models
         out = []
         features = scan.feature(self.feature_step) if frames else None
         for m in self.check(scan.prompt or None, frames, features):
@@ -504,11 +502,12 @@ class CharacterService:
     @property
     def needs(self) -> tuple[str, ...]:
         """The feature step, while any character is registered (else no keyframe is read)."""
-        if self._detectors is None and self._nothing_registered():
-            return ()
-        if self._detectors is not None and not self._live:
-            return ()
-        return (CharacterFeatures.name,)
+        return (CharacterFeatures.name,) if self._any_registered() else ()
+
+    def _any_registered(self) -> bool:
+        if self._detectors is None:
+            return not self._nothing_registered()
+        return bool(self._live)
 
     def _nothing_registered(self) -> bool:
         with self._lock:

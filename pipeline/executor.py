@@ -18,8 +18,8 @@ always has, so the store keeps one writer whichever executor computed.
   features, hashes, ORB keypoints and CLIP embeddings, that the characters
   source matches on). The sources that need nothing from the actor (lineage)
   run in the server meanwhile; likeness, provenance, banks and characters
-  run in the server on the actor's results once they are back. A media scan whose remote part ran on Ray says
-  ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
+  run in the server on the actor's results once they are back. A media scan
+  whose remote part ran on Ray says ``ran_on: "ray:<node id>"``. A prompt-only check stays local: it is
   cheaper than the round trip.
 
 Generations go the same way (:meth:`Executor.generate`): on Ray, an actor

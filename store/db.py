@@ -205,7 +205,7 @@ class _FileState:
 
     reads: ReadCache = field(default_factory=ReadCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    head: audit.Head | _Unknown | None = None
+    head: audit.Head | _Unknown | None = UNKNOWN_HEAD
     stores: int = 0
 
 
@@ -379,7 +379,7 @@ class Store:
             raise DataDirHeldError(self._held_message(exc)) from None
         self._file_key = str(db_path.resolve())
         with _FILES_LOCK:
-            self._file = _FILES.setdefault(self._file_key, _FileState(head=UNKNOWN_HEAD))
+            self._file = _FILES.setdefault(self._file_key, _FileState())
             self._file.stores += 1
         self._reads = self._file.reads
         self._closed = False
