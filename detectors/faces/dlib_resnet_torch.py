@@ -35,7 +35,12 @@ from torch import nn
 
 from detectors.base import DetectorError, ModelInfo, ModelUnavailable
 from detectors.concurrency import single_threaded_torch
-from detectors.faces.dlib_backend import DLIB_LICENCE, _model_file, dlib_resnet_chips
+from detectors.faces.dlib_backend import (
+    DLIB_LICENCE,
+    DlibLandmarkRefiner,
+    _model_file,
+    dlib_resnet_chips,
+)
 from detectors.faces.types import DetectedFace, FaceEmbedder, check_rgb
 
 MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -516,8 +521,9 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
 
     chip_size = CHIP_SIZE
 
-    def __init__(self, model_path: Path | None = None) -> None:
+    def __init__(self, model_path: Path | None = None, refine_landmarks: bool = True) -> None:
         path = default_model_path() if model_path is None else Path(model_path)
+        self.refiner = DlibLandmarkRefiner() if refine_landmarks else None
         single_threaded_torch()  # process-wide (detectors.concurrency says why)
         self._net = load_dlib_resnet(path)
         # Concurrency (issue 11): the forward pass is thread-safe (eval mode
@@ -539,11 +545,12 @@ class TorchDlibResnetEmbedder(FaceEmbedder):
             notes=(
                 f"{MODEL_FILE}: dlib's weights run in torch (our reader of dlib's format), "
                 "same vectors as dlib's runtime; vectors L2-normalised here"
+                + ("; chips framed from dlib's 5-point predictor" if refine_landmarks else "")
             ),
         )
 
     def chips(self, rgb: np.ndarray, faces: Sequence[DetectedFace]) -> list[np.ndarray]:
-        return dlib_resnet_chips(rgb, faces)
+        return dlib_resnet_chips(rgb, faces, self.refiner)
 
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """(len(chips), 128) unit vectors of 150x150 RGB uint8 chips, one batched forward."""
