@@ -21,6 +21,10 @@ Two things YuNet needs that its raw call does not do (issue 15):
   Of two faces the passes both find, the higher-scoring one is kept (see
   :func:`_merge`).
 
+The network runs on ONNX Runtime by default (:mod:`detectors.faces.yunet_ort`:
+about half OpenCV DNN's CPU, the same rows); ``runtime="opencv"`` runs
+``cv2.FaceDetectorYN``, the reference the tests compare it with.
+
 Landmarks come out in InsightFace order (viewer's left eye first), so the
 embedders align from them directly and :func:`~detectors.faces.pose.pose_from_insightface5`
 reads their pose (its scale onto dlib's points is fitted for YuNet).
@@ -135,6 +139,23 @@ def _merge(
     return kept
 
 
+# "onnxruntime" (default: about half the CPU) or "opencv" (cv2.FaceDetectorYN, the reference).
+RUNTIMES = ("onnxruntime", "opencv")
+
+
+class _OpencvYunet:
+    """``cv2.FaceDetectorYN`` behind the same ``rows(bgr)`` as :class:`~detectors.faces.yunet_ort.OrtYunet`."""
+
+    def __init__(self, detector: Any) -> None:
+        self._detector = detector
+
+    def rows(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        self._detector.setInputSize((w, h))
+        _, rows = self._detector.detect(bgr)
+        return np.zeros((0, 15), np.float32) if rows is None else rows
+
+
 class YunetDetector(FaceDetector):
     """OpenCV's YuNet (``cv2.FaceDetectorYN``) with border padding and a large-face pass.
 
@@ -150,6 +171,9 @@ class YunetDetector(FaceDetector):
     ``coarse_if_needed``: skip the coarse pass when the fine pass found only
     faces under :data:`COARSE_HINT_FACE` px (video: most frames).
     ``small_pass_side``: :meth:`detect_small`'s working size (0: no small-face pass).
+    ``runtime``: ``"onnxruntime"`` (:mod:`detectors.faces.yunet_ort`, the
+    default) or ``"opencv"`` (``cv2.FaceDetectorYN``, the reference it is
+    tested against: the same rows to 1e-3).
     """
 
     def __init__(
@@ -165,6 +189,7 @@ class YunetDetector(FaceDetector):
         fine_pad: float | None = None,
         small_pass_side: int = 0,
         coarse_if_needed: bool = False,
+        runtime: str = "onnxruntime",
     ) -> None:
         import cv2
 
@@ -181,21 +206,34 @@ class YunetDetector(FaceDetector):
         # The DNN module warns on every load about targets it ignores on CPU.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-        def load() -> Any:
-            return cv2.FaceDetectorYN.create(
-                str(path), "", (320, 320), score_threshold, nms_threshold
-            )
+        if runtime not in RUNTIMES:
+            raise ModelUnavailable(f"unknown YuNet runtime {runtime!r}; one of {RUNTIMES}")
+        self.runtime = runtime
+        if runtime == "onnxruntime":
+            from detectors.faces.yunet_ort import OrtYunet
 
-        try:
-            first = load()
-        except cv2.error as exc:
-            raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
-        # Pooled, not shared: detection is setInputSize then detect on the same
-        # object (a race gives one frame the other's input size), and a cv2.dnn
-        # Net's forward writes its layer blobs, so it is not reentrant. A YuNet
-        # is 230 KB and loads in milliseconds; up to ``threads`` run in parallel.
-        # Both passes of one detect() run on the one borrowed instance.
-        self._pool: InstancePool[Any] = InstancePool(load, threads, first=first)
+            shared = OrtYunet(path, score_threshold, nms_threshold)
+            # One session for every caller: ORT's run is thread-safe, one core each.
+            self._pool: InstancePool[Any] = InstancePool(lambda: shared, threads, first=shared)
+        else:
+
+            def load() -> Any:
+                return _OpencvYunet(
+                    cv2.FaceDetectorYN.create(
+                        str(path), "", (320, 320), score_threshold, nms_threshold
+                    )
+                )
+
+            try:
+                first = load()
+            except cv2.error as exc:
+                raise ModelUnavailable(f"cannot load YuNet from {path.name}: {exc}") from exc
+            # Pooled, not shared: detection is setInputSize then detect on the same
+            # object (a race gives one frame the other's input size), and a cv2.dnn
+            # Net's forward writes its layer blobs, so it is not reentrant. A YuNet
+            # is 230 KB and loads in milliseconds; up to ``threads`` run in parallel.
+            # Both passes of one detect() run on the one borrowed instance.
+            self._pool = InstancePool(load, threads, first=first)
         self.max_side = max_side
         self.pad = pad
         self.fine_pad = pad if fine_pad is None else fine_pad
@@ -209,7 +247,7 @@ class YunetDetector(FaceDetector):
             licence=YUNET_LICENCE,
             input_size=None,
             notes=(
-                f"{path.name} from the {origin}; sha256 "
+                f"{path.name} from the {origin}, run by {runtime}; sha256 "
                 f"{'verified' if verified else 'unknown (not checked)'}; fine pass at {max_side} px "
                 f"padded {self.fine_pad:.0%} a side"
                 + (
@@ -227,11 +265,8 @@ class YunetDetector(FaceDetector):
         )
 
     def _pass(self, model: Any, bgr: np.ndarray) -> list[DetectedFace]:
-        h, w = bgr.shape[:2]
-        model.setInputSize((w, h))
-        _, rows = model.detect(bgr)
         faces: list[DetectedFace] = []
-        for row in () if rows is None else rows:
+        for row in model.rows(bgr):
             x, y, bw, bh = (float(v) for v in row[:4])
             # YuNet's order (subject's right eye first) is the viewer's left
             # first: the same as InsightFace's.
