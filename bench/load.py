@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import busy_cpu_s
+from bench.machine import busy_cpu_s, package_versions
 
 RESULTS = Path(__file__).parent / "results"
 PROMPTS = [
@@ -304,6 +304,9 @@ def main() -> None:
         "seconds": args.seconds,
         "fresh_prompts": args.fresh_prompts,
         "load_average_1m_before": load_before,
+        "versions": package_versions(
+            ["duckdb", "fastapi", "starlette", "uvicorn", "pydantic", "httpx", "numpy"]
+        ),
         "load_average_1m_after": round(os.getloadavg()[0], 1),
         "prompt_check": _summary(prompt, args.rate, args.seconds),
         "feed": _summary(feed, args.feed_rate, args.seconds),

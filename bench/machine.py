@@ -7,6 +7,8 @@ so a reader can tell a slow run from a busy machine.
 from __future__ import annotations
 
 import os
+import platform
+from importlib import metadata
 
 
 def busy_cpu_s() -> float:
@@ -26,3 +28,14 @@ def busy_cpu_s() -> float:
 
 def load_averages() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def package_versions(names: list[str]) -> dict[str, str]:
+    """Installed versions of ``names`` and Python's: dependencies float, so figures carry them."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
