@@ -14,6 +14,7 @@ from feed.access import assert_all_routes_secured
 from feed.config import ServerConfig
 from feed.errors import BodyLimitMiddleware, install_error_handlers
 from feed.ratelimit import RateLimiter
+from feed.readiness import Readiness
 from feed.routes import (
     accounts,
     audit,
@@ -94,6 +95,8 @@ def create_app(
         # Temp files of uploads interrupted by a crash are content-addressed
         # leftovers; clear the old ones at start.
         app.state.services.pipeline.blobs.cleanup_temp()
+        if config.warm_models:
+            app.state.readiness.warm(app.state.services.pipeline.warm_up)
         # Durable jobs (scans, takedowns, generations) run in this process.
         workers = start_worker(app.state.services, config.workers)
         chain_check = app.state.chain_check = start_chain_check(app.state.services)
@@ -103,6 +106,7 @@ def create_app(
             for worker in workers:
                 worker.stop()
             chain_check.join()  # it reads the store, which closes next
+            app.state.readiness.wait()  # so does the warm-up (the characters registry)
             if owned:
                 app.state.services.close()
 
@@ -115,6 +119,7 @@ def create_app(
     if services is not None:
         app.state.services = services
     app.state.limiter = RateLimiter(config.rate_limits)
+    app.state.readiness = Readiness()
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

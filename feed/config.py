@@ -13,6 +13,8 @@ class ServerConfig:
 
     version: str = "0"
     workers: int = 1
+    # Load the models at start, in a thread; /readyz answers 503 until they are loaded.
+    warm_models: bool = False
     max_json_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 200 * 1024 * 1024
     rate_limits: dict[str, Rate] = field(default_factory=lambda: dict(DEFAULT_RATES))

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     console_host: str = "127.0.0.1"
     console_port: int = 8501
     workers: int = 1
+    # Load the detection models when the server starts (in a thread; /readyz is 503 until
+    # they are loaded), not on the first request that needs each.
+    warm_models: bool = True
 
     # Secrets. The pepper is mixed into API-token hashes; set it in production.
     token_pepper: SecretStr = SecretStr(DEFAULT_PEPPER)

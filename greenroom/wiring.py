@@ -83,6 +83,7 @@ def server_config(settings: Settings) -> ServerConfig:
     return ServerConfig(
         version=__version__,
         workers=settings.workers,
+        warm_models=settings.warm_models,
         max_json_body_bytes=settings.limits.max_json_body_bytes,
         max_upload_bytes=settings.limits.max_upload_bytes,
         rate_limits=rates_from(settings.rate_limits),

@@ -9,6 +9,7 @@ registries of objects assembled by the composition root.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ from store import jobs
 from store.blobs import BlobStore
 from store.db import Store
 from store.users import Users
+
+log = logging.getLogger("greenroom.warm_up")
 
 JobHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -74,6 +77,33 @@ class PipelineServices:
     @property
     def media_limits(self) -> Any:
         return self.config.media
+
+    def warm_up(self) -> dict[str, str]:
+        """Load every model a prompt check or a scan uses now, not on the first request.
+
+        Model name -> ``"loaded"``, or the class name of what stopped it. A model
+        that cannot load is not fatal here: its source fails at scan time and
+        forces review, as it would without the warm-up.
+        """
+        steps: dict[str, Callable[[], object]] = {
+            "prompt_safety": lambda: self.models.prompt_safety,
+            "characters": lambda: self.characters.detectors,
+            "face_detector": lambda: self.models.face_detector,
+            "video_face_detector": lambda: self.models.video_face_detector,
+            "face_embedder": lambda: self.models.face_embedder,
+            "age_estimator": lambda: self.models.age_estimator,
+            "nudity_detector": lambda: self.models.nudity_detector,
+        }
+        status: dict[str, str] = {}
+        for name, load in steps.items():
+            try:
+                load()
+            except Exception as exc:  # reported, not raised: see the docstring
+                log.warning("warm-up: %s did not load (%s)", name, type(exc).__name__)
+                status[name] = type(exc).__name__
+            else:
+                status[name] = "loaded"
+        return status
 
     def worker(
         self,

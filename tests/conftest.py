@@ -52,8 +52,17 @@ def test_models_dir() -> Path:
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    """Settings for one test: a fresh data directory under tmp_path."""
-    return Settings(data_dir=tmp_path / "data", models_dir=TEST_MODELS, fixtures_dir=FIXTURES)
+    """Settings for one test: a fresh data directory under tmp_path.
+
+    No model warm-up at server start: a test loads the models it uses
+    (tests/foundation/test_readiness.py tests the warm-up).
+    """
+    return Settings(
+        data_dir=tmp_path / "data",
+        models_dir=TEST_MODELS,
+        fixtures_dir=FIXTURES,
+        warm_models=False,
+    )
 
 
 # -- a real server on loopback ------------------------------------------------

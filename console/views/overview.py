@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from console.api import Api
+from console.api import Api, ApiError
 from console.views import common
 from console.views.common import STAFF, code, md
 
@@ -277,11 +277,23 @@ def _health(api: Api) -> None:
 def overview(api: Api, user: dict[str, Any]) -> None:
     st.header("Overview")
     me = api.get("/me")
-    ready = api.get("/readyz")
+    try:
+        ready = api.get("/readyz")
+    except ApiError as exc:  # 503 while the server loads its models after a start
+        ready = {"schema_version": "—", "warming": exc.message}
     cols = st.columns(3)
     cols[0].metric("Signed in as", f"@{me['handle']}")
     cols[1].metric("Role", me["role"])
     cols[2].metric("Schema version", ready["schema_version"])
+    if "warming" in ready:
+        st.info(
+            f"The server is not ready yet: {ready['warming']}. Checks made now wait for the models to load."
+        )
+    elif ready.get("degraded"):
+        st.warning(
+            "Models that did not load (their checks send clips to review): "
+            + ", ".join(ready["degraded"])
+        )
     if me["role"] not in STAFF:
         return
     with common.panel():

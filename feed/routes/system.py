@@ -24,6 +24,7 @@ from feed.access import ADMIN, PUBLIC, SIGNED_IN, STAFF, SecureRouter, roles
 from feed.auth import current_token_id, current_user
 from feed.paging import Page, paging
 from feed.ratelimit import limiter_of
+from feed.readiness import Readiness
 from feed.services import Services, services
 from store.db import NotFound
 from store.invites import MAX_CODE_INPUT, InviteRefused, Invites
@@ -113,12 +114,17 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", access=PUBLIC, tags=["system"])
-def readyz(svc: Services = Depends(services)) -> dict[str, Any]:
+def readyz(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    """Ready for traffic: the database answers and the models are loaded (503 until then)."""
     try:
         version = svc.store.schema_version()
     except Exception:  # readiness reports, it does not raise
         raise HTTPException(503, "database not ready") from None
-    return {"status": "ready", "schema_version": version}
+    readiness: Readiness = request.app.state.readiness
+    if not readiness.ready:
+        raise HTTPException(503, "warming up: loading models")
+    # Models that did not load leave their sources failing (forced review): say which.
+    return {"status": "ready", "schema_version": version, "degraded": readiness.degraded}
 
 
 @router.post(

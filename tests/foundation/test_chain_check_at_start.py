@@ -19,7 +19,13 @@ from tests.conftest import FIXTURES, TEST_MODELS
 
 
 def _app_with_admin(data_dir: Path) -> tuple[FastAPI, Services, str]:
-    settings = Settings(data_dir=data_dir, models_dir=TEST_MODELS, fixtures_dir=FIXTURES, workers=0)
+    settings = Settings(
+        data_dir=data_dir,
+        models_dir=TEST_MODELS,
+        fixtures_dir=FIXTURES,
+        workers=0,
+        warm_models=False,
+    )
     services = open_services(settings)
     with services.store.transaction() as tx:
         admin = services.users.create(tx, "root", "admin", birth_year=1980)
