@@ -105,6 +105,8 @@ def server(settings: Settings, services: Any) -> Iterator[str]:
     started = time.perf_counter()
     app.state.chain_check.join()
     CHAIN_CHECK_AT_START.append(time.perf_counter() - started)
+    # Measured once ready, as a load balancer would send traffic: models warm (when on).
+    app.state.readiness.wait()
     try:
         yield f"http://127.0.0.1:{settings.server_port}"
     finally:
