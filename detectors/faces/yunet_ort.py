@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import ModelUnavailable
+from detectors.base import DetectorError, ModelUnavailable
 from detectors.concurrency import ort_session_options
 
 STRIDES = (8, 16, 32)
@@ -93,10 +93,11 @@ class OrtYunet:
             cls = np.clip(out[f"cls_{s}"].reshape(-1), 0.0, 1.0)
             obj = np.clip(out[f"obj_{s}"].reshape(-1), 0.0, 1.0)
             score = np.sqrt(cls * obj)
+            if cls.size != rows * cols:  # another network under YuNet's output names
+                raise DetectorError(f"YuNet stride {s}: {cls.size} cells for a {cols}x{rows} grid")
             keep = np.flatnonzero(score >= self.score_threshold)
             if keep.size == 0:
                 continue
-            assert cls.size == rows * cols  # the grid the network was fed
             r, c = (keep // cols).astype(np.float32), (keep % cols).astype(np.float32)
             box = out[f"bbox_{s}"].reshape(-1, 4)[keep]
             kps = out[f"kps_{s}"].reshape(-1, 10)[keep]
