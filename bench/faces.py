@@ -1,7 +1,7 @@
 """Face benchmark: verification accuracy per embedder, detection/embedding speed, seconds per 10 s clip.
 
 Run: ``.venv/bin/python -m bench.faces [--fixtures DIR] [--models DIR] [--threads N]
-[--sections detection,small,verification,hog,speed,clips]``.
+[--sections detection,small,verification,hog,speed,clips,runtimes]``.
 Prints the figures and writes ``bench/results/faces.json``. YuNet (the default
 detector since issue 15) is reported beside dlib HOG (the previous default) in
 the same run: recall on crops, rotated and tight crops (``detection``), small
@@ -555,6 +555,56 @@ def hog_settings(faces_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
+def runtime_section(fixtures: Path, repeat: int = 20) -> list[dict[str, Any]]:
+    """YuNet's network alone on ONNX Runtime and on OpenCV's DNN module: CPU ms a pass, one thread.
+
+    Sintel 720p keyframes at the video detector's two working sizes (640 px, the
+    fine pass; 1280 px, the small-face pass), BGR, no padding.
+    """
+    import cv2
+
+    from detectors.faces.yunet_backend import OpencvYunet, find_yunet
+    from detectors.faces.yunet_ort import OrtYunet
+
+    path, _ = find_yunet(None)
+    frames = [
+        f.rgb
+        for f in iter_frames(fixtures / "videos" / "sintel_trailer_clip_720p.mp4", every_s=2.0)
+    ][:4]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # one core each, as ORT runs here
+    runners: dict[str, OrtYunet | OpencvYunet] = {
+        "onnxruntime": OrtYunet(path, 0.6, 0.3),
+        "opencv": OpencvYunet(cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.6, 0.3)),
+    }
+    out = []
+    try:
+        for side in (640, 1280):
+            images = []
+            for rgb in frames:
+                scale = side / max(rgb.shape[:2])
+                size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+                images.append(cv2.cvtColor(cv2.resize(rgb, size), cv2.COLOR_RGB2BGR))
+            for name, runner in runners.items():
+                runner.rows(images[0])  # warm
+                cpu = time.process_time()
+                for _ in range(repeat):
+                    for bgr in images:
+                        runner.rows(bgr)
+                per_pass = 1000 * (time.process_time() - cpu) / (repeat * len(images))
+                out.append(
+                    {
+                        "runtime": name,
+                        "side": side,
+                        "size": list(images[0].shape[1::-1]),
+                        "cpu_ms_per_pass": round(per_pass, 1),
+                    }
+                )
+    finally:
+        cv2.setNumThreads(threads)
+    return out
+
+
 _SECTION_KEYS = {
     "detection": "detection",
     "small_faces": "small",
@@ -562,6 +612,7 @@ _SECTION_KEYS = {
     "hog_settings": "hog",
     "speed": "speed",
     "clips": "clips",
+    "yunet_runtimes": "runtimes",
 }
 
 
@@ -576,7 +627,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.5, help="video sampling interval (s)")
     parser.add_argument(
         "--sections",
-        default="detection,small,verification,hog,speed,clips",
+        default="detection,small,verification,hog,speed,clips,runtimes",
         help="comma-separated subset to run",
     )
     args = parser.parse_args()
@@ -594,6 +645,14 @@ def main() -> None:
 
     if "small" in sections:
         results["small_faces"] = small_section(faces_dir, args.fixtures, args.threads)
+
+    if "runtimes" in sections:
+        results["yunet_runtimes"] = runtime_section(args.fixtures)
+        for r in results["yunet_runtimes"]:
+            print(
+                f"[runtimes] YuNet on {r['runtime']}, {r['size'][0]}x{r['size'][1]}: "
+                f"{r['cpu_ms_per_pass']} CPU ms a pass (one thread)"
+            )
 
     pairs_runs = (
         ("yunet", "dlib-resnet"),

@@ -24,7 +24,6 @@ class Readiness:
     def __init__(self) -> None:
         self._done = threading.Event()
         self._done.set()
-        self._thread: threading.Thread | None = None
         self.models: dict[str, str] = {}
         self.warm_s: float | None = None
 
@@ -53,9 +52,9 @@ class Readiness:
                 self._done.set()
                 log.info("models warm in %.1f s: %s", self.warm_s, self.models)
 
-        self._thread = threading.Thread(target=run, name="model-warm-up", daemon=True)
-        self._thread.start()
-        return self._thread
+        thread = threading.Thread(target=run, name="model-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until warm (for a caller that must not race the warm-up; True when ready)."""

@@ -143,7 +143,7 @@ def _merge(
 RUNTIMES = ("onnxruntime", "opencv")
 
 
-class _OpencvYunet:
+class OpencvYunet:
     """``cv2.FaceDetectorYN`` behind the same ``rows(bgr)`` as :class:`~detectors.faces.yunet_ort.OrtYunet`."""
 
     def __init__(self, detector: Any) -> None:
@@ -218,7 +218,7 @@ class YunetDetector(FaceDetector):
         else:
 
             def load() -> Any:
-                return _OpencvYunet(
+                return OpencvYunet(
                     cv2.FaceDetectorYN.create(
                         str(path), "", (320, 320), score_threshold, nms_threshold
                     )

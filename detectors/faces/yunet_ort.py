@@ -1,8 +1,8 @@
 """YuNet run by ONNX Runtime: the same rows as OpenCV's ``FaceDetectorYN``, about 2x less CPU.
 
-OpenCV's DNN module runs YuNet at 40 ms a 1280x720 frame on one core; ONNX
-Runtime runs the same file at 18 ms (issue 12: YuNet was 44 % of a gate
-scan's CPU). Two things ``FaceDetectorYN`` does around the network are
+OpenCV's DNN module runs YuNet at 38 CPU ms a 1280x720 frame on one core; ONNX
+Runtime runs the same file at 18 (``python -m bench.faces --sections runtimes``;
+issue 12: YuNet was 44 % of a gate scan's CPU by a profile). Two things ``FaceDetectorYN`` does around the network are
 repeated here, from its documented behaviour, and the tests compare every row
 with OpenCV's (kept as the reference runtime, ``YunetDetector(runtime="opencv")``):
 
